@@ -1,0 +1,65 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint check pytest chromium services-start services-stop lock messages clean
+
+install: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	@python="$$(scripts/find-python)" || exit 1; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+		rm -rf $(VENV); "$$python" -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Web on http://127.0.0.1:8000, a Celery worker and beat, under honcho (Procfile). Ctrl-C stops
+# them all, then the embedded PostgreSQL and Redis (when DATABASE_URL / REDIS_URL are unset).
+run: install
+	$(PY) manage.py migrate --no-input
+	@trap '$(PY) -m sirekap_tracker.embedded stop' EXIT; \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEBUG=$${DEBUG:-true} $(VENV)/bin/honcho --procfile Procfile start
+
+test: install chromium lint check pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+pytest: install
+	$(PY) -m pytest -n auto
+
+# Browser tests drive Debian's Chromium. As root we install it; otherwise they are skipped and
+# pytest says why.
+chromium:
+	@scripts/ensure-chromium
+
+services-start: install
+	$(PY) -m sirekap_tracker.embedded start
+
+services-stop: install
+	$(PY) -m sirekap_tracker.embedded stop
+
+# Re-pin dependencies after editing pyproject.toml.
+lock: install
+	$(VENV)/bin/pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.txt pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links --extra embedded --extra dev -o requirements-dev.txt pyproject.toml
+
+clean:
+	-$(PY) -m sirekap_tracker.embedded stop
+	rm -rf $(VENV) .var
+
+# Refresh the Indonesian catalogue after changing interface strings, then translate the new
+# entries in locale/id/LC_MESSAGES/django.po and run this again to compile them.
+messages: install
+	$(PY) manage.py makemessages --locale id --no-location --no-obsolete --ignore .venv --ignore .var
+	$(PY) manage.py compilemessages --ignore .venv

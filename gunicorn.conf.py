@@ -1,0 +1,15 @@
+"""gunicorn settings for the web container (docker-compose.yml)."""
+
+import os
+
+bind = "0.0.0.0:8000"
+# Pages are short database reads; two workers per core plus one is gunicorn's usual starting point.
+workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) * 2 + 1))
+worker_tmp_dir = "/dev/shm"
+timeout = 30
+graceful_timeout = 30
+# Recycle workers now and then so a slow leak cannot grow through election night.
+max_requests = 5000
+max_requests_jitter = 500
+accesslog = "-"
+forwarded_allow_ips = "*"

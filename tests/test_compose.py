@@ -1,0 +1,100 @@
+"""docker-compose.yml cannot run here (no Docker engine), so we check it is consistent."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_DIR
+
+APP_SERVICES = ["web", "worker", "beat", "migrate"]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+
+
+def command_of(service: dict) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else command
+
+
+def test_compose_has_the_production_services(compose):
+    assert set(compose["services"]) >= {"postgres", "redis", "web", "worker", "beat", "migrate"}
+
+
+def test_app_services_share_one_image_built_from_the_dockerfile(compose):
+    images = {compose["services"][name]["image"] for name in APP_SERVICES}
+    assert len(images) == 1
+    for name in APP_SERVICES:
+        assert compose["services"][name]["build"] == "."
+    assert (PROJECT_DIR / "Dockerfile").is_file()
+
+
+def test_every_dependency_exists_and_waits_for_health(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+    for name in ["web", "worker", "beat"]:
+        assert set(services[name]["depends_on"]) == {"postgres", "redis", "migrate"}
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_redis_is_durable_and_never_evicts(compose):
+    command = " ".join(command_of(compose["services"]["redis"]))
+    assert "--appendonly yes" in command
+    assert "--maxmemory-policy noeviction" in command
+    assert compose["services"]["redis"]["image"].startswith("redis:")
+    assert compose["services"]["postgres"]["image"].startswith("postgres:")
+
+
+def test_web_runs_gunicorn_on_our_wsgi_application(compose):
+    command = command_of(compose["services"]["web"])
+    assert command[0] == "gunicorn"
+    module, attribute = command[1].split(":")
+    assert (PROJECT_DIR / (module.replace(".", "/") + ".py")).is_file()
+    assert f"{attribute} =" in (PROJECT_DIR / (module.replace(".", "/") + ".py")).read_text()
+    config = command[command.index("--config") + 1]
+    assert (PROJECT_DIR / config).is_file()
+    assert "/livez" in " ".join(compose["services"]["web"]["healthcheck"]["test"])
+
+
+def test_worker_and_beat_run_our_celery_app(compose):
+    worker = command_of(compose["services"]["worker"])
+    beat = command_of(compose["services"]["beat"])
+    for command, role in [(worker, "worker"), (beat, "beat")]:
+        assert command[:3] == ["celery", "--app", "sirekap_tracker"]
+        assert command[3] == role
+    assert (PROJECT_DIR / "sirekap_tracker" / "celery.py").is_file()
+    assert compose["services"]["beat"]["deploy"]["replicas"] == 1
+
+
+def test_the_env_example_sets_what_settings_read(compose):
+    example = PROJECT_DIR / ".env.example"
+    for name in APP_SERVICES:
+        assert compose["services"][name]["env_file"] == ".env"
+    variables = {
+        line.split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    settings_source = (PROJECT_DIR / "sirekap_tracker" / "settings.py").read_text()
+    read_by_settings = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source))
+    assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS"} <= variables
+    # Everything the example sets is read by settings, or by the postgres image.
+    assert variables - read_by_settings - {"DATABASE_URL", "REDIS_URL"} == {"POSTGRES_PASSWORD"}
+
+
+def test_the_dockerfile_installs_the_pinned_requirements_and_runs_as_a_user():
+    dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.txt" in dockerfile
+    assert re.search(r"^USER \w+", dockerfile, re.MULTILINE)
+    assert Path(PROJECT_DIR / "requirements.txt").is_file()

@@ -1,0 +1,77 @@
+"""A bad or unreachable setting reads as one line naming the variable, never a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_DIR, child_env
+
+BAD_SETTINGS = [
+    ({"DATABASE_URL": "mysql://root@localhost/sirekap"}, "DATABASE_URL: expected postgresql://"),
+    ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/sirekap"}, "DATABASE_URL: cannot connect"),
+    ({"REDIS_URL": "http://localhost:6379/0"}, "REDIS_URL: expected redis://"),
+    ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL: cannot connect to Redis"),
+    ({"DEBUG": "perhaps"}, "DEBUG: expected true or false, got 'perhaps'"),
+    ({"TIME_ZONE": "Asia/Atlantis"}, "TIME_ZONE: unknown time zone 'Asia/Atlantis'"),
+    ({"LANGUAGE_CODE": "fr"}, "LANGUAGE_CODE: expected one of id, en, got 'fr'"),
+    ({"SECRET_KEY": "short"}, "SECRET_KEY: too short"),
+    ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS: expected a comma-separated list"),
+]
+
+
+def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert expected in lines[0]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), BAD_SETTINGS)
+def test_manage_py_names_the_bad_variable_in_one_line(overrides, expected):
+    result = run([sys.executable, "manage.py", "check"], child_env(**overrides))
+    assert_one_line_error(result, expected)
+
+
+@pytest.mark.parametrize("command", ["worker", "beat"])
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL: cannot connect to Redis"),
+        ({"DATABASE_URL": "sqlite:///db.sqlite3"}, "DATABASE_URL: expected postgresql://"),
+    ],
+)
+def test_celery_names_the_bad_variable_and_stops(command, overrides, expected):
+    result = run(
+        [sys.executable, "-m", "celery", "--app", "sirekap_tracker", command],
+        child_env(**overrides),
+    )
+    # Celery prints its banner (and a warning when run as root) before our check runs.
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert expected in errors[0]
+
+
+def test_a_password_in_a_bad_url_is_not_printed():
+    result = run(
+        [sys.executable, "manage.py", "check"],
+        child_env(DATABASE_URL="mysql://root:hunter2@localhost/sirekap"),
+    )
+    assert_one_line_error(result, "DATABASE_URL")
+    assert "hunter2" not in result.stderr
+
+
+def test_good_settings_pass_the_checks():
+    result = run([sys.executable, "manage.py", "check"], child_env())
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
