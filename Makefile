@@ -24,7 +24,10 @@ run: install
 	@trap '$(PY) -m sirekap_tracker.embedded stop' EXIT; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEBUG=$${DEBUG:-true} $(VENV)/bin/honcho --procfile Procfile start
 
-test: install chromium lint check pytest
+# The embedded servers the checks start on demand are stopped afterwards (unless they were
+# already running, e.g. for a `make run` in another terminal).
+test: install chromium
+	$(PY) -m sirekap_tracker.embedded session -- $(MAKE) --no-print-directory lint check pytest
 
 lint: install
 	$(VENV)/bin/ruff check .

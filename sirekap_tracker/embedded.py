@@ -7,6 +7,7 @@ Every process (web, worker, beat, tests) calls these functions and attaches to t
 first one started; a file lock keeps two processes from starting two servers.
 
     python -m sirekap_tracker.embedded start|stop|status
+    python -m sirekap_tracker.embedded session -- COMMAND ...   (stops what COMMAND started)
 """
 
 import fcntl
@@ -60,6 +61,24 @@ def stop() -> None:
             redis.Redis(unix_socket_path=str(socket_path)).shutdown()
     if (POSTGRES_DIR / "postmaster.pid").exists():
         _postgres_server().stop()
+
+
+def running() -> bool:
+    return (POSTGRES_DIR / "postmaster.pid").exists() or _redis_answers(redis_socket_path())
+
+
+def session(command: list[str]) -> int:
+    """Runs command, then stops the embedded servers if they were not running before it.
+
+    `make test` uses it: servers the tests started on demand are stopped after them, while a
+    `make run` going on in another terminal keeps its servers.
+    """
+    were_running = running()
+    try:
+        return subprocess.call(command)
+    finally:
+        if not were_running:
+            stop()
 
 
 def redis_socket_path() -> Path:
@@ -169,6 +188,8 @@ def _lock(path: Path):
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     try:
+        if command == "session" and argv[2:3] == ["--"]:
+            return session(argv[3:])
         if command == "start":
             print(f"PostgreSQL: {postgres_url()}")
             print(f"Redis: {redis_url()}")
@@ -176,12 +197,12 @@ def main(argv: list[str]) -> int:
             stop()
             print("embedded PostgreSQL and Redis stopped")
         elif command == "status":
-            running = (POSTGRES_DIR / "postmaster.pid").exists()
-            print(f"PostgreSQL: {'running' if running else 'stopped'} ({POSTGRES_DIR})")
+            postgres_state = "running" if (POSTGRES_DIR / "postmaster.pid").exists() else "stopped"
+            print(f"PostgreSQL: {postgres_state} ({POSTGRES_DIR})")
             redis_state = "running" if _redis_answers(redis_socket_path()) else "stopped"
             print(f"Redis: {redis_state} ({redis_socket_path()})")
         else:
-            print(f"usage: {argv[0]} start|stop|status", file=sys.stderr)
+            print(f"usage: {argv[0]} start|stop|status|session -- COMMAND", file=sys.stderr)
             return 2
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
