@@ -21,6 +21,7 @@ $(STAMP): requirements-dev.txt
 # them all, then the embedded PostgreSQL and Redis (when DATABASE_URL / REDIS_URL are unset).
 run: install
 	$(PY) manage.py migrate --no-input
+	$(PY) manage.py load_demo
 	@trap '$(PY) -m sirekap_tracker.embedded stop' EXIT; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEBUG=$${DEBUG:-true} $(VENV)/bin/honcho --procfile Procfile start
 
@@ -64,5 +65,5 @@ clean:
 # Refresh the Indonesian catalogue after changing interface strings, then translate the new
 # entries in locale/id/LC_MESSAGES/django.po and run this again to compile them.
 messages: install
-	$(PY) manage.py makemessages --locale id --no-location --no-obsolete --ignore .venv --ignore .var
+	$(PY) manage.py makemessages --locale id --no-location --no-obsolete --no-fuzzy-matching --ignore .venv --ignore .var
 	$(PY) manage.py compilemessages --ignore .venv

@@ -1,6 +1,6 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from sirekap_tracker import views
 
@@ -14,5 +14,6 @@ urlpatterns = [
 # cache can keep public pages.
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
+    path("", include("regions.urls")),
     prefix_default_language=False,
 )

@@ -1,0 +1,135 @@
+"""Kabupaten Penajam Paser Utara (PPU), Kalimantan Timur, for the demo and the tests.
+
+Codes and names are the real Kemendagri/KPU ones. The Pilkada 2024 TPS count per kecamatan is
+real (PENAJAM 141, WARU 30, BABULU 61, SEPAKU 61: 293). The KPU did not publish Pilkada counts
+per desa, so the split of each kecamatan's TPS over its desa is ILLUSTRATIVE: proportional to the
+real Pemilu 2024 counts per desa (largest remainder).
+"""
+
+from regions.importers import AreaRow
+from regions.models import Level
+
+PROVINSI = ("64", "KALIMANTAN TIMUR")
+KABUPATEN = ("6409", "PENAJAM PASER UTARA")
+
+# kecamatan code, name, Pilkada 2024 TPS, [(desa suffix, name, Pemilu 2024 TPS), ...]
+KECAMATAN = [
+    (
+        "640901",
+        "PENAJAM",
+        141,
+        [
+            ("1001", "Tanjung Tengah", 8),
+            ("1002", "Salo Loang", 7),
+            ("1003", "Petung", 26),
+            ("1004", "Lawe-lawe", 8),
+            ("1005", "Pejala", 3),
+            ("1006", "Kampung Baru", 2),
+            ("1007", "Sesumpu", 3),
+            ("1008", "Sungai Parit", 9),
+            ("1009", "Nipah-Nipah", 10),
+            ("1010", "Nenang", 20),
+            ("1011", "Penajam", 36),
+            ("1012", "Gunung Seteleng", 18),
+            ("1013", "Buluminung", 10),
+            ("1014", "Sotek", 16),
+            ("1015", "Sepan", 6),
+            ("1016", "Riko", 6),
+            ("1017", "Gersik", 10),
+            ("1018", "Jenebora", 11),
+            ("1019", "Pantai Lango", 5),
+            ("2020", "Giri Mukti", 20),
+            ("2021", "Bukit Subur", 3),
+            ("2022", "Sidorejo", 7),
+            ("2023", "Giri Purwa", 11),
+        ],
+    ),
+    (
+        "640902",
+        "WARU",
+        30,
+        [
+            ("1003", "Waru", 24),
+            ("2001", "Api-api", 7),
+            ("2002", "Sesulu", 10),
+            ("2004", "Bangun Mulya", 13),
+        ],
+    ),
+    (
+        "640903",
+        "BABULU",
+        61,
+        [
+            ("2001", "Babulu Darat", 30),
+            ("2002", "Labangka", 12),
+            ("2003", "Babulu Laut", 13),
+            ("2004", "Gunung Intan", 10),
+            ("2005", "Gunung Makmur", 7),
+            ("2006", "Sebakung Jaya", 6),
+            ("2007", "Rawa Mulia", 6),
+            ("2008", "Sri Raharja", 4),
+            ("2009", "Sumber Sari", 5),
+            ("2010", "Rintik", 7),
+            ("2011", "Gunung Mulia", 8),
+            ("2012", "Labangka Barat", 9),
+        ],
+    ),
+    (
+        "640904",
+        "SEPAKU",
+        61,
+        [
+            ("1005", "Sepaku", 6),
+            ("1006", "Pemaluan", 5),
+            ("1007", "Maridan", 12),
+            ("1008", "Mentawir", 2),
+            ("2001", "Tengin Baru", 12),
+            ("2002", "Bukit Raya", 8),
+            ("2003", "Suka Raja", 12),
+            ("2004", "Bumi Harapan", 6),
+            ("2009", "Argo Mulyo", 9),
+            ("2010", "Semoi Dua", 11),
+            ("2011", "Suko Mulyo", 6),
+            ("2012", "Wono Sari", 4),
+            ("2013", "Karang Jinawi", 3),
+            ("2014", "Binuang", 6),
+            ("2015", "Telemow", 12),
+        ],
+    ),
+]
+
+CONTESTS = [
+    ("pkwkp", PROVINSI[0], "Pemilihan Gubernur dan Wakil Gubernur Kalimantan Timur 2024"),
+    ("pkwkk", KABUPATEN[0], "Pemilihan Bupati dan Wakil Bupati Penajam Paser Utara 2024"),
+]
+POLLS_CLOSE = "2024-11-27T13:00:00+08:00"  # 13:00 WITA, local time in PPU
+
+
+def split_proportionally(total: int, weights: list[int]) -> list[int]:
+    """Largest-remainder split of total in proportion to weights; the parts add up to total."""
+    whole = sum(weights)
+    exact = [total * weight / whole for weight in weights]
+    parts = [int(share) for share in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: exact[i] - parts[i], reverse=True)
+    for index in by_remainder[: total - sum(parts)]:
+        parts[index] += 1
+    return parts
+
+
+def rows() -> list[AreaRow]:
+    source = "demo:PPU"
+    result = [
+        AreaRow(PROVINSI[0], PROVINSI[1], Level.PROVINSI, source),
+        AreaRow(KABUPATEN[0], KABUPATEN[1], Level.KABUPATEN, source),
+    ]
+    for code, name, tps_total, villages in KECAMATAN:
+        result.append(AreaRow(code, name, Level.KECAMATAN, source))
+        counts = split_proportionally(tps_total, [pemilu for _suffix, _name, pemilu in villages])
+        for (suffix, village, _pemilu), count in zip(villages, counts, strict=True):
+            desa = code + suffix
+            result.append(AreaRow(desa, village.upper(), Level.DESA, source))
+            result.extend(
+                AreaRow(f"{desa}{number:03d}", f"TPS {number:03d}", Level.TPS, source)
+                for number in range(1, count + 1)
+            )
+    return result

@@ -1,0 +1,105 @@
+"""Areas from provinsi down to TPS, keyed by KPU code, and the contests held over them.
+
+The KPU code is a materialized path (2/4/6/10/13 digits): an area's subtree is every code that
+starts with its code. The code column uses the C collation so that `LIKE '6409%'` is an index
+range scan at national scale; no tree machinery is needed for a fixed-depth hierarchy.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Level(models.IntegerChoices):
+    PROVINSI = 1, _("Province")
+    KABUPATEN = 2, _("Regency/city")
+    KECAMATAN = 3, _("District")
+    DESA = 4, _("Village")
+    TPS = 5, _("Polling station")
+
+
+CODE_LENGTH = {
+    Level.PROVINSI: 2,
+    Level.KABUPATEN: 4,
+    Level.KECAMATAN: 6,
+    Level.DESA: 10,
+    Level.TPS: 13,
+}
+LEVEL_OF_LENGTH = {length: level for level, length in CODE_LENGTH.items()}
+
+
+# The KPU's own words for the levels, used as they are in both languages (logs, summaries).
+LEVEL_WORD = {1: "provinsi", 2: "kabupaten/kota", 3: "kecamatan", 4: "kelurahan/desa", 5: "TPS"}
+
+
+def parent_code(code: str) -> str | None:
+    """The code of the area one level up, or None for a provinsi."""
+    level = LEVEL_OF_LENGTH[len(code)]
+    if level == Level.PROVINSI:
+        return None
+    return code[: CODE_LENGTH[Level(level - 1)]]
+
+
+class Area(models.Model):
+    code = models.CharField(_("code"), primary_key=True, max_length=13, db_collation="C")
+    name = models.CharField(_("name"), max_length=200)
+    level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+    )
+
+    class Meta:
+        verbose_name = _("area")
+        verbose_name_plural = _("areas")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    code__regex=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10}|[0-9]{13})$"
+                ),
+                name="area_code_is_a_kpu_code",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class ContestKind(models.TextChoices):
+    PKWKP = "pkwkp", _("Governor")
+    PKWKK = "pkwkk", _("Regent/mayor")
+    PPWP = "ppwp", _("President")
+    PDPR = "pdpr", _("DPR")
+    PDPD = "pdpd", _("DPD")
+    PDPRDP = "pdprdp", _("Provincial DPRD")
+    PDPRDK = "pdprdk", _("Regency/city DPRD")
+
+
+# The level a Pilkada contest covers; the Pemilu ones may be opened over any area.
+CONTEST_LEVEL = {ContestKind.PKWKP: Level.PROVINSI, ContestKind.PKWKK: Level.KABUPATEN}
+
+
+class Contest(models.Model):
+    kind = models.CharField(_("contest"), max_length=6, choices=ContestKind.choices)
+    region = models.ForeignKey(
+        Area, verbose_name=_("region"), on_delete=models.PROTECT, related_name="contests"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    closes_at = models.DateTimeField(_("polls close"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("contest")
+        verbose_name_plural = _("contests")
+        ordering = ["kind", "region_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "region"], name="one_contest_per_kind_and_region"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.region_id} {self.name}"

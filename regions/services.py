@@ -1,0 +1,204 @@
+"""Writes to areas and contests."""
+
+import datetime
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from django.db import connection, transaction
+
+from regions.importers import AreaRow, RegionImportError
+from regions.models import CONTEST_LEVEL, LEVEL_WORD, Area, Contest, ContestKind, Level
+
+BATCH = 5_000
+# Parent code of a child code, by the child's length (see models.CODE_LENGTH).
+PARENT_CODE_SQL = """
+    CASE length(code) WHEN 4 THEN left(code, 2) WHEN 6 THEN left(code, 4)
+                      WHEN 10 THEN left(code, 6) WHEN 13 THEN left(code, 10) END
+"""
+
+
+@dataclass
+class ImportSummary:
+    per_level: Counter
+    created: int
+    renamed: int
+
+    def __str__(self) -> str:
+        counts = ", ".join(
+            f"{LEVEL_WORD[level]} {self.per_level[level]}" for level in sorted(self.per_level)
+        )
+        return f"{counts} ({self.created} new, {self.renamed} renamed)"
+
+
+@transaction.atomic
+def areas_import(*, rows: Iterable[AreaRow]) -> ImportSummary:
+    """Imports rows in any order, all or nothing; re-importing the same rows changes nothing.
+
+    Rows stream into a temporary table by COPY, so memory stays flat whatever the size; parents
+    and duplicates are then checked there with set queries, and the areas upserted in one go.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'CREATE TEMP TABLE import_area (code text COLLATE "C", name text, level smallint,'
+            " source text, position bigserial) ON COMMIT DROP"
+        )
+        _copy_rows(cursor, rows)
+        _check_duplicates(cursor)
+        _check_parents(cursor)
+        summary = _upsert(cursor)
+        cursor.execute("DROP TABLE import_area")
+        return summary
+
+
+def _copy_rows(cursor, rows: Iterable[AreaRow]) -> None:
+    iterator = iter(rows)
+    copied = 0
+    # cursor.cursor is psycopg's own cursor, which speaks COPY.
+    with cursor.cursor.copy("COPY import_area (code, name, level, source) FROM STDIN") as copy:
+        for batch in _batches(iterator):
+            for row in batch:
+                copy.write_row((row.code, row.name, row.level, row.source))
+            copied += len(batch)
+    if not copied:
+        raise RegionImportError("no areas in the input")
+    cursor.execute("CREATE INDEX ON import_area (code)")
+    cursor.execute("ANALYZE import_area")
+
+
+def _batches(iterator: Iterator[AreaRow]) -> Iterator[list[AreaRow]]:
+    while batch := list(islice(iterator, BATCH)):
+        yield batch
+
+
+def _check_duplicates(cursor) -> None:
+    cursor.execute(
+        """
+        SELECT later.source, later.code, earlier.name, earlier.source, later.name
+        FROM import_area later
+        JOIN import_area earlier ON earlier.code = later.code AND earlier.position < later.position
+        WHERE earlier.name <> later.name
+        ORDER BY later.position LIMIT 1
+        """
+    )
+    clash = cursor.fetchone()
+    if clash:
+        source, code, first_name, first_source, name = clash
+        raise RegionImportError(
+            f"{source}: code {code} is named {name!r} here but {first_name!r} at {first_source}"
+        )
+
+
+def _check_parents(cursor) -> None:
+    cursor.execute(
+        f"""
+        SELECT child.source, child.code, {PARENT_CODE_SQL.replace("code", "child.code")}
+        FROM import_area child
+        WHERE length(child.code) > 2
+          AND NOT EXISTS (SELECT 1 FROM import_area p
+                          WHERE p.code = {PARENT_CODE_SQL.replace("code", "child.code")})
+          AND NOT EXISTS (SELECT 1 FROM regions_area p
+                          WHERE p.code = {PARENT_CODE_SQL.replace("code", "child.code")})
+        ORDER BY child.position LIMIT 1
+        """
+    )
+    orphan = cursor.fetchone()
+    if orphan:
+        source, code, parent = orphan
+        raise RegionImportError(
+            f"{source}: the parent {parent} of {code} is neither in the input nor in the database"
+        )
+
+
+def _upsert(cursor) -> ImportSummary:
+    # xmax = 0 marks a freshly inserted row; the WHERE skips rows whose name is unchanged, so a
+    # re-import writes nothing.
+    cursor.execute(
+        f"""
+        INSERT INTO regions_area (code, name, level, parent_id)
+        SELECT DISTINCT ON (code) code, name, level, {PARENT_CODE_SQL}
+        FROM import_area ORDER BY code, position
+        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name
+        WHERE regions_area.name IS DISTINCT FROM EXCLUDED.name
+        RETURNING (xmax = 0)
+        """
+    )
+    written = [inserted for (inserted,) in cursor.fetchall()]
+    cursor.execute("SELECT level, count(DISTINCT code) FROM import_area GROUP BY level")
+    per_level = Counter(dict(cursor.fetchall()))
+    created = sum(written)
+    return ImportSummary(per_level=per_level, created=created, renamed=len(written) - created)
+
+
+@dataclass
+class OpenedContest:
+    contest: Contest
+    created: bool
+    new_uploads: int
+    total_uploads: int
+
+
+@transaction.atomic
+def contest_open(
+    *,
+    kind: str,
+    region_code: str,
+    name: str | None = None,
+    closes_at: datetime.datetime | None = None,
+) -> OpenedContest:
+    """Creates the contest if needed and one expected upload per TPS under its region.
+
+    Running it again after new TPS were imported adds only theirs: the totals are exact from the
+    start and stay so.
+    """
+    if kind not in ContestKind.values:
+        raise ValueError(f"unknown contest {kind!r}; one of {', '.join(ContestKind.values)}")
+    region = Area.objects.filter(code=region_code).first()
+    if region is None:
+        raise ValueError(f"no area with code {region_code!r}; import the regions first")
+    required_level = CONTEST_LEVEL.get(ContestKind(kind))
+    if required_level is not None and region.level != required_level:
+        raise ValueError(
+            f"{kind} covers a {LEVEL_WORD[required_level]}, "
+            f"but {region_code} is a {LEVEL_WORD[region.level]}"
+        )
+    contest, created = Contest.objects.get_or_create(
+        kind=kind,
+        region=region,
+        defaults={"name": name or _default_name(kind, region), "closes_at": closes_at},
+    )
+    _update_contest(contest, name=name, closes_at=closes_at)
+    new_uploads = _create_expected_uploads(contest)
+    total = contest.uploads.count()
+    return OpenedContest(contest, created, new_uploads, total)
+
+
+def _default_name(kind: str, region: Area) -> str:
+    return f"{ContestKind(kind).label} {region.name}"
+
+
+def _update_contest(contest: Contest, *, name: str | None, closes_at) -> None:
+    changed = []
+    if name and contest.name != name:
+        contest.name = name
+        changed.append("name")
+    if closes_at and contest.closes_at != closes_at:
+        contest.closes_at = closes_at
+        changed.append("closes_at")
+    if changed:
+        contest.save(update_fields=changed)
+
+
+def _create_expected_uploads(contest: Contest) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO uploads_upload (contest_id, tps_id, status)
+            SELECT %s, code, 'missing' FROM regions_area
+            WHERE level = %s AND code LIKE %s
+            ON CONFLICT (contest_id, tps_id) DO NOTHING
+            """,
+            [contest.pk, Level.TPS, contest.region_id + "%"],
+        )
+        return cursor.rowcount
