@@ -2,16 +2,14 @@
 
 import datetime
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
 
 from django.db import connection, transaction
 
 from regions.importers import AreaRow, RegionImportError
 from regions.models import CONTEST_LEVEL, LEVEL_WORD, Area, Contest, ContestKind, Level
 
-BATCH = 5_000
 # Parent code of a child code, by the child's length (see models.CODE_LENGTH).
 PARENT_CODE_SQL = """
     CASE length(code) WHEN 4 THEN left(code, 2) WHEN 6 THEN left(code, 4)
@@ -53,23 +51,16 @@ def areas_import(*, rows: Iterable[AreaRow]) -> ImportSummary:
 
 
 def _copy_rows(cursor, rows: Iterable[AreaRow]) -> None:
-    iterator = iter(rows)
     copied = 0
-    # cursor.cursor is psycopg's own cursor, which speaks COPY.
+    # cursor.cursor is psycopg's own cursor, which speaks COPY and streams as we write.
     with cursor.cursor.copy("COPY import_area (code, name, level, source) FROM STDIN") as copy:
-        for batch in _batches(iterator):
-            for row in batch:
-                copy.write_row((row.code, row.name, row.level, row.source))
-            copied += len(batch)
+        for row in rows:
+            copy.write_row((row.code, row.name, row.level, row.source))
+            copied += 1
     if not copied:
         raise RegionImportError("no areas in the input")
     cursor.execute("CREATE INDEX ON import_area (code)")
     cursor.execute("ANALYZE import_area")
-
-
-def _batches(iterator: Iterator[AreaRow]) -> Iterator[list[AreaRow]]:
-    while batch := list(islice(iterator, BATCH)):
-        yield batch
 
 
 def _check_duplicates(cursor) -> None:
