@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest chromium services-start services-stop lock messages clean
+.PHONY: install run test lint check pytest chromium services-start services-stop lock messages clean bench-regions
 
 install: $(STAMP)
 
@@ -45,6 +45,13 @@ pytest: install
 # pytest says why.
 chromium:
 	@scripts/ensure-chromium
+
+# Timings of import_regions (100,000 rows) and generate_regions (823,236 TPS), each in a database
+# of its own (BENCH_DATABASE, default sirekap_bench) that is created and dropped on the server
+# DATABASE_URL points to; the embedded servers it started on demand are stopped afterwards.
+bench-regions: install
+	$(PY) -m sirekap_tracker.embedded session -- $(SHELL) -c \
+		'$(PY) -m benchmarks.import_regions && $(PY) -m benchmarks.generate_regions'
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start

@@ -170,9 +170,10 @@ def _json_row(entry: object, parent: str | None, where: str) -> AreaRow:
 def _array_entries(text: str, path: Path) -> Iterator[tuple[int, object]]:
     """(line, value) for each element of a top-level JSON array, with line numbers for errors."""
     decoder = json.JSONDecoder()
+    lines = _LineCounter(text)
     position = _skip_space(text, 0)
     if text[position : position + 1] != "[":
-        raise RegionImportError(f"{path}:{_line(text, position)}: expected a JSON array of areas")
+        raise RegionImportError(f"{path}:{lines.at(position)}: expected a JSON array of areas")
     position = _skip_space(text, position + 1)
     if text[position : position + 1] == "]":
         raise RegionImportError(f"{path}:1: the array is empty")
@@ -181,18 +182,16 @@ def _array_entries(text: str, path: Path) -> Iterator[tuple[int, object]]:
             value, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise RegionImportError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
-        yield _line(text, position), value
+        yield lines.at(position), value
         position = _skip_space(text, end)
         if position < len(text) and text[position] == ",":
             position = _skip_space(text, position + 1)
             continue
         if position < len(text) and text[position] == "]":
             if text[position + 1 :].strip():
-                raise RegionImportError(f"{path}:{_line(text, position)}: text after the array")
+                raise RegionImportError(f"{path}:{lines.at(position)}: text after the array")
             return
-        raise RegionImportError(
-            f"{path}:{_line(text, position)}: invalid JSON: expected ',' or ']'"
-        )
+        raise RegionImportError(f"{path}:{lines.at(position)}: invalid JSON: expected ',' or ']'")
 
 
 def _skip_space(text: str, position: int) -> int:
@@ -201,5 +200,19 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
-def _line(text: str, position: int) -> int:
-    return text.count("\n", 0, position) + 1
+class _LineCounter:
+    """Line numbers of positions met in increasing order.
+
+    Each newline is counted once, so a file of n entries costs n, not n^2 as counting from the
+    start for every entry would.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.position = 0
+        self.line = 1
+
+    def at(self, position: int) -> int:
+        self.line += self.text.count("\n", self.position, position)
+        self.position = position
+        return self.line

@@ -1,0 +1,1 @@
+"""Rerunnable timings (not tests): `make bench-regions`. Each runs in a throwaway database."""
