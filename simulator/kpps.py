@@ -1,0 +1,119 @@
+"""Simulated KPPS officers: the demo's TPS upload their result forms over a few minutes.
+
+Each upload goes through the real API (`POST /api/uploads/` with a token), so a newcomer running
+`make run` sees the whole story move: queued, in the server queue, published. A few TPS in
+Kecamatan Babulu get a network that keeps failing (the stand-in is told to drop their deliveries
+for a long time), so they end up stuck, as three did in Penajam Paser Utara in 2024.
+"""
+
+import logging
+import random
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+
+import httpx
+from django.contrib.auth import get_user_model
+
+from accounts.models import ApiToken
+from accounts.services import api_token_create
+from uploads.models import Status, Upload
+
+logger = logging.getLogger(__name__)
+
+SIMULATOR_USER = "simulator-kpps"
+BABULU = "640903"
+
+
+@dataclass
+class Plan:
+    uploads: list[tuple[str, str]]  # (tps code, contest kind), in upload order
+    unlucky: list[str]  # TPS whose deliveries keep failing
+
+
+def plan_make(*, seed: int, unlucky: int, limit: int | None = None) -> Plan:
+    """The uploads still missing here, shuffled, and the unlucky Babulu TPS among them."""
+    rng = random.Random(seed)
+    missing = list(
+        Upload.objects.filter(status=Status.MISSING)
+        .order_by("tps_id", "contest__kind")
+        .values_list("tps_id", "contest__kind")
+    )
+    rng.shuffle(missing)
+    missing = missing[:limit]
+    babulu = sorted({tps for tps, _ in missing if tps.startswith(BABULU)})
+    return Plan(missing, rng.sample(babulu, min(unlucky, len(babulu))))
+
+
+def simulator_token() -> str:
+    """A fresh token for the simulator's own staff user (created on first use)."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=SIMULATOR_USER, defaults={"is_staff": True}
+    )
+    ApiToken.objects.filter(user=user, revoked_at__isnull=True).delete()
+    return api_token_create(username=SIMULATOR_USER)
+
+
+def bad_network_script(publication_url: str, plan: Plan, kinds: set[str], drops: int) -> None:
+    """Tells the stand-in to drop the unlucky TPS's next deliveries without an answer."""
+    with httpx.Client(base_url=publication_url, timeout=10) as client:
+        for tps in plan.unlucky:
+            for kind in kinds:
+                responses = [{"status": "drop"}] * drops
+                path = f"/documents/{kind}/{tps}"
+                client.post("/_control/script", json={"path": path, "responses": responses})
+
+
+def upload_send(client: httpx.Client, tps: str, kind: str) -> int:
+    page = form_png(f"{kind}/{tps}")
+    response = client.post(
+        "/api/uploads/",
+        data={"tps": tps, "contest": kind},
+        files={"file": (f"{tps}-c-hasil.png", page, "image/png")},
+    )
+    if response.status_code not in (200, 201):
+        logger.warning("%s %s: HTTP %s %s", kind, tps, response.status_code, response.text[:200])
+    return response.status_code
+
+
+def uploads_run(*, url: str, token: str, plan: Plan, minutes: float, seed: int) -> int:
+    """Sends the planned uploads spread over `minutes`; returns how many were taken."""
+    rng = random.Random(seed)
+    pause = minutes * 60 / max(len(plan.uploads), 1)
+    taken = 0
+    headers = {"Authorization": f"Token {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for tps, kind in plan.uploads:
+            taken += upload_send(client, tps, kind) in (200, 201)
+            time.sleep(rng.uniform(0.2, 1.8) * pause)
+    return taken
+
+
+def form_png(label: str, width: int = 240, height: int = 160) -> bytes:
+    """A small grey PNG with a pattern drawn from the label: a stand-in photo of the form whose
+    bytes (and so SHA-256) differ for every TPS and contest."""
+    rng = random.Random(label)
+    bars = [rng.randrange(2) for _ in range(width // 6)]
+    rows = []
+    for y in range(height):
+        ruled = y % 16 == 0
+        row = bytes(
+            40 if (ruled or (y > height - 30 and bars[x // 6])) else 235 for x in range(width)
+        )
+        rows.append(b"\x00" + row)
+    return _png(width, height, b"".join(rows))
+
+
+def _png(width: int, height: int, raw: bytes) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )

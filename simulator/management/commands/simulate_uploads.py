@@ -1,0 +1,57 @@
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from simulator import kpps
+
+
+class Command(BaseCommand):
+    help = (
+        "Makes the demo's missing uploads arrive through the API over a few minutes, with a few "
+        "Babulu TPS on a network that keeps failing (they end up stuck). For `make run`."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="the web app")
+        parser.add_argument("--minutes", type=float, default=5.0)
+        parser.add_argument("--unlucky", type=int, default=3, help="Babulu TPS that get stuck")
+        parser.add_argument("--drops", type=int, default=40, help="failed deliveries for each")
+        parser.add_argument("--seed", type=int, default=2024)
+        parser.add_argument("--limit", type=int, default=None, help="send at most this many")
+        parser.add_argument(
+            "--stay", action="store_true", help="keep running when done (honcho stops all else)"
+        )
+
+    def handle(self, *args, url, minutes, unlucky, drops, seed, limit, stay, **options):
+        if minutes <= 0:
+            raise CommandError(f"--minutes: expected more than 0, got {minutes}")
+        plan = kpps.plan_make(seed=seed, unlucky=unlucky, limit=limit)
+        if plan.unlucky and settings.PUBLICATION_URL:
+            kinds = {kind for _, kind in plan.uploads}
+            kpps.bad_network_script(settings.PUBLICATION_URL, plan, kinds, drops)
+        self.stdout.write(
+            f"{len(plan.uploads)} uploads over {minutes:g} minutes to {url}; "
+            f"bad network at TPS {', '.join(plan.unlucky) or '-'}"
+        )
+        self.stdout.flush()
+        _wait_for(url)
+        token = kpps.simulator_token()
+        taken = kpps.uploads_run(url=url, token=token, plan=plan, minutes=minutes, seed=seed)
+        self.stdout.write(f"done: {taken} of {len(plan.uploads)} uploads taken")
+        self.stdout.flush()
+        while stay:
+            time.sleep(3600)
+
+
+def _wait_for(url: str, seconds: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/livez", timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.5)
+    raise CommandError(f"{url} did not answer within {seconds:g} s")

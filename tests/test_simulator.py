@@ -1,0 +1,52 @@
+"""The upload simulator of `make run`: real uploads through the API, a few unlucky Babulu TPS."""
+
+import struct
+import zlib
+from io import StringIO
+
+import httpx
+import pytest
+from django.core.management import call_command
+
+from simulator import kpps
+from tests.conftest import child_env
+from tests.test_pipeline import start_web
+from uploads.models import Status, Upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_form_pictures_are_valid_pngs_that_differ_per_tps():
+    first, second = kpps.form_png("pkwkk/6409032002001"), kpps.form_png("pkwkk/6409032002002")
+    assert first.startswith(b"\x89PNG\r\n\x1a\n") and first != second
+    _length, kind = struct.unpack(">I4s", first[8:16])
+    width, height = struct.unpack(">II", first[16:24])
+    assert (kind, width, height) == (b"IHDR", 240, 160)
+    idat = first.index(b"IDAT")
+    size = struct.unpack(">I", first[idat - 4 : idat])[0]
+    assert len(zlib.decompress(first[idat + 4 : idat + 4 + size])) == (240 + 1) * 160
+
+
+def test_the_simulator_uploads_through_the_api_and_gives_babulu_a_bad_network(
+    settings, tmp_path, start_process, publication_server_factory
+):
+    call_command("load_demo", stdout=StringIO())
+    server = publication_server_factory()
+    settings.PUBLICATION_URL = server.url
+    web = start_web(start_process, child_env(MEDIA_ROOT=str(tmp_path / "media")))
+    out = StringIO()
+    call_command(
+        "simulate_uploads", "--url", web, "--minutes", "0.05", "--limit", "12",
+        "--unlucky", "2", "--drops", "5", stdout=out,
+    )  # fmt: skip
+    assert "done: 12 of 12 uploads taken" in out.getvalue()
+    assert Upload.objects.filter(status=Status.QUEUED, source="kpps").count() == 12
+    unlucky = out.getvalue().split("bad network at TPS ")[1].split("\n")[0].split(", ")
+    assert len(unlucky) == 2 and all(code.startswith("640903") for code in unlucky)
+    # The stand-in now drops deliveries for the unlucky TPS without an answer.
+    with pytest.raises(httpx.TransportError):
+        server.client.put(
+            f"/documents/pkwkk/{unlucky[0]}",
+            files={"file": ("p.png", kpps.form_png("probe"), "image/png")},
+            headers={"Idempotency-Key": "probe"},
+        )
