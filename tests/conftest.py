@@ -204,3 +204,95 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+class PublicationServer:
+    """The publication server stand-in running as a real process (docs/publication-server.md)."""
+
+    def __init__(self, process: ChildProcess, url: str) -> None:
+        import httpx
+
+        self.process = process
+        self.url = url
+        self.data_url = f"{url}/data"
+        self.client = httpx.Client(base_url=url, timeout=30)
+
+    def stats(self) -> dict:
+        return self.client.get("/_stats").raise_for_status().json()
+
+    def script(self, path: str, responses: list[dict]) -> None:
+        """Queues responses for the next PUTs to path, e.g. [{"status": 429, "retry_after": 3}]."""
+        body = {"path": path, "responses": responses}
+        self.client.post("/_control/script", json=body).raise_for_status()
+
+    def reset(self) -> None:
+        self.client.post("/_control/reset").raise_for_status()
+
+    def reload(self) -> dict:
+        """Reads the contests from the database now instead of within 30 s."""
+        return self.client.post("/_control/reload").raise_for_status().json()
+
+
+def publication_server_start(
+    start_process, env: dict | None = None, **options
+) -> PublicationServer:
+    """Starts the stand-in; options are its flags, e.g. fail_rate=0.3 for --fail-rate 0.3."""
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+    args = [sys.executable, "manage.py", "run_publication_server", "--port", "0", *flags]
+    process = start_process(args, name="publication-server", env=env)
+
+    def announced() -> str | None:
+        if process.process.poll() is not None:
+            pytest.fail(f"the publication server exited:\n{process.output()}")
+        for line in process.output().splitlines():
+            if line.startswith("listening on "):
+                return line.removeprefix("listening on ").strip()
+        return None
+
+    return PublicationServer(process, wait_until(announced, timeout=30))
+
+
+@pytest.fixture
+def publication_server(request, start_process):
+    """The stand-in with default options, or those given by indirect parametrization:
+    @pytest.mark.parametrize("publication_server", [{"publish_delay_s": 1}], indirect=True).
+    It reads the contests when it starts: create them first (django_db(transaction=True), and a
+    fixture requested before this one), or call .reload()."""
+    server = publication_server_start(start_process, **getattr(request, "param", {}))
+    yield server
+    server.client.close()
+
+
+@pytest.fixture
+def publication_server_factory(start_process):
+    """Starts stand-ins with chosen flags and environment: factory(fail_rate=0.3, env=...)."""
+    started: list[PublicationServer] = []
+
+    def start(env: dict | None = None, **options) -> PublicationServer:
+        server = publication_server_start(start_process, env=env, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.client.close()
+
+
+@pytest.fixture
+def restartable_redis():
+    from tests.servers import RestartableRedis
+
+    server = RestartableRedis()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def restartable_postgres():
+    from tests.servers import RestartablePostgres
+
+    server = RestartablePostgres()
+    server.start()
+    yield server
+    server.remove()

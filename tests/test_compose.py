@@ -98,3 +98,11 @@ def test_the_dockerfile_installs_the_pinned_requirements_and_runs_as_a_user():
     assert "--require-hashes -r requirements.txt" in dockerfile
     assert re.search(r"^USER \w+", dockerfile, re.MULTILINE)
     assert Path(PROJECT_DIR / "requirements.txt").is_file()
+
+
+def test_web_and_workers_share_the_documents_volume(compose):
+    for name in ["web", "worker", "beat"]:
+        service = compose["services"][name]
+        assert "media:/app/media" in service["volumes"]
+        assert service["environment"]["MEDIA_ROOT"] == "/app/media"
+    assert "media" in compose["volumes"]

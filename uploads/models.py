@@ -1,6 +1,14 @@
-"""One expected upload per (TPS, contest), created when the contest opens so totals are exact."""
+"""One upload per (TPS, contest), its documents and its history.
 
+The upload is created when the contest opens (status `missing`), so totals are exact from the
+start. Its status only changes through `uploads.services.upload_transition`, which writes an
+UploadEvent in the same transaction.
+"""
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,7 +22,36 @@ class Status(models.TextChoices):
     REJECTED = "rejected", _("rejected")
 
 
+# Waiting for a worker to send it: what the sweeper looks at for due rows.
+WAITING_TO_SEND = (Status.QUEUED, Status.RETRYING)
+# A different document may replace the current one only before it is public.
+REPLACEABLE = (
+    Status.MISSING,
+    Status.QUEUED,
+    Status.SENDING,
+    Status.RETRYING,
+    Status.DELIVERED,
+    Status.REJECTED,
+)
+
+
+class StuckReason(models.TextChoices):
+    NETWORK = "network", _("network")
+    SERVER_QUEUE = "server_queue", _("server queue")
+    DEVICE = "device", _("device")
+    BLURRY = "blurry", _("blurry photo")
+    OTHER = "other", _("other")
+
+
+class Source(models.TextChoices):
+    KPPS = "kpps", _("KPPS")
+    PPK = "ppk", _("PPK")
+    PUBLIC_SITE = "public_site", _("public site")
+    SYSTEM = "system", _("system")
+
+
 class Upload(models.Model):
+    # Defaults live in the database too (db_default): contest_open inserts rows in bulk with SQL.
     tps = models.ForeignKey(
         "regions.Area", verbose_name=_("TPS"), on_delete=models.PROTECT, related_name="uploads"
     )
@@ -25,8 +62,41 @@ class Upload(models.Model):
         related_name="uploads",
     )
     status = models.CharField(
-        _("status"), max_length=10, choices=Status.choices, default=Status.MISSING
+        _("status"), max_length=10, choices=Status.choices, db_default=Status.MISSING
     )
+    status_since = models.DateTimeField(_("status since"), db_default=Now())
+    source = models.CharField(
+        _("source"), max_length=12, choices=Source.choices, blank=True, db_default=""
+    )
+    document = models.ForeignKey(
+        "Document",
+        verbose_name=_("current document"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    stuck = models.BooleanField(_("stuck"), db_default=False)
+    stuck_reason = models.CharField(
+        _("stuck reason"), max_length=12, choices=StuckReason.choices, blank=True, db_default=""
+    )
+    stuck_since = models.DateTimeField(_("stuck since"), null=True, blank=True)
+
+    # Delivery bookkeeping. Retry waits live here, not in broker ETAs.
+    attempts = models.PositiveIntegerField(_("attempts"), db_default=0)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    # When a doorbell (task message) was last rung for this row; the sweeper rings again only
+    # when that message had time to be taken and was not.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, db_default="")
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    # Image URLs of the pages as the public site lists them.
+    public_images = models.JSONField(_("public images"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("upload")
@@ -36,6 +106,130 @@ class Upload(models.Model):
                 fields=["contest", "tps"], name="one_upload_per_tps_and_contest"
             ),
         ]
+        indexes = [
+            # The sweeper's two questions are index scans over the few rows in flight.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="upload_due",
+                condition=Q(status__in=WAITING_TO_SEND),
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="upload_lease",
+                condition=Q(status=Status.SENDING),
+            ),
+            models.Index(
+                fields=["status_since"],
+                name="upload_delivered",
+                condition=Q(status=Status.DELIVERED, stuck=False),
+            ),
+            models.Index(fields=["tps"], name="upload_tps"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.contest_id}/{self.tps_id} {self.status}"
+
+
+class Document(models.Model):
+    """One version of an upload's result form: one or more pages. Never overwritten."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="documents")
+    # SHA-256 of the pages' bytes in order (for one page, the file's own SHA-256).
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["upload", "created_at"]
+        indexes = [models.Index(fields=["upload", "sha256"], name="document_content")]
+
+    def __str__(self) -> str:
+        return f"{self.upload_id} {self.sha256[:12]}"
+
+
+class Page(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="pages")
+    number = models.PositiveSmallIntegerField(_("page"))
+    file = models.FileField(_("file"), max_length=300)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveIntegerField(_("size"))
+    content_type = models.CharField(_("type"), max_length=40)
+
+    class Meta:
+        verbose_name = _("page")
+        verbose_name_plural = _("pages")
+        ordering = ["document", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "number"], name="one_page_per_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} p{self.number}"
+
+
+class UploadEvent(models.Model):
+    """Append-only history: every transition and every human action (a trigger forbids edits)."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(_("action"), max_length=20)
+    old_status = models.CharField(_("from"), max_length=10, choices=Status.choices, blank=True)
+    new_status = models.CharField(_("to"), max_length=10, choices=Status.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("upload event")
+        verbose_name_plural = _("upload events")
+        ordering = ["upload", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.upload_id} {self.action} {self.old_status}->{self.new_status}"
+
+
+class PublicAreaProgress(models.Model):
+    """What the public site last said about an area, kept beside our own counts.
+
+    Also the poller's memory: the ETag and Last-Modified of the area's file for conditional GETs,
+    and the children's `progres` as last seen, to descend only where something changed.
+    """
+
+    kind = models.CharField(_("contest"), max_length=6)
+    # The area's code; "" is the national file of the contest.
+    area_code = models.CharField(_("area"), max_length=13, db_collation="C", blank=True)
+    total = models.PositiveIntegerField(_("total"), null=True)
+    progres = models.PositiveIntegerField(_("published"), null=True)
+    site_ts = models.CharField(_("time on the site"), max_length=40, blank=True)
+    children = models.JSONField(default=dict, blank=True)
+    etag = models.CharField(max_length=200, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    fetched_at = models.DateTimeField(_("fetched at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("public site figure")
+        verbose_name_plural = _("public site figures")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "area_code"], name="one_public_figure"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.area_code or 'national'} {self.progres}/{self.total}"

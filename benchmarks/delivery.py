@@ -1,0 +1,139 @@
+"""Deliveries per second against the publication server stand-in with no latency.
+
+    python -m benchmarks.delivery [--uploads 2000] [--concurrency 2] [--database sirekap_bench]
+
+In a throwaway database: the PPU demo with five contests opened (2,051 uploads); the uploads are
+taken in through the intake service (its rate is printed too), then one Celery worker with
+--concurrency processes delivers them to the stand-in. The rate counts from the first claim to
+the last delivery, from the upload events, so worker start-up is not in it.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BENCH_REDIS_DB = 7  # away from `make run` (0) and the tests (9 and up)
+CONTESTS = ["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--uploads", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
+    options = parser.parse_args()
+    os.environ["REDIS_URL"] = _bench_redis_url()
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="sirekap-bench-media-")
+    with throwaway_database(options.database):
+        _prepare()
+        server, url = _start_stand_in()
+        try:
+            _run(options, url)
+        finally:
+            server.terminate()
+            server.wait()
+
+
+def _bench_redis_url() -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        from sirekap_tracker import embedded
+
+        return embedded.redis_url(BENCH_REDIS_DB)
+    if url.startswith("unix://"):
+        return url.split("?")[0] + f"?db={BENCH_REDIS_DB}"
+    return urlunsplit(urlsplit(url)._replace(path=f"/{BENCH_REDIS_DB}"))
+
+
+def _prepare() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from regions.services import contest_open
+    from sirekap_tracker.health import redis_client
+
+    redis_client().flushdb()
+    call_command("load_demo", stdout=StringIO())
+    for kind in CONTESTS:
+        contest_open(kind=kind, region_code="6409")
+
+
+def _start_stand_in() -> tuple[subprocess.Popen, str]:
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "run_publication_server", "--port", "0"],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = server.stdout.readline()
+    if not line.startswith("listening on "):
+        sys.exit(f"error: the publication server stand-in did not start: {line!r}")
+    return server, line.removeprefix("listening on ").strip()
+
+
+def _run(options, url: str) -> None:
+    print(f"delivery, {options.uploads} uploads, worker --concurrency {options.concurrency} "
+          f"({machine()})")  # fmt: skip
+    started = time.perf_counter()
+    _receive(options.uploads)
+    seconds = time.perf_counter() - started
+    print(f"intake: {options.uploads} in {seconds:.1f} s, {options.uploads / seconds:,.0f}/s")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "--app", "sirekap_tracker", "worker", "--pool",
+         "prefork", "--concurrency", str(options.concurrency), "--loglevel", "WARNING"],
+        cwd=PROJECT_DIR, env={**os.environ, "PUBLICATION_URL": url},
+    )  # fmt: skip
+    try:
+        _wait_delivered(options.uploads)
+    finally:
+        worker.terminate()
+        worker.wait()
+    span = _delivery_span()
+    print(f"delivery: {options.uploads} in {span:.1f} s, {options.uploads / span:,.0f}/s")
+
+
+def _receive(count: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from simulator.kpps import form_png
+    from uploads.models import Upload
+    from uploads.services import upload_receive
+
+    user = get_user_model().objects.create_user("bench", is_staff=True)
+    targets = Upload.objects.order_by("pk").values_list("tps_id", "contest__kind")[:count]
+    for tps, kind in targets:
+        page = SimpleUploadedFile("c.png", form_png(f"{kind}/{tps}"), "image/png")
+        upload_receive(tps_code=tps, kind=kind, files=[page], user=user)
+
+
+def _wait_delivered(count: int) -> None:
+    from uploads.models import Status, Upload
+
+    deadline = time.monotonic() + 600
+    while Upload.objects.filter(status=Status.DELIVERED).count() < count:
+        if time.monotonic() > deadline:
+            sys.exit("error: not all delivered within 10 minutes")
+        time.sleep(0.2)
+
+
+def _delivery_span() -> float:
+    from django.db.models import Max, Min
+
+    from uploads.models import UploadEvent
+
+    first = UploadEvent.objects.filter(action="claimed").aggregate(t=Min("created_at"))["t"]
+    last = UploadEvent.objects.filter(action="delivered").aggregate(t=Max("created_at"))["t"]
+    return (last - first).total_seconds()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The delivery rules, by calling the services directly: leases, fencing, backoff, the sweeper."""
+
+import datetime
+from io import StringIO
+
+import httpx
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+
+from tests.documents import page_file
+from uploads import delivery, services
+from uploads.models import Status, StuckReason, Upload
+
+pytestmark = pytest.mark.django_db
+
+TPS = "6409032002001"
+
+
+@pytest.fixture(autouse=True)
+def world(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    call_command("load_demo", stdout=StringIO())
+
+
+@pytest.fixture
+def queued(django_capture_on_commit_callbacks) -> Upload:
+    user = get_user_model().objects.create_user("kpu", is_staff=True)
+    with django_capture_on_commit_callbacks():
+        receipt = services.upload_receive(
+            tps_code=TPS, kind="pkwkk", files=[page_file()], user=user
+        )
+    return receipt.upload
+
+
+def reload(upload: Upload) -> Upload:
+    return Upload.objects.get(pk=upload.pk)
+
+
+def transient(reason="HTTP 503: overloaded", **kwargs) -> services.Outcome:
+    return services.Outcome("transient", reason, **kwargs)
+
+
+def test_only_one_of_two_claims_on_the_same_upload_wins(queued):
+    first = services.upload_claim(upload_id=queued.pk)
+    second = services.upload_claim(upload_id=queued.pk)
+    assert first is not None and second is None
+    upload = reload(queued)
+    assert upload.status == Status.SENDING and upload.attempts == 1
+    assert first.idempotency_key == f"{queued.pk}:{upload.document.sha256}"
+
+
+def test_an_upload_waiting_out_its_backoff_is_not_sent_early(queued):
+    lease = services.upload_claim(upload_id=queued.pk)
+    services.upload_record_outcome(lease=lease, outcome=transient(retry_after=60))
+    assert services.upload_claim(upload_id=queued.pk) is None
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=61)):
+        assert services.upload_claim(upload_id=queued.pk) is not None
+
+
+def test_accepted_means_delivered_and_the_lease_is_released(queued):
+    lease = services.upload_claim(upload_id=queued.pk)
+    assert services.upload_record_outcome(lease=lease, outcome=services.Outcome("accepted"))
+    upload = reload(queued)
+    assert upload.status == Status.DELIVERED and upload.lease_token is None
+    assert upload.delivered_at is not None
+
+
+def test_a_worker_whose_lease_expired_cannot_overwrite_the_newer_state(queued, settings):
+    settings.DELIVERY_LEASE_SECONDS = 30
+    stale = services.upload_claim(upload_id=queued.pk)
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=31)):
+        assert services.uploads_sweep().leases_expired == 1
+        fresh = services.upload_claim(upload_id=queued.pk)
+        services.upload_record_outcome(lease=fresh, outcome=services.Outcome("accepted"))
+    late = services.upload_record_outcome(lease=stale, outcome=services.Outcome("permanent", "x"))
+    assert late is False
+    assert reload(queued).status == Status.DELIVERED
+
+
+def test_a_permanent_refusal_is_rejected_with_the_servers_reason_and_not_retried(queued):
+    lease = services.upload_claim(upload_id=queued.pk)
+    outcome = services.Outcome("permanent", "HTTP 422: halaman tidak terbaca")
+    services.upload_record_outcome(lease=lease, outcome=outcome)
+    upload = reload(queued)
+    assert upload.status == Status.REJECTED and upload.next_attempt_at is None
+    assert upload.last_error == "HTTP 422: halaman tidak terbaca"
+    assert services.uploads_sweep().rung == 0
+
+
+def test_retry_after_sets_the_next_attempt(queued):
+    lease = services.upload_claim(upload_id=queued.pk)
+    before = timezone.now()
+    services.upload_record_outcome(lease=lease, outcome=transient("HTTP 429", retry_after=40))
+    wait = (reload(queued).next_attempt_at - before).total_seconds()
+    assert 39 <= wait <= 41
+
+
+def test_backoff_grows_with_full_jitter_up_to_the_cap(settings):
+    settings.DELIVERY_BACKOFF_BASE_SECONDS = 5
+    settings.DELIVERY_BACKOFF_CAP_SECONDS = 300
+    settings.STUCK_AFTER_ATTEMPTS = 100
+    for attempt, ceiling in [(1, 5), (2, 10), (4, 40), (7, 300), (20, 300)]:
+        delays = [services._retry_delay(attempt, None) for _ in range(200)]
+        assert min(delays) >= 0 and max(delays) <= ceiling
+        assert max(delays) > ceiling / 2  # spread over the whole range, not a fixed wait
+
+
+def test_after_the_threshold_the_upload_is_stuck_and_retries_at_the_cap(queued, settings):
+    settings.STUCK_AFTER_ATTEMPTS = 3
+    settings.DELIVERY_BACKOFF_CAP_SECONDS = 300
+    for attempt in range(1, 4):
+        Upload.objects.filter(pk=queued.pk).update(next_attempt_at=timezone.now())
+        lease = services.upload_claim(upload_id=queued.pk)
+        services.upload_record_outcome(
+            lease=lease, outcome=transient("connection: refused", network=True)
+        )
+        assert reload(queued).stuck is (attempt == 3)
+    upload = reload(queued)
+    assert upload.stuck_reason == StuckReason.NETWORK and upload.status == Status.RETRYING
+    wait = (upload.next_attempt_at - timezone.now()).total_seconds()
+    assert 295 <= wait <= 300
+    assert upload.events.filter(action="stuck").count() == 1
+
+
+def test_server_errors_past_the_deadline_flag_it_stuck_in_the_server_queue(queued, settings):
+    settings.STUCK_AFTER_MINUTES = 30
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=31)):
+        lease = services.upload_claim(upload_id=queued.pk)
+        services.upload_record_outcome(lease=lease, outcome=transient())
+    assert reload(queued).stuck_reason == StuckReason.SERVER_QUEUE
+
+
+def test_the_sweeper_rings_for_a_due_upload_once_until_the_grace_passes(queued, settings):
+    settings.DISPATCH_GRACE_SECONDS = 60
+    Upload.objects.filter(pk=queued.pk).update(dispatched_at=None)
+    assert services.uploads_sweep().rung == 1
+    assert services.uploads_sweep().rung == 0
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=61)):
+        assert services.uploads_sweep().rung == 1
+
+
+def test_a_delivery_left_in_the_server_queue_too_long_is_flagged(queued, settings):
+    settings.SERVER_QUEUE_STUCK_MINUTES = 60
+    lease = services.upload_claim(upload_id=queued.pk)
+    services.upload_record_outcome(lease=lease, outcome=services.Outcome("accepted"))
+    assert services.uploads_sweep().flagged_in_server_queue == 0
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=61)):
+        assert services.uploads_sweep().flagged_in_server_queue == 1
+    upload = reload(queued)
+    assert upload.stuck and upload.stuck_reason == StuckReason.SERVER_QUEUE
+
+
+def test_publication_clears_the_stuck_flag(queued):
+    services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.NETWORK)
+    services.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
+    upload = reload(queued)
+    assert upload.status == Status.PUBLISHED and not upload.stuck
+    assert upload.public_images == ["https://x.test/1.jpg"]
+
+
+def test_events_cannot_be_edited_or_deleted(queued):
+    from django.db import DatabaseError, transaction
+
+    event = queued.events.get()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        type(event).objects.filter(pk=event.pk).update(reason="changed")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        event.delete()
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "kind", "retry_after"),
+    [
+        (201, {}, "accepted", None),
+        (202, {}, "accepted", None),
+        (429, {"Retry-After": "7"}, "transient", 7.0),
+        (503, {}, "transient", None),
+        (422, {}, "permanent", None),
+        (404, {}, "permanent", None),
+    ],
+)
+def test_answers_are_classified_as_the_design_says(status, headers, kind, retry_after):
+    response = httpx.Response(status, headers=headers, json={"error": "why"})
+    outcome = delivery.classify(response)
+    assert (outcome.kind, outcome.retry_after) == (kind, retry_after)
+    if kind != "accepted":
+        assert outcome.reason == f"HTTP {status}: why"
+
+
+def test_retry_after_as_an_http_date_is_understood():
+    when = timezone.now() + datetime.timedelta(seconds=30)
+    response = httpx.Response(
+        429, headers={"Retry-After": when.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+    )
+    assert 28 <= delivery.retry_after_seconds(response) <= 31

@@ -1,0 +1,241 @@
+"""Taking documents in: the upload API, its errors, idempotency, scopes, tokens and the form."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from accounts.models import Profile
+from accounts.services import api_token_create
+from regions.models import Area
+from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
+from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
+from uploads.services import upload_mark_published
+
+pytestmark = pytest.mark.django_db
+
+BABULU_TPS = "6409032002001"  # Labangka, TPS 001
+PENAJAM_TPS = "6409011011001"
+
+
+@pytest.fixture(autouse=True)
+def world(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    call_command("load_demo", stdout=StringIO())
+
+
+@pytest.fixture
+def staff_token():
+    get_user_model().objects.create_user("kpu", password="x", is_staff=True)
+    return api_token_create(username="kpu")
+
+
+@pytest.fixture
+def babulu_token():
+    user = get_user_model().objects.create_user("ppk-babulu", password="x")
+    Profile.objects.create(user=user, region=Area.objects.get(code="640903"))
+    return api_token_create(username="ppk-babulu")
+
+
+def post(client, token, *files, tps=BABULU_TPS, contest="pkwkk", key=None):
+    headers = {"Authorization": f"Token {token}"} if token else {}
+    if key:
+        headers["Idempotency-Key"] = key
+    data = {"tps": tps, "contest": contest, "file": list(files)}
+    return client.post("/api/uploads/", data, headers=headers)
+
+
+def upload_of(tps=BABULU_TPS, kind="pkwkk") -> Upload:
+    return Upload.objects.get(tps_id=tps, contest__kind=kind)
+
+
+def nothing_written() -> bool:
+    return (
+        not Document.objects.exists()
+        and not Page.objects.exists()
+        and not UploadEvent.objects.exists()
+        and not Upload.objects.exclude(status=Status.MISSING).exists()
+    )
+
+
+def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
+    client, staff_token, django_capture_on_commit_callbacks
+):
+    data = page_bytes()
+    with django_capture_on_commit_callbacks() as doorbells:
+        response = post(client, staff_token, page_file(data))
+    assert response.status_code == 201
+    upload = upload_of()
+    assert response.json() == {
+        "id": upload.pk,
+        "tps": BABULU_TPS,
+        "contest": "pkwkk",
+        "status": "queued",
+        "sha256": sha256(data),
+    }
+    assert upload.status == Status.QUEUED and upload.source == Source.KPPS
+    assert len(doorbells) == 1
+    event = upload.events.get()
+    assert (event.action, event.old_status, event.new_status) == ("received", "missing", "queued")
+    assert event.actor.username == "kpu"
+
+
+def test_the_same_content_again_answers_200_with_the_same_body_and_rings_nothing(
+    client, staff_token, django_capture_on_commit_callbacks
+):
+    data = page_bytes()
+    first = post(client, staff_token, page_file(data))
+    with django_capture_on_commit_callbacks() as doorbells:
+        again = post(client, staff_token, page_file(data, name="other-name.jpg"))
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert Document.objects.count() == 1 and doorbells == []
+
+
+def test_an_idempotency_key_reused_for_other_content_is_a_conflict(client, staff_token):
+    post(client, staff_token, page_file(), key="kpps-42")
+    response = post(client, staff_token, page_file(), key="kpps-42")
+    assert response.status_code == 409
+    assert "kpps-42" in response.json()["error"]
+    assert Document.objects.count() == 1
+
+
+def test_pages_of_several_types_make_one_document_hashed_in_page_order(client, staff_token):
+    pages = [page_bytes(), page_bytes(PNG_HEAD), page_bytes(PDF_HEAD)]
+    response = post(client, staff_token, *(page_file(p, name=f"p{i}") for i, p in enumerate(pages)))
+    assert response.status_code == 201
+    assert response.json()["sha256"] == sha256(*pages)
+    stored = list(upload_of().document.pages.values_list("number", "content_type", "size"))
+    assert stored == [(1, "image/jpeg", 2048), (2, "image/png", 2048), (3, "application/pdf", 2048)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "files", "message"),
+    [
+        ({"tps": "6409032002999"}, "jpeg", "no TPS with code 6409032002999"),
+        ({"tps": "64090320020"}, "jpeg", "expected a 13-digit TPS code"),
+        ({"contest": "ppwp"}, "jpeg", "ppwp is not open at TPS 6409032002001"),
+        ({"contest": "dprd"}, "jpeg", "unknown 'dprd'"),
+        ({}, "none", "no file"),
+        ({}, "empty", "page 1 (c-hasil.jpg): the file is empty"),
+        ({}, "text", "page 1 (c-hasil.jpg): not a JPEG, PNG or PDF"),
+    ],
+)
+def test_bad_input_is_refused_with_400_saying_what_and_nothing_is_written(
+    client, staff_token, fields, files, message
+):
+    chosen = {
+        "jpeg": [page_file()],
+        "none": [],
+        "empty": [page_file(b"")],
+        "text": [page_file(b"TPS 001 suara sah 180")],
+    }[files]
+    response = post(client, staff_token, *chosen, **fields)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert nothing_written()
+
+
+def test_a_page_over_the_size_limit_is_refused(client, staff_token, settings):
+    settings.UPLOAD_MAX_PAGE_BYTES = 1000
+    response = post(client, staff_token, page_file(page_bytes(size=1001)))
+    assert response.status_code == 400
+    assert "1001 bytes, more than the 1000 allowed" in response.json()["error"]
+    assert nothing_written()
+
+
+def test_too_many_pages_are_refused(client, staff_token, settings):
+    settings.UPLOAD_MAX_PAGES = 2
+    response = post(client, staff_token, page_file(), page_file(), page_file())
+    assert response.status_code == 400
+    assert "too many pages: 3, at most 2" in response.json()["error"]
+    assert nothing_written()
+
+
+def test_a_bad_second_page_refuses_the_whole_document(client, staff_token):
+    response = post(client, staff_token, page_file(), page_file(b"<html>", name="p2.jpg"))
+    assert response.status_code == 400
+    assert "page 2 (p2.jpg)" in response.json()["error"]
+    assert nothing_written()
+
+
+@pytest.mark.parametrize("header", [None, "Token wrong-key", "Bearer x", "Token "])
+def test_without_a_valid_token_the_answer_is_401(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = client.post(
+        "/api/uploads/", {"tps": BABULU_TPS, "contest": "pkwkk"}, headers=headers
+    )
+    assert response.status_code == 401
+    assert "Token" in response.json()["error"]
+    assert response["WWW-Authenticate"].startswith("Token")
+
+
+def test_the_ppk_of_babulu_uploads_in_babulu_but_not_in_penajam(client, babulu_token):
+    assert post(client, babulu_token, page_file()).status_code == 201
+    outside = post(client, babulu_token, page_file(), tps=PENAJAM_TPS)
+    assert outside.status_code == 403
+    assert "outside your region" in outside.json()["error"]
+    assert upload_of(PENAJAM_TPS).status == Status.MISSING
+
+
+def test_a_different_document_for_a_published_upload_is_a_conflict(client, staff_token):
+    post(client, staff_token, page_file())
+    upload_mark_published(upload_id=upload_of().pk, images=["https://example.test/a.jpg"])
+    response = post(client, staff_token, page_file())
+    assert response.status_code == 409
+    assert "already published" in response.json()["error"]
+    assert Document.objects.count() == 1
+
+
+def test_a_replacement_before_publication_keeps_the_old_document(client, staff_token):
+    first = post(client, staff_token, page_file()).json()
+    second = post(client, staff_token, page_file()).json()
+    upload = upload_of()
+    assert second["sha256"] != first["sha256"] and upload.document.sha256 == second["sha256"]
+    assert list(upload.documents.values_list("sha256", flat=True)) == [
+        first["sha256"],
+        second["sha256"],
+    ]
+    assert list(upload.events.values_list("action", flat=True)) == ["received", "replaced"]
+
+
+def test_api_token_prints_a_key_that_authenticates(client):
+    get_user_model().objects.create_user("kpu", is_staff=True)
+    out = StringIO()
+    call_command("api_token", "kpu", stdout=out)
+    key = out.getvalue().strip()
+    assert len(key) >= 40
+    assert post(client, key, page_file()).status_code == 201
+
+
+def test_api_token_for_an_unknown_user_says_so():
+    with pytest.raises(CommandError, match="no user named 'nobody'"):
+        call_command("api_token", "nobody")
+
+
+def test_the_upload_form_asks_for_a_login(client):
+    response = client.get("/unggah/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_person_uploads_through_the_form_and_sees_the_hash(client):
+    user = get_user_model().objects.create_user("kpu", password="x", is_staff=True)
+    client.force_login(user)
+    data = page_bytes()
+    response = client.post(
+        "/unggah/", {"tps": "64.09.03.2002.001", "contest": "pkwkk", "file": [page_file(data)]}
+    )
+    assert response.status_code == 200
+    assert sha256(data) in response.text
+    assert upload_of().status == Status.QUEUED
+
+
+def test_the_form_shows_the_reason_for_a_refusal(client):
+    user = get_user_model().objects.create_user("kpu", password="x", is_staff=True)
+    client.force_login(user)
+    response = client.post(
+        "/unggah/", {"tps": BABULU_TPS, "contest": "pkwkk", "file": [page_file(b"GIF89a")]}
+    )
+    assert response.status_code == 400
+    assert "not a JPEG, PNG or PDF" in response.text

@@ -1,0 +1,465 @@
+"""The poller against a real HTTP server on loopback serving a folder of the KPU's public JSON."""
+
+import hashlib
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.cache import cache
+from django.core.management import CommandError, call_command
+
+from regions.models import Area, Level
+from regions.services import contest_open
+from tests.conftest import PROJECT_DIR, child_env, wait_until
+from uploads import poller, tasks
+from uploads.models import PublicAreaProgress, Source, Status, Upload, UploadEvent
+
+pytestmark = pytest.mark.django_db
+
+TS = "2024-11-28 06:00:00"
+KAB = "pilkada/hhcw/pkwkk/64/6409.json"
+BABULU = "pilkada/hhcw/pkwkk/64/6409/640903.json"
+LABANGKA = "pilkada/hhcw/pkwkk/64/6409/640903/6409032002.json"
+
+
+class Site:
+    """A folder of JSON files under a data root, as the public site serves them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.hits: Counter[str] = Counter()
+        self.failing: set[str] = set()
+        self.slow: set[str] = set()
+        self.lock = threading.Lock()
+
+    def write(self, path: str, data) -> None:
+        self.write_text(path, json.dumps(data))
+
+    def write_text(self, path: str, text: str) -> None:
+        file = self.folder / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text)
+
+    def read(self, path: str):
+        return json.loads((self.folder / path).read_text())
+
+    def remove(self, path: str) -> None:
+        (self.folder / path).unlink()
+
+
+def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path.removeprefix("/data/")
+            with site.lock:
+                site.hits[path] += 1
+            if path in site.slow:
+                time.sleep(1)
+            file = site.folder / path
+            if path in site.failing:
+                self.answer(500, b"internal error")
+            elif not file.is_file():
+                self.answer(404, b"not found")
+            else:
+                self.answer_file(file.read_bytes())
+
+        def answer_file(self, body: bytes) -> None:
+            etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
+            self.answer(200, body, etag)
+
+        def answer(self, status: int, body: bytes, etag: str = "") -> None:
+            self.send_response(status)
+            if etag:
+                self.send_header("ETag", etag)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture(autouse=True)
+def world():
+    call_command("load_demo", stdout=StringIO())
+
+
+@pytest.fixture
+def site(tmp_path, settings):
+    site = Site(tmp_path / "site")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(site))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.SIREKAP_DATA_URL = f"http://127.0.0.1:{server.server_port}/data"
+    settings.POLL_BACKOFF_SECONDS = 0
+    settings.POLL_RETRIES = 2
+    settings.POLL_TIMEOUT_SECONDS = 5
+    settings.POLL_CONCURRENCY = 4
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+# --- Writing a site as the KPU would
+
+
+def images_of(tps: str) -> list[str]:
+    return [f"https://images.example/{tps}-20241127-151203--{page}.jpg" for page in ("a", "b")]
+
+
+def persen(published: int, total: int) -> float | None:
+    if not total:
+        return None
+    exact = Decimal(100 * published) / Decimal(total)
+    return float(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def row(published: int, total: int, pemilu: bool) -> dict:
+    if pemilu:  # Pemilu rows carry persen directly, and no counts
+        return {"psu": "Reguler", "100025": 7, "persen": persen(published, total)}
+    progres = {"total": total, "persen": persen(published, total), "progres": published}
+    return {"psu": "Reguler", "1001084": 7, "progres": progres, "status_progress": True}
+
+
+def area_file(table: dict, total: int, published: int, pemilu: bool) -> dict:
+    progres = {"total": total, "progres": published}
+    if pemilu:
+        chart = {"100025": 70, "persen": persen(published, total)}
+        return {"mode": "hhcw", "chart": chart, "table": table, "progres": progres, "ts": TS}
+    chart = {"1001084": 70, "progres": {**progres, "persen": persen(published, total)}}
+    tungsura = {"chart": chart, "table": table}
+    return {"mode": "hhcw", "tungsura": tungsura, "psu": "Reguler", "progres": progres, "ts": TS}
+
+
+def tps_file(images: list[str] | None) -> dict:
+    return {
+        "mode": "hhcw",
+        "tungsura": {"chart": {"1001084": 120}, "administrasi": {"suara_sah": 120}},
+        "images": images,
+        "psu": "Reguler",
+        "ts": TS,
+    }
+
+
+def build(site: Site, kind: str, published: set[str], root: str, extra: dict | None = None):
+    """Writes every hhcw file of `kind` from `root` down, the `published` TPS counted and listing
+    their images. `extra`: rows of areas we do not track, added to the root's table."""
+    pemilu = kind not in poller.PILKADA
+    areas = list(
+        Area.objects.filter(code__startswith=root).values_list("code", "level", "parent_id")
+    )
+    tps = [code for code, level, _ in areas if level == Level.TPS]
+    children = defaultdict(list)
+    for code, _, parent in areas:
+        children[parent].append(code)
+
+    def counts(code: str) -> tuple[int, int]:
+        under = [t for t in tps if t.startswith(code)]
+        return sum(t in published for t in under), len(under)
+
+    for code, level, _ in areas:
+        if level == Level.TPS:
+            continue
+        table = {child: row(*counts(child), pemilu) for child in children[code]}
+        if code == root:
+            table.update(extra or {})
+        done, total = counts(code)
+        site.write(poller.area_path(kind, code), area_file(table, total, done, pemilu))
+    for code in published:
+        site.write(poller.area_path(kind, code), tps_file(images_of(code)))
+
+
+def tps(desa: str, number: int) -> str:
+    return f"{desa}{number:03d}"
+
+
+def path(code: str) -> str:
+    return poller.area_path("pkwkk", code)
+
+
+def published_tps(kind: str) -> set[str]:
+    uploads = Upload.objects.filter(contest__kind=kind, status=Status.PUBLISHED)
+    return set(uploads.values_list("tps_id", flat=True))
+
+
+# --- Tests
+
+
+def test_the_path_of_an_area_is_the_chain_of_its_ancestors_codes():
+    assert poller.area_path("pkwkk", "640903") == "pilkada/hhcw/pkwkk/64/6409/640903.json"
+    assert (
+        poller.area_path("pkwkk", "6409032002001")
+        == "pilkada/hhcw/pkwkk/64/6409/640903/6409032002/6409032002001.json"
+    )
+    assert poller.area_path("pkwkk", "") == "pilkada/hhcw/pkwkk.json"
+    assert poller.area_path("ppwp", "64") == "pemilu/hhcw/ppwp/64.json"
+
+
+def test_a_messy_site_marks_exactly_the_tps_that_list_images(site, settings, caplog):
+    babulu_darat = "6409032001"
+    fine = {tps("6409011001", 1), tps("6409011001", 2), tps(babulu_darat, 1), tps("6409032004", 2)}
+    unreachable = {tps("6409021003", 1), tps("6409032002", 1), tps("6409032003", 1)}
+    unreachable |= {tps("6409041005", 1)}
+    broken = {tps(babulu_darat, number) for number in range(2, 8)}
+    build(site, "pkwkk", fine | unreachable | broken, root="6409")
+    # WARU's row lacks its progres, Labangka's count is null, Babulu Laut answers 500 and
+    # SEPAKU's file is not JSON: nothing below them can be reached.
+    kab = site.read(KAB)
+    kab["tungsura"]["table"]["640902"] = {"psu": "Reguler"}
+    site.write(KAB, kab)
+    babulu = site.read(BABULU)
+    babulu["tungsura"]["table"]["6409032002"]["progres"]["progres"] = None
+    site.write(BABULU, babulu)
+    site.failing.add(path("6409032003"))
+    site.write_text(path("640904"), "<html>Service Unavailable</html>")
+    # Babulu Darat: TPS the site counts as published whose files say otherwise or fail.
+    site.write(path(tps(babulu_darat, 2)), tps_file(None))
+    site.write(path(tps(babulu_darat, 3)), {"mode": "hhcw", "tungsura": None})
+    site.remove(path(tps(babulu_darat, 4)))
+    site.failing.add(path(tps(babulu_darat, 5)))
+    site.write(path(tps(babulu_darat, 6)), tps_file([123, None]))
+    site.write_text(path(tps(babulu_darat, 7)), '{"images": ["truncated')
+    # Images in a file the site does not count yet: not ours to read.
+    site.write(path(tps(babulu_darat, 8)), tps_file(images_of(tps(babulu_darat, 8))))
+
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        summary = poller.poll()
+
+    assert published_tps("pkwkk") == fine
+    assert published_tps("pkwkp") == set()
+    for upload in Upload.objects.filter(status=Status.PUBLISHED):
+        assert upload.source == Source.PUBLIC_SITE
+        assert upload.public_images == images_of(upload.tps_id)
+        event = UploadEvent.objects.get(upload=upload, action="published")
+        assert (event.old_status, event.new_status) == (Status.MISSING, Status.PUBLISHED)
+        assert event.source == Source.PUBLIC_SITE
+    assert site.hits[path(tps(babulu_darat, 8))] == 0
+    assert site.hits[path(tps(babulu_darat, 5))] == 3  # tried again twice
+    assert (summary.published, summary.errors) == (4, 9)
+    base = f"{settings.SIREKAP_DATA_URL}/"
+    assert f"{base}pilkada/hhcw/pkwkp/64.json: HTTP 404" in caplog.text
+    assert f"{base}{path(tps(babulu_darat, 5))}: HTTP 500 (3 attempts)" in caplog.text
+    assert f"{base}{KAB}: no table row for 640902" not in caplog.text
+    assert f"{base}{KAB}: table row 640902 has neither progres nor a persen" in caplog.text
+    assert f"{base}{path('640904')}: invalid JSON" in caplog.text
+    assert "images is list [123, null], not a list of URLs" in caplog.text
+
+
+def test_a_second_run_with_nothing_changed_costs_one_request_per_contest(site):
+    build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
+    untracked = {"6401": row(500, 900, pemilu=False)}  # a kabupaten we do not track
+    build(site, "pkwkp", {tps("6409011001", 1), tps("6409032002", 1)}, root="64", extra=untracked)
+    first = poller.poll()
+    assert first.published == 3
+    assert not [path for path in site.hits if "/6401" in path]
+
+    site.hits.clear()
+    second = poller.poll()
+
+    assert site.hits == {"pilkada/hhcw/pkwkp/64.json": 1, KAB: 1}
+    assert (second.requests, second.not_modified, second.published, second.errors) == (2, 2, 0, 0)
+
+
+def test_a_change_in_one_desa_is_followed_down_that_branch_only(site):
+    build(site, "pkwkk", {tps("6409011001", 1), tps("6409032001", 1)}, root="6409")
+    poller.poll(kind="pkwkk")
+    new = tps("6409032002", 4)
+    build(site, "pkwkk", {tps("6409011001", 1), tps("6409032001", 1), new}, root="6409")
+    site.hits.clear()
+
+    summary = poller.poll(kind="pkwkk")
+
+    assert site.hits == {KAB: 1, BABULU: 1, LABANGKA: 1, path(new): 1}
+    assert summary.published == 1
+    assert new in published_tps("pkwkk")
+
+
+def test_a_branch_that_failed_is_tried_again_though_the_files_above_it_are_unchanged(site):
+    labangka_1 = tps("6409032002", 1)
+    build(site, "pkwkk", {labangka_1}, root="6409")
+    site.failing.add(path(labangka_1))
+    assert poller.poll(kind="pkwkk").errors == 1
+    site.failing.clear()
+    site.hits.clear()
+
+    summary = poller.poll(kind="pkwkk")
+
+    assert site.hits == {KAB: 1, BABULU: 1, LABANGKA: 1, path(labangka_1): 1}
+    assert (summary.not_modified, summary.published) == (3, 1)
+
+
+def test_the_public_figures_of_the_areas_read_are_stored(site):
+    build(site, "pkwkk", {tps("6409032002", 1), tps("6409032002", 2)}, root="6409")
+
+    poller.poll(kind="pkwkk")
+
+    kab = PublicAreaProgress.objects.get(kind="pkwkk", area_code="6409")
+    assert (kab.total, kab.progres, kab.site_ts) == (293, 2, TS)
+    assert kab.children == {"640901": 0, "640902": 0, "640903": 2, "640904": 0}
+    assert kab.etag
+    labangka = PublicAreaProgress.objects.get(kind="pkwkk", area_code="6409032002")
+    assert (labangka.total, labangka.progres) == (6, 2)
+    assert labangka.children[tps("6409032002", 1)] == 1
+    assert labangka.children[tps("6409032002", 3)] == 0
+    read = set(PublicAreaProgress.objects.values_list("area_code", flat=True))
+    assert read == {"6409", "640903", "6409032002"}
+
+
+def test_pemilu_shaped_files_work_for_a_ppwp_contest(site):
+    contest_open(kind="ppwp", region_code="6409")
+    published = {tps("6409011003", number) for number in range(1, 8)} | {tps("6409032002", 1)}
+    build(site, "ppwp", published, root="6409")
+    assert "tungsura" not in site.read("pemilu/hhcw/ppwp/64/6409.json")
+
+    summary = poller.poll(kind="ppwp")
+
+    assert published_tps("ppwp") == published
+    assert published_tps("pkwkk") == set()
+    assert summary.errors == 0
+    kab = PublicAreaProgress.objects.get(kind="ppwp", area_code="6409")
+    assert kab.children == {"640901": 7, "640902": 0, "640903": 1, "640904": 0}
+    site.hits.clear()
+    assert poller.poll(kind="ppwp").requests == 1
+
+
+def test_a_region_limits_the_walk_to_that_area(site):
+    build(site, "pkwkk", {tps("6409032002", 1), tps("6409011001", 1)}, root="6409")
+
+    poller.poll(kind="pkwkk", region="640903")
+
+    assert KAB not in site.hits
+    assert published_tps("pkwkk") == {tps("6409032002", 1)}
+
+
+def test_a_slow_file_times_out_and_the_rest_of_the_run_proceeds(site, settings, caplog):
+    settings.POLL_TIMEOUT_SECONDS = 0.2
+    settings.POLL_RETRIES = 1
+    build(site, "pkwkk", {tps("6409011001", 1), tps("6409032002", 1)}, root="6409")
+    penajam = path("640901")
+    site.slow.add(penajam)
+
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        summary = poller.poll(kind="pkwkk")
+
+    assert published_tps("pkwkk") == {tps("6409032002", 1)}
+    assert summary.errors == 1
+    assert f"{penajam}: timeout (2 attempts)" in caplog.text
+
+
+def test_a_site_that_keeps_failing_stops_the_run_early(site, settings):
+    settings.POLL_CONCURRENCY = 1
+    settings.POLL_GIVE_UP_AFTER_FAILURES = 2
+    desas = ("6409011001", "6409021003", "6409032001", "6409041005")
+    build(site, "pkwkk", {tps(desa, 1) for desa in desas}, root="6409")
+    kecamatan = [path(code) for code in ("640901", "640902", "640903", "640904")]
+    site.failing.update(kecamatan)
+
+    summary = poller.poll(kind="pkwkk")
+
+    assert summary.gave_up
+    assert str(summary).endswith("stopped early: the site kept failing")
+    # The third kecamatan may already be on its way when the second fails; the fourth is not.
+    assert site.hits[kecamatan[-1]] == 0
+    assert summary.requests <= 1 + 3 * 3
+
+
+def test_the_command_prints_one_summary_line(site):
+    build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
+    out = StringIO()
+
+    call_command("poll_sirekap", "--once", "--contest", "pkwkk", stdout=out)
+
+    assert out.getvalue() == "poll: 4 requests, 0 not modified, 1 published, 0 errors\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--contest", "pilpres"], "--contest: unknown 'pilpres'; one of pkwkp, pkwkk, ppwp"),
+        (["--contest", "ppwp"], "--contest: no ppwp contest is open"),
+        (["--region", "6401"], "--region: no area with code '6401'"),
+        (["--region", "65"], "--region: 65 lies outside every open contest's region"),
+        (["--contest", "pkwkk", "--region", "64"], "--region: 64 lies outside every open"),
+    ],
+)
+def test_a_bad_contest_or_region_is_a_command_error_saying_what_is_wrong(site, arguments, message):
+    Area.objects.create(code="65", name="KALIMANTAN UTARA", level=Level.PROVINSI)
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("poll_sirekap", "--once", *arguments, stdout=StringIO())
+    assert not site.hits
+
+
+def test_the_command_says_when_there_is_no_site_to_poll(settings):
+    settings.SIREKAP_DATA_URL = ""
+    with pytest.raises(CommandError, match="SIREKAP_DATA_URL is not set"):
+        call_command("poll_sirekap", "--once", stdout=StringIO())
+
+
+def test_the_beat_task_skips_while_another_poll_runs_and_releases_its_lock(site):
+    build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
+    assert cache.add(poller.LOCK_KEY, "running", timeout=60)
+
+    tasks.poll_public_site()
+    assert not site.hits
+
+    cache.delete(poller.LOCK_KEY)
+    tasks.poll_public_site()
+    assert published_tps("pkwkk") == {tps("6409032002", 1)}
+    assert cache.add(poller.LOCK_KEY, "running", timeout=60)
+    cache.delete(poller.LOCK_KEY)
+
+
+def test_the_beat_task_without_a_site_logs_once_and_does_nothing(settings, caplog):
+    settings.SIREKAP_DATA_URL = ""
+    poller._say_not_configured.cache_clear()  # once per process: start this test afresh
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        tasks.poll_public_site()
+        tasks.poll_public_site()
+    assert caplog.text.count("SIREKAP_DATA_URL is not set") == 1
+    assert not PublicAreaProgress.objects.exists()
+
+
+def summaries(output: str) -> list[str]:
+    """The command's own lines, without the log lines interleaved on the same terminal."""
+    return [line for line in output.splitlines() if line.startswith("poll: ")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_once_the_command_polls_every_interval_until_ctrl_c(site, settings, start_process):
+    build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
+    env = child_env(
+        SIREKAP_DATA_URL=settings.SIREKAP_DATA_URL,
+        POLL_INTERVAL_SECONDS="1",
+        POLL_BACKOFF_SECONDS="0",
+    )
+    command = [sys.executable, str(PROJECT_DIR / "manage.py"), "poll_sirekap", "--contest", "pkwkk"]
+    child = start_process(command, name="poll", env=env)
+    wait_until(lambda: len(summaries(child.output())) >= 2, timeout=30)
+
+    child.process.send_signal(signal.SIGINT)
+
+    assert child.process.wait(timeout=15) == 0
+    lines = summaries(child.output())
+    assert lines[0] == "poll: 4 requests, 0 not modified, 1 published, 0 errors"
+    assert lines[1] == "poll: 1 requests, 1 not modified, 0 published, 0 errors"
+    assert lines[-1] == "poll: stopped"

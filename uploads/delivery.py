@@ -1,0 +1,93 @@
+"""One delivery attempt over HTTP to the publication server, and what its answer means.
+
+Transient (try again): timeouts, connection errors, 5xx, 429 (with its Retry-After). Permanent
+(a person must act): any other 4xx. The Idempotency-Key lets the server keep one write however
+many times the same document is sent, e.g. after a response lost on the way back.
+"""
+
+import email.utils
+import os
+import time
+
+import httpx
+from django.conf import settings
+
+from uploads import documents
+from uploads.services import Lease, Outcome
+
+ACCEPTED = (200, 201, 202)
+
+
+def deliver(lease: Lease) -> Outcome:
+    if not settings.PUBLICATION_URL:
+        return Outcome("transient", "PUBLICATION_URL is not set: nowhere to deliver to")
+    url = f"{settings.PUBLICATION_URL}/documents/{lease.kind}/{lease.tps_code}"
+    files = [
+        (
+            "file",
+            (
+                page.file.name.rsplit("/", 1)[-1],
+                documents.page_read(page.file.name),
+                page.content_type,
+            ),
+        )
+        for page in lease.pages
+    ]
+    try:
+        response = _client().put(
+            url, files=files, headers={"Idempotency-Key": lease.idempotency_key}
+        )
+    except httpx.TimeoutException as error:
+        return Outcome("transient", f"timeout: {error or type(error).__name__}", network=True)
+    except httpx.TransportError as error:
+        return Outcome("transient", f"connection: {error or type(error).__name__}", network=True)
+    return classify(response)
+
+
+_clients: dict[int, httpx.Client] = {}
+
+
+def _client() -> httpx.Client:
+    """One client per process, kept: it reuses connections, and building one costs ~20 ms (its
+    TLS context). Keyed by process id, since Celery forks workers after import."""
+    pid = os.getpid()
+    if pid not in _clients:
+        _clients.clear()
+        _clients[pid] = httpx.Client(timeout=settings.DELIVERY_TIMEOUT_SECONDS)
+    return _clients[pid]
+
+
+def classify(response: httpx.Response) -> Outcome:
+    status = response.status_code
+    reason = f"HTTP {status}: {_server_reason(response)}"
+    if status in ACCEPTED:
+        return Outcome("accepted")
+    if status == 429:
+        return Outcome("transient", reason, retry_after=retry_after_seconds(response))
+    if status >= 500:
+        return Outcome("transient", reason, retry_after=retry_after_seconds(response))
+    return Outcome("permanent" if 400 <= status < 500 else "transient", reason)
+
+
+def _server_reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])[:500]
+    return response.text[:500]
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After as seconds, from either of its forms (a number or an HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

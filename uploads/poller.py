@@ -1,0 +1,481 @@
+"""Reads the public site (the KPU's static JSON under SIREKAP_DATA_URL) and marks uploads published
+when their TPS file lists images, whether or not the document came through here.
+
+Cost follows change, not size: an area's file gives each child's published count; we descend only
+into children whose count differs from ours, and at a desa fetch only the TPS files the site
+counts as published and we do not. Area files are fetched conditionally (ETag, Last-Modified),
+so an unchanged kabupaten costs one request, answered 304.
+
+Threads do HTTP only, over one shared client; everything touching the database runs in the
+calling thread, so no Django connection is opened (and leaked) by a pool thread. Anything wrong
+with one file (HTTP error, timeout, invalid JSON, a field missing, null or of the wrong type) is
+logged with its URL and skipped; the rest of the run proceeds. See docs/poller.md.
+"""
+
+import functools
+import json
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+
+from regions.models import CODE_LENGTH, Area, Contest, ContestKind, Level
+from uploads import selectors
+from uploads.models import PublicAreaProgress
+from uploads.services import upload_mark_published
+
+logger = logging.getLogger(__name__)
+
+PILKADA = (ContestKind.PKWKP, ContestKind.PKWKK)
+TPS_CODE_LENGTH = CODE_LENGTH[Level.TPS]
+LOCK_KEY = "uploads:poll-public-site"
+
+
+class PollRefused(Exception):
+    """The poll cannot run as asked: not configured, an unknown contest, a region outside."""
+
+
+class Unusable(Exception):
+    """A reply we cannot use: an HTTP error, invalid JSON, a field missing, null or mistyped."""
+
+
+@dataclass
+class PollSummary:
+    requests: int = 0
+    not_modified: int = 0
+    published: int = 0
+    errors: int = 0
+    gave_up: bool = False
+
+    def __str__(self) -> str:
+        line = (
+            f"{self.requests} requests, {self.not_modified} not modified, "
+            f"{self.published} published, {self.errors} errors"
+        )
+        return line + ("; stopped early: the site kept failing" if self.gave_up else "")
+
+
+# --- Where to look
+
+
+def area_path(kind: str, code: str) -> str:
+    """The area's file under the data root: its ancestors' codes, then its own ("" = national)."""
+    family = "pilkada" if kind in PILKADA else "pemilu"
+    if not code:
+        return f"{family}/hhcw/{kind}.json"
+    chain = [code[:length] for length in CODE_LENGTH.values() if length <= len(code)]
+    return f"{family}/hhcw/{kind}/{'/'.join(chain)}.json"
+
+
+def poll_roots(*, kind: str | None = None, region: str | None = None) -> list[tuple[str, str]]:
+    """(kind, area code) where the walks start: each contest's region, or `region` inside it.
+
+    A region nested in another of the same kind is left out: the outer walk covers it, and the
+    site has one file per kind and area whoever asks.
+    """
+    if kind is not None and kind not in ContestKind.values:
+        raise PollRefused(f"--contest: unknown {kind!r}; one of {', '.join(ContestKind.values)}")
+    contests = Contest.objects.order_by("kind", "region_id")
+    if kind is not None:
+        contests = contests.filter(kind=kind)
+    opened = list(contests.values_list("kind", "region_id"))
+    if kind is not None and not opened:
+        raise PollRefused(f"--contest: no {kind} contest is open")
+    if region is not None:
+        opened = _inside(opened, region)
+    return _outermost(opened)
+
+
+def _inside(opened: list[tuple[str, str]], region: str) -> list[tuple[str, str]]:
+    if not Area.objects.filter(code=region).exists():
+        raise PollRefused(f"--region: no area with code {region!r}")
+    inside = [(kind, region) for kind, code in opened if region.startswith(code)]
+    if not inside:
+        regions = ", ".join(f"{kind} {code}" for kind, code in opened) or "none is open"
+        raise PollRefused(
+            f"--region: {region} lies outside every open contest's region ({regions})"
+        )
+    return inside
+
+
+def _outermost(roots: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    kept: list[tuple[str, str]] = []
+    for kind, code in sorted(roots, key=lambda root: (len(root[1]), root)):
+        if not any(kind == outer and code.startswith(prefix) for outer, prefix in kept):
+            kept.append((kind, code))
+    return kept
+
+
+# --- Running
+
+
+def poll_exclusively() -> PollSummary | None:
+    """What beat runs: one poll, unless the previous one is still running (or nothing is set)."""
+    if not settings.SIREKAP_DATA_URL:
+        _say_not_configured()
+        return None
+    # The lock expires when Celery would kill the task anyway, so a killed poll cannot hold it.
+    if not cache.add(LOCK_KEY, "running", timeout=settings.CELERY_TASK_TIME_LIMIT):
+        logger.info("poll: the previous poll is still running; skipping this one")
+        return None
+    try:
+        summary = poll()
+    finally:
+        cache.delete(LOCK_KEY)
+    logger.info("poll: %s", summary)
+    return summary
+
+
+@functools.cache
+def _say_not_configured() -> None:
+    # Once per process: beat asks every minute, and the first line already says it all.
+    logger.warning("poll: SIREKAP_DATA_URL is not set; the public site is not polled")
+
+
+def poll(*, kind: str | None = None, region: str | None = None) -> PollSummary:
+    """One walk of the public site from each contest's region (or `region`) down to the changes."""
+    if not settings.SIREKAP_DATA_URL:
+        raise PollRefused("SIREKAP_DATA_URL is not set: there is no public site to poll")
+    roots = poll_roots(kind=kind, region=region)
+    limits = httpx.Limits(max_connections=settings.POLL_CONCURRENCY)
+    with httpx.Client(
+        timeout=settings.POLL_TIMEOUT_SECONDS, limits=limits, follow_redirects=True
+    ) as client:
+        return _Walk(client).run(roots)
+
+
+@dataclass
+class Target:
+    kind: str
+    code: str
+    url: str
+    # What the site said last time (None: never read, or a TPS, which is not remembered).
+    memory: PublicAreaProgress | None
+
+
+@dataclass
+class Reply:
+    """One fetch's outcome; status None means no usable answer even after the retries."""
+
+    status: int | None = None
+    content: bytes = b""
+    etag: str = ""
+    last_modified: str = ""
+    requests: int = 0
+    problem: str = ""
+
+
+def _fetch(client: httpx.Client, url: str, headers: dict, *, retries: int, backoff: float) -> Reply:
+    """Runs in a pool thread: HTTP only, never the database."""
+    reply = Reply()
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        reply.requests += 1
+        try:
+            response = client.get(url, headers=headers)
+        except httpx.TimeoutException:
+            reply.problem = "timeout"
+            continue
+        except httpx.RequestError as error:
+            reply.problem = f"{type(error).__name__}: {error}"
+            continue
+        if response.status_code == 429 or response.status_code >= 500:
+            reply.problem = f"HTTP {response.status_code}"
+            continue
+        return Reply(
+            status=response.status_code,
+            content=response.content,
+            etag=response.headers.get("ETag", ""),
+            last_modified=response.headers.get("Last-Modified", ""),
+            requests=reply.requests,
+        )
+    return reply
+
+
+class _Walk:
+    """One run: the pool fetches, this thread reads the replies, writes, and decides what next."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.fetch = functools.partial(
+            _fetch, client, retries=settings.POLL_RETRIES, backoff=settings.POLL_BACKOFF_SECONDS
+        )
+        self.pool = ThreadPoolExecutor(settings.POLL_CONCURRENCY, thread_name_prefix="poll")
+        self.pending: dict[Future, Target] = {}
+        self.summary = PollSummary()
+        self.failures_in_a_row = 0
+
+    def run(self, roots: list[tuple[str, str]]) -> PollSummary:
+        try:
+            for kind, code in roots:
+                self._submit(kind, [code])
+            while self.pending:
+                done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._handle(self.pending.pop(future), future.result())
+        finally:
+            # On an error, Ctrl-C or Celery's soft time limit, queued fetches are dropped unsent.
+            self.pool.shutdown(cancel_futures=True)
+        return self.summary
+
+    def _submit(self, kind: str, codes: list[str]) -> None:
+        if self.summary.gave_up or not codes:
+            return
+        # TPS files are not remembered: one is read only while the site counts it and we do not.
+        at_tps = len(codes[0]) == TPS_CODE_LENGTH
+        memories = {} if at_tps else selectors.public_progress_by_code(kind=kind, codes=codes)
+        for code in codes:
+            memory = memories.get(code)
+            url = f"{settings.SIREKAP_DATA_URL}/{area_path(kind, code)}"
+            future = self.pool.submit(self.fetch, url, _conditional_headers(memory))
+            self.pending[future] = Target(kind, code, url, memory)
+
+    def _handle(self, target: Target, reply: Reply) -> None:
+        self.summary.requests += reply.requests
+        if reply.status is None:
+            self._failed(target, reply)
+            return
+        self.failures_in_a_row = 0
+        try:
+            if reply.status == 304 and target.memory is not None:
+                self.summary.not_modified += 1
+                self._descend(target, target.memory.children, self._ours(target))
+            elif reply.status != 200:
+                raise Unusable(f"HTTP {reply.status}")
+            elif len(target.code) == TPS_CODE_LENGTH:
+                self._read_tps(target, json_object(reply.content))
+            else:
+                self._read_area(target, reply, json_object(reply.content))
+        except Unusable as problem:
+            self._error(target.url, str(problem))
+
+    def _failed(self, target: Target, reply: Reply) -> None:
+        self._error(target.url, f"{reply.problem} ({reply.requests} attempts)")
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row < settings.POLL_GIVE_UP_AFTER_FAILURES or self.summary.gave_up:
+            return
+        logger.error(
+            "poll: %d fetches in a row failed; stopping this run, the next one tries again",
+            self.failures_in_a_row,
+        )
+        self.summary.gave_up = True
+        for future in list(self.pending):
+            if future.cancel():
+                del self.pending[future]
+
+    def _error(self, url: str, what: str) -> None:
+        self.summary.errors += 1
+        logger.warning("poll: %s: %s", url, what)
+
+    def _ours(self, target: Target) -> dict[str, selectors.ChildCount]:
+        return selectors.upload_counts_per_child(kind=target.kind, area_code=target.code)
+
+    def _read_tps(self, target: Target, data: dict) -> None:
+        images = data.get("images")
+        if images is None or images == []:
+            logger.info("poll: %s: no images yet", target.url)
+            return
+        if not (isinstance(images, list) and all(isinstance(u, str) and u for u in images)):
+            raise Unusable(f"images is {describe(images)}, not a list of URLs")
+        for upload_id in selectors.upload_ids_unpublished(kind=target.kind, tps_code=target.code):
+            if upload_mark_published(upload_id=upload_id, images=images):
+                self.summary.published += 1
+
+    def _read_area(self, target: Target, reply: Reply, data: dict) -> None:
+        figures = area_figures(target.kind, data)
+        for problem in figures.problems:
+            self._error(target.url, problem)
+        ours = self._ours(target)
+        children = self._site_children(target.url, figures.rows, ours)
+        public_progress_record(
+            kind=target.kind,
+            area_code=target.code,
+            figures=figures,
+            children=children,
+            etag=reply.etag,
+            last_modified=reply.last_modified,
+        )
+        self._descend(target, children, ours)
+
+    def _site_children(
+        self, url: str, rows: dict, ours: dict[str, selectors.ChildCount]
+    ) -> dict[str, int]:
+        """The site's published count per child. Rows of areas we do not track are kept when
+        readable (for the dashboard) and otherwise ignored: they are not our business."""
+        children = {}
+        for code, row in rows.items():
+            mine = ours.get(code)
+            try:
+                children[code] = row_progres(row, mine.total if mine else None)
+            except Unusable as problem:
+                if mine is not None:
+                    self._error(url, f"table row {code} {problem}")
+        for code in sorted(ours.keys() - rows.keys()):
+            self._error(url, f"no table row for {code}")
+        return children
+
+    def _descend(
+        self, target: Target, site: dict[str, int], ours: dict[str, selectors.ChildCount]
+    ) -> None:
+        """Into the children whose count differs from ours; below a desa, into the TPS the site
+        counts as published and we do not (the others have nothing new to tell)."""
+        tps_below = selectors.child_code_length(target.code) == TPS_CODE_LENGTH
+        differing = [
+            code
+            for code, mine in ours.items()
+            if code in site and _differs(site[code], mine, tps=tps_below)
+        ]
+        self._submit(target.kind, differing)
+
+
+def _differs(theirs: int, mine: selectors.ChildCount, *, tps: bool) -> bool:
+    if tps:
+        return theirs > 0 and mine.published == 0
+    return theirs != mine.published
+
+
+def _conditional_headers(memory: PublicAreaProgress | None) -> dict[str, str]:
+    headers = {}
+    if memory is not None and memory.etag:
+        headers["If-None-Match"] = memory.etag
+    if memory is not None and memory.last_modified:
+        headers["If-Modified-Since"] = memory.last_modified
+    return headers
+
+
+# --- Reading the files (pure: no HTTP, no database)
+
+
+@dataclass
+class AreaFigures:
+    total: int | None
+    progres: int | None
+    ts: str
+    # The table: one row per child area, keyed by the child's code, not yet checked.
+    rows: dict
+    problems: list[str] = field(default_factory=list)
+
+
+def json_object(content: bytes) -> dict:
+    try:
+        data = json.loads(content)
+    except ValueError as error:
+        raise Unusable(f"invalid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise Unusable(f"the file is {describe(data)}, not an object")
+    return data
+
+
+def area_figures(kind: str, data: dict) -> AreaFigures:
+    """An area's own figures and its table. Pilkada files nest chart and table in `tungsura`;
+    Pemilu files have them on top."""
+    holder = data.get("tungsura") if kind in PILKADA else data
+    if not isinstance(holder, dict):
+        raise Unusable(f"tungsura is {describe(holder)}, not an object")
+    rows = holder.get("table")
+    if not isinstance(rows, dict):
+        raise Unusable(f"table is {describe(rows)}, not an object")
+    problems: list[str] = []
+    progres = data.get("progres")
+    chart = holder.get("chart")
+    if progres is None and isinstance(chart, dict):
+        progres = chart.get("progres")  # Pilkada files carry the figures in the chart too
+    total = published = None
+    if isinstance(progres, dict):
+        total = _count_or_note(progres, "total", problems)
+        published = _count_or_note(progres, "progres", problems)
+    else:
+        problems.append(f"progres is {describe(progres)}, not an object")
+    ts = data.get("ts")
+    return AreaFigures(total, published, ts[:40] if isinstance(ts, str) else "", rows, problems)
+
+
+def row_progres(row: object, our_total: int | None) -> int:
+    """A child's published count from its table row.
+
+    Pemilu rows may carry only `persen`; the child's TPS count (ours: the same TPS as the site's)
+    turns it back into a count. The site rounds persen to two decimals, which identifies the
+    count exactly below 10,000 TPS, i.e. for every area below a provinsi.
+    """
+    if not isinstance(row, dict):
+        raise Unusable(f"is {describe(row)}, not an object")
+    progres = row.get("progres")
+    if progres is not None:
+        if not isinstance(progres, dict):
+            raise Unusable(f"progres is {describe(progres)}, not an object")
+        return count(progres.get("progres"), "progres.progres")
+    persen = row.get("persen")
+    is_percent = isinstance(persen, int | float) and not isinstance(persen, bool)
+    if is_percent and 0 <= persen <= 100 and our_total is not None:
+        return round(persen * our_total / 100)
+    raise Unusable(f"has neither progres nor a persen (persen is {describe(persen)})")
+
+
+def count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Unusable(f"{name} is {describe(value)}, not a count")
+    return value
+
+
+def _count_or_note(progres: dict, key: str, problems: list[str]) -> int | None:
+    try:
+        return count(progres.get(key), f"progres.{key}")
+    except Unusable as problem:
+        problems.append(str(problem))
+        return None
+
+
+def describe(value: object) -> str:
+    """A short description of a JSON value for a log line."""
+    if value is None:
+        return "missing or null"
+    text = json.dumps(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+# --- The poller's memory
+
+
+def public_progress_record(
+    *,
+    kind: str,
+    area_code: str,
+    figures: AreaFigures,
+    children: dict[str, int],
+    etag: str,
+    last_modified: str,
+) -> None:
+    """Remembers what the site said about an area and how to ask again conditionally.
+
+    An upsert, because a command run beside the beat task may write the same row. A validator
+    too long for its column is dropped rather than cut: a cut one would never match anyway.
+    """
+    PublicAreaProgress.objects.bulk_create(
+        [
+            PublicAreaProgress(
+                kind=kind,
+                area_code=area_code,
+                total=figures.total,
+                progres=figures.progres,
+                site_ts=figures.ts,
+                children=children,
+                etag=etag if len(etag) <= 200 else "",
+                last_modified=last_modified if len(last_modified) <= 100 else "",
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["kind", "area_code"],
+        update_fields=[
+            "total",
+            "progres",
+            "site_ts",
+            "children",
+            "etag",
+            "last_modified",
+            "fetched_at",
+        ],
+    )

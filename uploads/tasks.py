@@ -1,0 +1,24 @@
+"""Thin tasks: load by id, call a service. Idempotent, because acks_late may run one twice."""
+
+from celery import shared_task
+
+from uploads import delivery, poller, services
+
+
+@shared_task
+def deliver_upload(upload_id: int) -> None:
+    lease = services.upload_claim(upload_id=upload_id)
+    if lease is None:
+        return
+    services.upload_record_outcome(lease=lease, outcome=delivery.deliver(lease))
+
+
+@shared_task
+def sweep_uploads() -> None:
+    services.uploads_sweep()
+
+
+@shared_task
+def poll_public_site() -> None:
+    # Beat fires every POLL_INTERVAL_SECONDS; a poll still running makes the next one skip.
+    poller.poll_exclusively()

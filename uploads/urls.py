@@ -1,0 +1,8 @@
+from django.urls import path
+
+from uploads import views
+
+app_name = "uploads"
+urlpatterns = [
+    path("unggah/", views.upload_form, name="form"),
+]
