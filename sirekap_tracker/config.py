@@ -85,6 +85,19 @@ def env_choice(name: str, default: str, choices: list[str]) -> str:
     return value
 
 
+def env_area_code(name: str) -> str | None:
+    """A KPU area code (2, 4, 6 or 10 digits), "" for the nation, or None when unset."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if value and not (value.isascii() and value.isdigit() and len(value) in (2, 4, 6, 10)):
+        raise ConfigError(
+            f"{name}: expected a KPU area code of 2, 4, 6 or 10 digits (e.g. 6409), got {raw!r}"
+        )
+    return value
+
+
 def env_secret_key(name: str, fallback_file: Path) -> str:
     """The key from the environment, else one generated once and kept beside the local data.
 

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "uploads",
     "progress",
     "simulator",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,13 @@ POLL_GIVE_UP_AFTER_FAILURES = config.env_int("POLL_GIVE_UP_AFTER_FAILURES", 5)
 MEDIA_ROOT = config.env_str("MEDIA_ROOT", "") or str(VAR_DIR / "media")
 MEDIA_URL = "media/"
 
+# --- Dashboard. /dashboard/ opens this contest kind over this area; unset, the first contest kind
+# held, over its region when one contest has it (a Pilkada kabupaten), else over the nation.
+DASHBOARD_CONTEST = config.env_choice(
+    "DASHBOARD_CONTEST", "", ["", "pkwkp", "pkwkk", "ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
+)
+DASHBOARD_AREA = config.env_area_code("DASHBOARD_AREA")
+
 # --- Internationalisation: Indonesian first, English second.
 
 LANGUAGE_CODE = config.env_choice("LANGUAGE_CODE", "id", ["id", "en"])
@@ -241,7 +249,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 WHITENOISE_AUTOREFRESH = DEBUG
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "home"
 
 # --- Security. The production values apply whenever DEBUG is off.
 

@@ -18,5 +18,7 @@ urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
     path("", include("regions.urls")),
     path("", include("uploads.urls")),
+    path("", include("accounts.urls")),
+    path("", include("dashboard.urls")),
     prefix_default_language=False,
 )

@@ -17,6 +17,8 @@ BAD_SETTINGS = [
     ({"LANGUAGE_CODE": "fr"}, "LANGUAGE_CODE: expected one of id, en, got 'fr'"),
     ({"SECRET_KEY": "short"}, "SECRET_KEY: too short"),
     ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS: expected a comma-separated list"),
+    ({"DASHBOARD_AREA": "64.09"}, "DASHBOARD_AREA: expected a KPU area code"),
+    ({"DASHBOARD_CONTEST": "pilpres"}, "DASHBOARD_CONTEST: expected one of"),
 ]
 
 

@@ -124,6 +124,8 @@ class Upload(models.Model):
                 condition=Q(status=Status.DELIVERED, stuck=False),
             ),
             models.Index(fields=["tps"], name="upload_tps"),
+            # The stuck list of any area, down from the nation: a range scan over the few stuck.
+            models.Index(fields=["tps"], name="upload_stuck", condition=Q(stuck=True)),
         ]
 
     def __str__(self) -> str:

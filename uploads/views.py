@@ -1,14 +1,18 @@
-"""Intake: the API for upload clients (KPPS apps, scripts) and a plain form for a person."""
+"""Intake: the API for upload clients (KPPS apps, scripts) and a plain form for a person; the
+stored pages for staff."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import user_for_token
 from uploads.forms import UploadForm
-from uploads.models import Source
+from uploads.models import Page, Source
 from uploads.services import Receipt, UploadRefused, upload_receive
 
 
@@ -79,3 +83,18 @@ def upload_form(request: HttpRequest) -> HttpResponse:
         status = 400
     context = {"form": form, "receipt": receipt}
     return render(request, "uploads/form.html", context, status=status)
+
+
+@login_required
+@require_GET
+def page_file(request: HttpRequest, pk: int) -> FileResponse:
+    """One stored page, from whatever storage holds it (local folder or S3), for KPU staff."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    page = get_object_or_404(Page, pk=pk)
+    response = FileResponse(
+        default_storage.open(page.file.name, "rb"), content_type=page.content_type
+    )
+    # A page is never overwritten (a replacement is a new page), so the browser may keep it.
+    patch_cache_control(response, private=True, max_age=86400, immutable=True)
+    return response

@@ -1,0 +1,31 @@
+"""The time zone an area lives in, from its provinsi code: times are stored in UTC and shown in
+the area's own zone with its Indonesian name (WIB, WITA, WIT), as the KPU and the press do."""
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str  # WIB, WITA or WIT
+    info: ZoneInfo
+
+
+WIB = Zone("WIB", ZoneInfo("Asia/Jakarta"))
+WITA = Zone("WITA", ZoneInfo("Asia/Makassar"))
+WIT = Zone("WIT", ZoneInfo("Asia/Jayapura"))
+
+# Bali and Nusa Tenggara (51-53), South, East and North Kalimantan (63-65) and Sulawesi (71-76)
+# keep central time; Maluku and Papua (8x, 9x) eastern; the rest, and the nation's own pages
+# (Jakarta's), western.
+_WITA_PROVINSI = {"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"}
+
+
+def zone_of_area(code: str) -> Zone:
+    """The zone of an area by its KPU code ("" is the nation: WIB, the capital's)."""
+    provinsi = code[:2]
+    if provinsi in _WITA_PROVINSI:
+        return WITA
+    if provinsi[:1] in ("8", "9"):
+        return WIT
+    return WIB

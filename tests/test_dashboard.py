@@ -1,0 +1,300 @@
+"""The staff dashboard: what KPU staff read, its live fragment, its validators and its cost."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from progress.services import progress_fold
+from regions.models import Area, Level
+from tests.documents import PNG_HEAD, page_bytes, page_file
+from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
+from uploads.services import upload_mark_stuck, upload_receive, upload_transition
+
+PPU = "/dashboard/pkwkk/6409/"
+BABULU = "640903"
+LABANGKA = "6409032002"  # a desa of Babulu
+LABANGKA_TPS = "6409032002001"
+
+
+@pytest.fixture
+def ppu(db):
+    call_command("load_demo", stdout=StringIO())
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("kpu", password="rahasia-sekali", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def move(tps: str, new: str, kind: str = "pkwkk") -> None:
+    upload = Upload.objects.get(tps_id=tps, contest__kind=kind)
+    upload_transition(upload_id=upload.pk, expected=tuple(Status.values), new=new, action="test")
+
+
+def publish_all_but(*left: str, kind: str = "pkwkk") -> None:
+    """Publishes every TPS of the contest except `left`, as the night would."""
+    for tps in Upload.objects.filter(contest__kind=kind).exclude(tps_id__in=left):
+        move(tps.tps_id, Status.PUBLISHED, kind)
+
+
+def babulu_tps(count: int) -> list[str]:
+    rows = Area.objects.filter(level=Level.TPS, code__startswith=BABULU).order_by("code")
+    return list(rows.values_list("code", flat=True)[:count])
+
+
+def text(response) -> str:
+    """The page as a person reads it: tags gone, white space collapsed."""
+    html = response.content.decode()
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+# --- Who may see it
+
+
+def test_a_visitor_who_is_not_logged_in_is_sent_to_log_in(client, ppu):
+    response = client.get(PPU)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/masuk/?next=")
+
+
+def test_a_logged_in_user_who_is_not_staff_is_refused(client, ppu):
+    user = get_user_model().objects.create_user("kpps", password="x")
+    client.force_login(user)
+    assert client.get(PPU).status_code == 403
+
+
+def test_staff_log_in_with_the_form_and_land_on_the_home_area(client, ppu, staff):
+    response = client.post("/masuk/", {"username": "kpu", "password": "rahasia-sekali"})
+    assert response.status_code == 302
+    assert client.get(response["Location"]).url == PPU
+
+
+# --- Where /dashboard/ goes
+
+
+def test_the_dashboard_opens_the_demo_kabupaten_for_its_regent_contest(staff_client, ppu):
+    assert staff_client.get("/dashboard/").url == PPU
+
+
+def test_the_dashboard_opens_the_configured_home_area(staff_client, ppu, settings):
+    settings.DASHBOARD_CONTEST = "pkwkp"
+    settings.DASHBOARD_AREA = BABULU
+    assert staff_client.get("/dashboard/").url == f"/dashboard/pkwkp/{BABULU}/"
+    settings.DASHBOARD_AREA = ""
+    assert staff_client.get("/dashboard/").url == "/dashboard/pkwkp/"
+
+
+def test_without_any_contest_the_dashboard_says_how_to_open_one(staff_client, db):
+    response = staff_client.get("/dashboard/")
+    assert response.status_code == 200
+    assert "open_contest" in text(response)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/dashboard/pkwkk/9999/",  # no such area
+        "/dashboard/pkwkk/64.09/",  # not a code
+        f"/dashboard/pkwkk/{LABANGKA_TPS}/",  # a TPS is a row of its desa's page
+        "/dashboard/ppwp/6409/",  # no such contest there
+        "/dashboard/pkwkk/6401/",  # outside every pkwkk contest
+    ],
+)
+def test_a_page_that_does_not_exist_answers_404(staff_client, ppu, url):
+    Area.objects.create(code="6401", name="PASER", level=Level.KABUPATEN, parent_id="64")
+    assert staff_client.get(url).status_code == 404
+
+
+# --- What the page says
+
+
+def test_290_of_293_reads_98_97_percent_in_indonesian_and_98_97_in_english(staff_client, ppu):
+    publish_all_but(*babulu_tps(3))
+    page = text(staff_client.get(PPU))
+    assert "98,97%" in page
+    assert "290 dari 293 TPS terpublikasi" in page
+    english = text(staff_client.get("/en" + PPU))
+    assert "98.97%" in english
+    assert "290 of 293 TPS published" in english
+
+
+def test_the_counts_by_status_and_stuck_are_listed(staff_client, ppu):
+    first, second, third, fourth = babulu_tps(4)
+    move(first, Status.PUBLISHED)
+    move(second, Status.DELIVERED)
+    move(third, Status.RETRYING)
+    move(fourth, Status.REJECTED)
+    upload_mark_stuck(
+        upload_id=Upload.objects.get(tps_id=third, contest__kind="pkwkk").pk,
+        reason=StuckReason.NETWORK,
+    )
+    response = staff_client.get("/en" + PPU)
+    counts = dict(re.findall(r'status-(\w+)"><span class="count">(\d+)</span>', response.text))
+    assert counts == {
+        "published": "1",
+        "delivered": "1",
+        "sending": "0",
+        "queued": "0",
+        "retrying": "1",
+        "rejected": "1",
+        "missing": "289",
+        "stuck": "1",
+    }
+
+
+def test_children_are_listed_by_code_and_lowest_progress_first_is_one_click(staff_client, ppu):
+    publish_all_but(*babulu_tps(61))  # every TPS of Babulu left
+    by_code = staff_client.get("/en" + PPU)
+    rows = re.findall(r'<tr id="area-(\d+)">', by_code.text)
+    assert rows == ["640901", "640902", "640903", "640904"]
+    assert 'href="?sort=progress"' in by_code.text
+    lowest_first = staff_client.get("/en" + PPU + "?sort=progress")
+    assert re.findall(r'<tr id="area-(\d+)">', lowest_first.text)[0] == BABULU
+    babulu_row = re.search(r'<tr id="area-640903">.*?</tr>', lowest_first.text, re.S).group()
+    assert "0.00%" in babulu_row
+    assert "0/61" in babulu_row
+    assert f'href="/en/dashboard/pkwkk/{BABULU}/"' in babulu_row
+
+
+def test_the_public_sites_figure_is_shown_beside_ours(staff_client, ppu):
+    publish_all_but(*babulu_tps(4))
+    PublicAreaProgress.objects.create(
+        kind="pkwkk",
+        area_code="6409",
+        total=293,
+        progres=290,
+        site_ts="2024-11-28 06:10:00",
+        children={BABULU: 57},
+    )
+    page = text(staff_client.get("/en" + PPU))
+    assert "Public site: 290/293" in page
+    assert "here: 289/293" in page
+    assert "Public site" in page.split("Areas below")[1]
+
+
+def test_a_desa_lists_its_tps_with_status_attempts_pages_and_sha256(staff_client, ppu, staff):
+    png = page_bytes(PNG_HEAD)
+    receipt = upload_receive(
+        tps_code=LABANGKA_TPS,
+        kind="pkwkk",
+        files=[page_file(page_bytes()), page_file(png, "p2.png", "image/png")],
+        user=staff,
+    )
+    response = staff_client.get(f"/en/dashboard/pkwkk/{LABANGKA}/")
+    row = re.search(rf'<tr id="tps-{LABANGKA_TPS}">.*?</tr>', response.text, re.S).group()
+    assert "TPS 001" in row
+    assert "queued" in row
+    assert receipt.document.sha256 in row
+    assert "WITA" in row  # PPU keeps central Indonesian time
+    pages = re.findall(r'<img src="([^"]+)"', row)
+    assert len(pages) == 2
+    assert staff_client.get(pages[1]).getvalue() == png
+    assert (
+        len(re.findall(r'<tr id="tps-', response.text))
+        == Upload.objects.filter(tps__code__startswith=LABANGKA, contest__kind="pkwkk").count()
+    )
+
+
+def test_the_page_files_are_for_staff_only(client, ppu, staff):
+    receipt = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    url = f"/dokumen/halaman/{receipt.document.pages.get().pk}/"
+    assert client.get(url).status_code == 302
+    client.force_login(get_user_model().objects.create_user("kpps", password="x"))
+    assert client.get(url).status_code == 403
+
+
+def test_the_stuck_list_gives_reason_age_and_last_event(staff_client, ppu):
+    tps = babulu_tps(1)[0]
+    upload = Upload.objects.get(tps_id=tps, contest__kind="pkwkk")
+    move(tps, Status.DELIVERED)
+    upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.SERVER_QUEUE, note="antre lama")
+    response = staff_client.get("/en" + PPU)
+    section = text(response).split("Stuck TPS")[1]
+    assert tps in section
+    assert "server queue" in section
+    assert "antre lama" in section
+    assert "in the server queue" in section
+
+
+# --- Live
+
+
+def test_a_poll_gets_the_fragment_with_its_trigger_and_304_while_nothing_changes(staff_client, ppu):
+    first = staff_client.get(PPU, headers={"HX-Request": "true"})
+    assert first.status_code == 200
+    assert not first.text.lstrip().startswith("<!doctype")
+    assert 'id="live"' in first.text
+    assert 'hx-trigger="every 5s' in first.text
+    assert "HX-Request" in first["Vary"]
+    etag = first["ETag"]
+    again = staff_client.get(PPU, headers={"HX-Request": "true", "If-None-Match": etag})
+    assert again.status_code == 304
+    move(babulu_tps(1)[0], Status.PUBLISHED)
+    changed = staff_client.get(PPU, headers={"HX-Request": "true", "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+
+
+def test_the_full_page_and_the_fragment_never_share_a_validator(staff_client, ppu):
+    page = staff_client.get(PPU)
+    fragment = staff_client.get(PPU, headers={"HX-Request": "true"})
+    assert page["ETag"] != fragment["ETag"]
+    assert page.text.lstrip().startswith("<!doctype")
+
+
+def test_a_complete_area_stops_polling(staff_client, ppu):
+    publish_all_but()
+    fragment = staff_client.get(PPU, headers={"HX-Request": "true"})
+    assert "100,00%" in fragment.text
+    assert "hx-trigger" not in fragment.text
+    assert "hx-trigger" not in staff_client.get(PPU).text
+
+
+def test_the_page_works_without_javascript_through_plain_links(staff_client, ppu):
+    page = staff_client.get("/en" + PPU).text
+    assert f'href="/en/dashboard/pkwkk/{BABULU}/"' in page
+    assert 'href="/en/dashboard/pkwkp/6409/"' in page  # the contest switcher
+    assert 'href="/en/dashboard/pkwkk/"' in page  # up to the nation
+
+
+# --- Cost
+
+
+def queries_of(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_every_page_costs_the_same_fixed_number_of_queries(staff_client, ppu, staff):
+    for tps in babulu_tps(5):
+        move(tps, Status.RETRYING)
+        upload_mark_stuck(
+            upload_id=Upload.objects.get(tps_id=tps, contest__kind="pkwkk").pk,
+            reason=StuckReason.NETWORK,
+        )
+    progress_fold()
+    # The session and its user, the area with its ancestors (none for the nation), the contests,
+    # the counts, the public site's figure, the stuck list. PPU has four kecamatan, Penajam and
+    # Babulu 18 and 13 desa: the number of children or stuck rows changes nothing.
+    assert queries_of(staff_client, "/dashboard/pkwkk/") == 6
+    areas = [PPU, "/dashboard/pkwkk/640901/", f"/dashboard/pkwkk/{BABULU}/"]
+    assert {url: queries_of(staff_client, url) for url in areas} == dict.fromkeys(areas, 7)
+    # A desa adds its TPS and their pages, whatever their number.
+    for tps, pages in [("6409011006001", 1), (LABANGKA_TPS, 3), ("6409032002002", 2)]:
+        files = [page_file() for _ in range(pages)]
+        upload_receive(tps_code=tps, kind="pkwkk", files=files, user=staff)
+    small, large = "/dashboard/pkwkk/6409011006/", f"/dashboard/pkwkk/{LABANGKA}/"
+    assert queries_of(staff_client, small) == queries_of(staff_client, large) == 9
