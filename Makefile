@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest chromium services-start services-stop lock messages clean bench-regions bench-progress
+.PHONY: install run test lint check pytest chromium services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench
 
 install: $(STAMP)
 
@@ -63,6 +63,19 @@ bench-regions: install
 # no drift; in a database of its own like bench-regions (BENCH_DATABASE, created and dropped).
 bench-progress: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.progress
+
+# Deliveries per second: 2,000 uploads taken in, then delivered by a real worker (concurrency 2)
+# to the publication server stand-in with no latency.
+bench-delivery: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.delivery
+
+# Server time of the dashboard's national, provinsi and kabupaten pages and poll fragment over
+# 823,236 TPS x 5 contests (about 3 minutes, most of it building the data).
+bench-dashboard: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.dashboard
+
+# Every benchmark above, one after the other (about 10 minutes); the figures go in the README.
+bench: bench-regions bench-progress bench-delivery bench-dashboard
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start
