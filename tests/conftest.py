@@ -5,12 +5,14 @@ import sys
 import tempfile
 import time
 import uuid
+from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import redis
 from django.conf import settings
+from django.core.management import call_command
 
 from sirekap_tracker.health import redis_client
 
@@ -31,6 +33,22 @@ CHROMIUM_FLAGS = [
 def empty_test_redis():
     """Each run starts on an empty Redis database of its own (see tests/isolation.py)."""
     redis_client().flushdb()
+
+
+@pytest.fixture
+def ppu(db, settings, tmp_path):
+    """The shared world: Kabupaten Penajam Paser Utara from `load_demo` (4 kecamatan, 54 desa,
+    293 TPS, contests pkwkp and pkwkk), with documents stored in the test's own folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    call_command("load_demo", stdout=StringIO())
+
+
+@pytest.fixture
+def kpu_staff(db):
+    """A KPU staff member: sees the dashboard, may upload for any TPS."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("kpu", password="rahasia-sekali", is_staff=True)
 
 
 def database_url(database: dict) -> str:

@@ -1,11 +1,9 @@
 """The staff dashboard: what KPU staff read, its live fragment, its validators and its cost."""
 
 import re
-from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -22,13 +20,8 @@ LABANGKA_TPS = "6409032002001"
 
 
 @pytest.fixture
-def ppu(db):
-    call_command("load_demo", stdout=StringIO())
-
-
-@pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("kpu", password="rahasia-sekali", is_staff=True)
+def staff(kpu_staff):
+    return kpu_staff
 
 
 @pytest.fixture

@@ -13,22 +13,15 @@ from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
 from uploads.services import upload_mark_published
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
 BABULU_TPS = "6409032002001"  # Labangka, TPS 001
 PENAJAM_TPS = "6409011011001"
 
 
-@pytest.fixture(autouse=True)
-def world(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    call_command("load_demo", stdout=StringIO())
-
-
 @pytest.fixture
-def staff_token():
-    get_user_model().objects.create_user("kpu", password="x", is_staff=True)
-    return api_token_create(username="kpu")
+def staff_token(kpu_staff):
+    return api_token_create(username=kpu_staff.username)
 
 
 @pytest.fixture
@@ -216,7 +209,7 @@ def test_api_token_for_an_unknown_user_says_so():
 
 def test_the_upload_form_asks_for_a_login(client):
     response = client.get("/unggah/")
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert response.status_code == 302 and response["Location"].startswith("/masuk/?next=")
 
 
 def test_a_person_uploads_through_the_form_and_sees_the_hash(client):
