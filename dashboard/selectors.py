@@ -7,12 +7,20 @@ timeline (one) and, at a desa, the TPS with their documents (two).
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
 
-from progress.selectors import AreaCounts, Counts, progress_of_area
+from progress.selectors import (
+    AreaCounts,
+    Counts,
+    completion_estimate,
+    has_timeline,
+    progress_of_area,
+    progress_timeline,
+)
+from progress.timeline import Chart, timeline_chart
 from regions.models import CODE_LENGTH, Area, Contest, ContestKind, Level
 from regions.zones import Zone, zone_of_area
 from uploads.models import PublicAreaProgress, Status, Upload
@@ -23,6 +31,8 @@ STATUS_ORDER = [
     (status, Status(status).label)
     for status in ("published", "delivered", "sending", "queued", "retrying", "rejected", "missing")
 ]
+# How far back the timeline of a page reaches.
+TIMELINE_SPAN = timedelta(hours=24)
 # The stuck list shows the longest stuck first; past this many it says how many more there are.
 STUCK_LIST_LIMIT = 100
 
@@ -138,11 +148,31 @@ def dashboard_board(*, place: Place) -> Board:
     return Board(place, counts, public, stuck, tps)
 
 
-def board_etag(board: Board, *, variant: str, now: datetime) -> str:
+def dashboard_timeline(*, place: Place, current: Counts, now: datetime) -> Chart | None:
+    """The chart of the area's last day with the completion estimate; None at a desa, whose
+    progress is its few TPS rows (no snapshots are kept of desa). One query."""
+    if not has_timeline(place.code):
+        return None
+    # To the minute, like the snapshots: the chart then stays the same, and so does its ETag,
+    # between the polls of one minute.
+    now = now.replace(second=0, microsecond=0)
+    timeline = progress_timeline(
+        contest_ids=place.contest_ids,
+        area_code=place.code,
+        since=now - TIMELINE_SPAN,
+        current=current,
+        now=now,
+    )
+    estimate = completion_estimate(timeline, now=now)
+    zone = place.zone
+    return timeline_chart(timeline, tz=zone.info, zone_name=zone.name, estimate=estimate)
+
+
+def board_etag(board: Board, *, variant: str, now: datetime, chart: Chart | None = None) -> str:
     """A strong validator of what the page would show: its data, the variant (language, sort,
     fragment or page) and the minute, since the page shows ages in minutes."""
     digest = hashlib.sha256()
-    for part in _etag_parts(board, variant, now):
+    for part in [*_etag_parts(board, variant, now), chart]:
         digest.update(repr(part).encode())
         digest.update(b"\0")
     return f'"{digest.hexdigest()[:32]}"'

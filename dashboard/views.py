@@ -1,8 +1,8 @@
 """The staff dashboard: one area of one contest kind, live.
 
-A page and its HTMX fragment come from one template (`dashboard/area.html#live`). Both carry an
-ETag of what they show, so a poll of an unchanged area answers 304 without rendering; the
-fragment of a complete area comes back without its trigger, which stops the polling.
+A page and its HTMX parts come from one template (`dashboard/area.html#live`, `#timeline`). Each
+carries an ETag of what it shows, so a poll of an unchanged area answers 304 without rendering;
+the parts of a complete area come back without their trigger, which stops the polling.
 """
 
 from django.contrib.auth.decorators import login_required
@@ -13,7 +13,13 @@ from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from dashboard.selectors import board_etag, dashboard_board, dashboard_home, dashboard_place
+from dashboard.selectors import (
+    board_etag,
+    dashboard_board,
+    dashboard_home,
+    dashboard_place,
+    dashboard_timeline,
+)
 
 # ?sort= of the children table: by code (the default), lowest progress first, most stuck first.
 SORTS = {
@@ -21,6 +27,8 @@ SORTS = {
     "progress": lambda row: (row.percent is None, row.percent or 0, row.code),
     "stuck": lambda row: (-row.stuck, row.code),
 }
+# What an HTMX request asks for: the live part every 5 s, the timeline every minute (?part=).
+PARTS = {"live": "dashboard/area.html#live", "timeline": "dashboard/area.html#timeline"}
 
 
 def _staff(request: HttpRequest) -> None:
@@ -49,13 +57,18 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     place = dashboard_place(kind=kind, area_code=code)
     if place is None:
         raise Http404("no such area, or no contest of this kind there")
-    board = dashboard_board(place=place)
+    part = request.GET.get("part", "live") if request.htmx else "page"
+    if part not in (*PARTS, "page"):
+        raise Http404("no such part of the page")
     sort = request.GET.get("sort", "code")
     if sort not in SORTS:
         sort = "code"
-    fragment = bool(request.htmx)
-    variant = f"{translation.get_language()}:{sort}:{fragment}"
-    etag = board_etag(board, variant=variant, now=timezone.now())
+    now = timezone.now()
+    board = dashboard_board(place=place)
+    # The live part leaves the timeline out: it changes once a minute and polls on its own.
+    chart = None if part == "live" else dashboard_timeline(place=place, current=board.area, now=now)
+    variant = f"{translation.get_language()}:{sort}:{part}"
+    etag = board_etag(board, variant=variant, now=now, chart=chart)
     response = get_conditional_response(request, etag=etag)
     if response is None:
         site = board.public.children if board.public else {}
@@ -66,12 +79,12 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
             # Each child with the public site's published count for it, where the poller has one.
             "children": [(child, site.get(child.code)) for child in children],
             "sort": sort,
-            "now": timezone.now(),
+            "chart": chart,
+            "now": now,
         }
-        template = "dashboard/area.html#live" if fragment else "dashboard/area.html"
-        response = render(request, template, context)
+        response = render(request, PARTS.get(part, "dashboard/area.html"), context)
     response["ETag"] = etag
-    # The page and the fragment share the URL; a cache must keep them apart, and ask each time.
+    # The page and its parts share the URL; a cache must keep them apart, and ask each time.
     patch_vary_headers(response, ["HX-Request"])
     patch_cache_control(response, private=True, no_cache=True)
     return response

@@ -2,16 +2,20 @@
 
 Each read is one statement: the folded counts plus the changes still pending, from one snapshot,
 so it is exact whether or not the folder has run, and costs the same for the nation as for a
-kecamatan (a handful of index lookups and the few pending changes under the area).
+kecamatan (a handful of index lookups and the few pending changes under the area). The timeline
+reads an area's snapshots over time (progress.services.progress_snapshot_take), also in one
+statement.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
+from django.utils import timezone
 
-from progress.models import COLUMNS, COUNTED
+from progress.models import COLUMNS, COUNTED, SNAPSHOT_COLUMNS, SNAPSHOT_MAX_CODE_LENGTH
 from progress.percent import cut_percent
 from regions.models import CODE_LENGTH, Level
 
@@ -108,3 +112,118 @@ def _child_length(area_code: str) -> int:
     if len(area_code) not in _CHILD_LENGTH or (area_code and not digits):
         raise ValueError(f"not the nation ('') nor a provinsi ... desa code: {area_code!r}")
     return _CHILD_LENGTH[len(area_code)]
+
+
+# --- The timeline
+
+
+@dataclass(frozen=True)
+class Point:
+    """An area's counts from this moment until the next point, summed over the contests read."""
+
+    at: datetime
+    total: int
+    published: int
+    delivered: int
+    stuck: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    area_code: str
+    points: list[Point]  # by time; a step function: each point holds until the next
+
+
+# Each contest's series is a step function, and their sum steps whenever one of them does: the
+# sum at any moment is the running sum of every contest's steps (its change from its previous
+# snapshot) so far. A contest's value at `since` comes from its last snapshot before it, ordered
+# before a snapshot taken at `since` itself.
+_TIMELINE = f"""
+    WITH series AS (
+        SELECT contest_id, taken_at, 1 AS is_snapshot, {_each("{c}", SNAPSHOT_COLUMNS)}
+        FROM progress_progresssnapshot
+        WHERE contest_id = ANY(%(contests)s) AND area_code = %(area)s
+              AND taken_at >= %(since)s
+        UNION ALL
+        SELECT contest.id, %(since)s, 0, {_each("before.{c}", SNAPSHOT_COLUMNS)}
+        FROM unnest(%(contests)s::bigint[]) AS contest(id)
+        CROSS JOIN LATERAL (
+            SELECT {_each("{c}", SNAPSHOT_COLUMNS)} FROM progress_progresssnapshot
+            WHERE contest_id = contest.id AND area_code = %(area)s AND taken_at < %(since)s
+            ORDER BY taken_at DESC LIMIT 1
+        ) before
+    ), steps AS (
+        SELECT taken_at, {_each("{c} - lag({c}, 1, 0) OVER per_contest AS {c}", SNAPSHOT_COLUMNS)}
+        FROM series
+        WINDOW per_contest AS (PARTITION BY contest_id ORDER BY taken_at, is_snapshot)
+    )
+    SELECT taken_at, {_each("(sum(sum({c})) OVER (ORDER BY taken_at))::bigint", SNAPSHOT_COLUMNS)}
+    FROM steps GROUP BY taken_at ORDER BY taken_at
+"""
+
+
+def progress_timeline(
+    *,
+    contest_ids: Sequence[int],
+    area_code: str,
+    since: datetime | None = None,
+    current: Counts | None = None,
+    now: datetime | None = None,
+) -> Timeline:
+    """An area's counts over time from its snapshots, summed over the given contests, from since
+    (default: the first snapshot) on. One query, a range of the snapshots' key per contest.
+
+    current: the area's counts now as a page read them (progress_of_area, same contests); once
+    there are snapshots, they end the timeline as its last point, at now (default: the present),
+    so that the line runs up to the present. Without snapshots the timeline stays empty: the
+    chart says there are none yet.
+
+    area_code: "" for the nation down to a kecamatan; desa have no snapshots (ValueError; see
+    progress.models.SNAPSHOT_MAX_CODE_LENGTH, and has_timeline).
+    """
+    _child_length(area_code)  # a valid code
+    if not has_timeline(area_code):
+        raise ValueError(f"no snapshots are taken of this area: {area_code!r}")
+    params = {
+        "contests": list(contest_ids),
+        "area": area_code,
+        "since": since or datetime.min.replace(tzinfo=UTC),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_TIMELINE, params)
+        points = [Point(*row) for row in cursor.fetchall()]
+    if current is not None and points:
+        at = max(now or timezone.now(), points[-1].at)
+        points.append(Point(at, *(getattr(current, column) for column in SNAPSHOT_COLUMNS)))
+    return Timeline(area_code, points)
+
+
+def has_timeline(area_code: str) -> bool:
+    """Whether snapshots are taken of the area ("" the nation, down to a kecamatan)."""
+    return len(area_code) <= SNAPSHOT_MAX_CODE_LENGTH
+
+
+# The rate of publication is measured over this much of the recent past.
+ESTIMATE_WINDOW = timedelta(minutes=30)
+
+
+def completion_estimate(timeline: Timeline, *, now: datetime) -> datetime | None:
+    """When every TPS of the area should be published, at the recent rate.
+
+    The rate is the published count gained over the last ESTIMATE_WINDOW (30 minutes) before
+    now: from the step function's value when the window starts (or at the first point, when the
+    timeline is younger than the window) to the last point. The estimate is now plus the TPS
+    left over that rate. None when there is nothing to estimate: no points, no TPS, all of them
+    published already, or none gained in the window (no progress, or a count that fell).
+    """
+    if not timeline.points:
+        return None
+    last = timeline.points[-1]
+    left = last.total - last.published
+    start = max(now - ESTIMATE_WINDOW, timeline.points[0].at)
+    at_start = [point for point in timeline.points if point.at <= start][-1]
+    gained = last.published - at_start.published
+    elapsed = now - start
+    if left <= 0 or gained <= 0 or elapsed <= timedelta(0):
+        return None
+    return now + elapsed * left / gained

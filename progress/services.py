@@ -1,4 +1,5 @@
-"""Writes to the progress counts: record a change, count a contest's new uploads, fold, recount.
+"""Writes to the progress counts: record a change, count a contest's new uploads, fold, recount;
+and the snapshots of the counts over time that the timeline draws: take, compact.
 
 Recording a change takes no lock at all: it is an insert. Whatever writes AreaProgress (the
 folder, a contest opening, a repair) holds FOLD_LOCK, a transaction-scoped advisory lock, so the
@@ -6,10 +7,12 @@ counts have one writer at a time and no change is added twice or lost between tw
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
+from django.utils import timezone
 
-from progress.models import COLUMNS, COUNTED
+from progress.models import COLUMNS, COUNTED, SNAPSHOT_COLUMNS, SNAPSHOT_MAX_CODE_LENGTH
 from regions.models import CODE_LENGTH, Level
 
 # Any constant the rest of the project does not use as an advisory lock key.
@@ -19,34 +22,26 @@ FOLD_LOCK = 0x70726F67  # "prog"
 FOLD_BATCH = 100_000
 
 
-_RECORD = (
-    f"INSERT INTO progress_progresschange (contest_id, desa, {', '.join(COUNTED)})"
-    f" VALUES (%s, %s{', %s' * len(COUNTED)})"
-)
+def progress_record_sql(*, changes: str) -> str:
+    """Records uploads' changes of status or stuck flag, as SQL to put in the statement that
+    makes them (uploads.services.upload_transition): the count then commits, or rolls back, with
+    the change. An insert: it takes no lock.
 
-
-def progress_record(
-    *,
-    contest_id: int,
-    tps_code: str,
-    old_status: str,
-    new_status: str,
-    was_stuck: bool,
-    is_stuck: bool,
-) -> None:
-    """Counts one upload's change of status or stuck flag. Call it in the transaction that makes
-    the change: the count then commits (or rolls back) with it."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("progress_record must run in the transaction that changes the upload")
-    change = dict.fromkeys(COUNTED, 0)
-    change[old_status] -= 1
-    change[new_status] += 1
-    change["stuck"] += int(is_stuck) - int(was_stuck)
-    if not any(change.values()):
-        return
-    with connection.cursor() as cursor:
-        desa = tps_code[: CODE_LENGTH[Level.DESA]]
-        cursor.execute(_RECORD, [contest_id, desa, *change.values()])
+    `changes` names a relation of that statement (a CTE over UPDATE ... RETURNING) with columns
+    contest_id, tps_id, old_status, new_status, was_stuck and is_stuck. A row that changes
+    neither status nor flag records nothing.
+    """
+    statuses = ", ".join(
+        f"(new_status = '{status}')::int - (old_status = '{status}')::int"
+        for status in COUNTED[:-1]
+    )
+    return f"""
+        INSERT INTO progress_progresschange (contest_id, desa, {", ".join(COUNTED)})
+        SELECT contest_id, left(tps_id, {CODE_LENGTH[Level.DESA]}), {statuses},
+            is_stuck::int - was_stuck::int
+        FROM {changes}
+        WHERE old_status <> new_status OR was_stuck <> is_stuck
+    """
 
 
 # Each area a desa counts in, with its parent: the desa, its kecamatan, kabupaten, provinsi and
@@ -229,3 +224,106 @@ def _drift(row: tuple) -> Drift:
     counted = dict(zip(COLUMNS, values[: len(COLUMNS)], strict=True))
     actual = dict(zip(COLUMNS, values[len(COLUMNS) :], strict=True))
     return Drift(contest_id, area_code, counted, actual)
+
+
+# --- Snapshots over time
+
+# The counts as a page reads them (folded + pending, from one snapshot of the database), of each
+# area down to kecamatan, against that area's latest snapshot: only those that differ are written.
+_TAKE = f"""
+    WITH pending AS (
+        SELECT contest_id, area.code AS area_code, {_each("sum({c}) AS {c}", SNAPSHOT_COLUMNS[1:])}
+        FROM progress_progresschange
+        CROSS JOIN LATERAL (VALUES (left(desa, 6)), (left(desa, 4)), (left(desa, 2)), (''))
+            AS area(code)
+        GROUP BY 1, 2
+    ), current AS (
+        SELECT a.contest_id, a.area_code, a.total,
+               {_each("a.{c} + coalesce(p.{c}, 0) AS {c}", SNAPSHOT_COLUMNS[1:])}
+        FROM progress_areaprogress a
+        LEFT JOIN pending p ON p.contest_id = a.contest_id AND p.area_code = a.area_code
+        WHERE length(a.area_code) <= {SNAPSHOT_MAX_CODE_LENGTH}
+    )
+    INSERT INTO progress_progresssnapshot
+        (contest_id, area_code, taken_at, {_each("{c}", SNAPSHOT_COLUMNS)})
+    SELECT c.contest_id, c.area_code, %(at)s, {_each("c.{c}", SNAPSHOT_COLUMNS)}
+    FROM current c
+    LEFT JOIN LATERAL (
+        SELECT {_each("{c}", SNAPSHOT_COLUMNS)} FROM progress_progresssnapshot s
+        WHERE s.contest_id = c.contest_id AND s.area_code = c.area_code
+        ORDER BY s.taken_at DESC LIMIT 1
+    ) latest ON true
+    WHERE ({_each("c.{c}", SNAPSHOT_COLUMNS)})
+          IS DISTINCT FROM ({_each("latest.{c}", SNAPSHOT_COLUMNS)})
+    ON CONFLICT DO NOTHING
+"""
+
+
+def progress_snapshot_take(*, at: datetime | None = None) -> int:
+    """Writes a snapshot of each area whose counts differ from its latest snapshot, stamped with
+    `at` (default: now), and returns how many it wrote: none on a quiet night. One statement; it
+    reads every area down to kecamatan but writes only what changed. A second take at the same
+    instant writes nothing; two at once may both write a change (the same step twice: harmless).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE, {"at": at or timezone.now()})
+        return cursor.rowcount
+
+
+# How snapshots are thinned as they age: past each age, one per bucket of that width is kept, the
+# last of its bucket, so the step function keeps its value at every bucket's end. Younger than
+# the first age, every snapshot (one a minute at most) is kept.
+COMPACTION_TIERS = (
+    (timedelta(hours=3), timedelta(minutes=15)),
+    (timedelta(days=2), timedelta(hours=1)),
+)
+# Each run thins only the snapshots that aged into a tier in the last this long: a run then reads
+# a few hours of each area, not its whole history. Three runs of beat's hourly schedule: two may
+# be missed. Snapshots that aged past it while compaction was down stay as they are (more points,
+# the same step function).
+COMPACTION_LOOKBACK = timedelta(hours=3)
+# Buckets start at whole hours and quarters (UTC, and so in WIB, WITA and WIT too).
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+# Per area and tier, the area's snapshots within the tier's window (a range scan of the key),
+# ranked in their buckets from the last; all but the last of each are deleted by row address,
+# read in the same statement. Ranked inside the per-area subquery, which keeps it a range scan
+# per area: as a plain join the planner may read the whole table instead.
+_COMPACT = f"""
+    WITH tier (starts, ends, width) AS (SELECT * FROM unnest(
+        %(starts)s::timestamptz[], %(ends)s::timestamptz[], %(widths)s::interval[])
+    )
+    DELETE FROM progress_progresssnapshot WHERE ctid = ANY(ARRAY(
+        SELECT ranked.row_address
+        FROM progress_areaprogress a CROSS JOIN tier
+        CROSS JOIN LATERAL (
+            SELECT s.ctid AS row_address, row_number() OVER (
+                PARTITION BY date_bin(tier.width, s.taken_at, %(epoch)s)
+                ORDER BY s.taken_at DESC) AS nth
+            FROM progress_progresssnapshot s
+            WHERE s.contest_id = a.contest_id AND s.area_code = a.area_code
+                  AND s.taken_at >= tier.starts AND s.taken_at < tier.ends
+        ) ranked
+        WHERE length(a.area_code) <= {SNAPSHOT_MAX_CODE_LENGTH} AND ranked.nth > 1
+    ))
+"""
+
+
+def progress_snapshots_compact(*, now: datetime | None = None) -> int:
+    """Thins the snapshots as they age (COMPACTION_TIERS) and returns how many it deleted.
+    Idempotent: a second run at the same instant deletes nothing."""
+    now = now or timezone.now()
+    windows = [(_bucket_start(now - age, width), width) for age, width in COMPACTION_TIERS]
+    params = {
+        "starts": [ends - COMPACTION_LOOKBACK for ends, _ in windows],
+        "ends": [ends for ends, _ in windows],
+        "widths": [width for _, width in windows],
+        "epoch": _EPOCH,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_COMPACT, params)
+        return cursor.rowcount
+
+
+def _bucket_start(moment: datetime, width: timedelta) -> datetime:
+    return moment - (moment - _EPOCH) % width

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "progress",
     "simulator",
     "dashboard",
+    "public",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "progress.tasks.fold_progress",
         "schedule": 2.0,
         "options": {"expires": 10},
+    },
+    # The timeline's points: a snapshot of each area whose counts changed in the last minute
+    # (minute resolution is what a chart of hours needs; a quiet minute writes nothing). A run
+    # that waited past the next one is dropped: that one takes the same snapshot.
+    "snapshot-progress": {
+        "task": "progress.tasks.snapshot_progress",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    # Thins the snapshots as they age (every minute for 3 hours, then one per 15 minutes, then
+    # one per hour). Hourly is enough: a snapshot stays finer than its age asks for an hour at
+    # most. Runs must not be further apart than progress.services.COMPACTION_LOOKBACK (3 h).
+    "compact-progress-snapshots": {
+        "task": "progress.tasks.compact_progress_snapshots",
+        "schedule": 3600.0,
     },
 }
 # Sending a task must not hang a web request while Redis is down: fail fast, and let the sweeper

@@ -6,9 +6,12 @@ and the open page moves without being reloaded. The screenshots are saved under 
 """
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from progress.services import progress_snapshot_take
 from simulator.kpps import form_png
 from tests.conftest import PROJECT_DIR
 from tests.documents import page_file
@@ -48,6 +51,8 @@ def shot(page, name: str) -> None:
 @pytest.fixture
 def pipeline(world, publication_server_factory, start_process, tmp_path):  # noqa: F811
     publish_all_but(LEFT)
+    # Where the night stood ten minutes ago, as beat's minutely snapshots would have kept it.
+    progress_snapshot_take(at=timezone.now() - timedelta(minutes=10))
     server = publication_server_factory(publish_delay_s=0)
     env = pipeline_env(world, server)
     start_worker(start_process, env)
@@ -78,6 +83,7 @@ def test_staff_watch_one_more_tps_arrive_and_drill_down_to_its_desa(
     assert page.locator("progress.bar").get_attribute("value") == "290"
     assert page.locator(f"{BABULU_ROW} .percent").inner_text() == "95,08%"  # 58/61
     assert "290 dari 293 TPS terpublikasi" in page.locator(".of-total").inner_text()
+    assert page.locator("svg.timeline-chart").is_visible()
     shot(page, "ppu-after")
 
     page.locator(f"{BABULU_ROW} a").click()

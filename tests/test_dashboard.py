@@ -1,13 +1,15 @@
 """The staff dashboard: what KPU staff read, its live fragment, its validators and its cost."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from progress.services import progress_fold
+from progress.services import progress_fold, progress_snapshot_take
 from regions.models import Area, Level
 from tests.documents import PNG_HEAD, page_bytes, page_file
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
@@ -262,6 +264,33 @@ def test_the_page_works_without_javascript_through_plain_links(staff_client, ppu
     assert 'href="/en/dashboard/pkwkk/"' in page  # up to the nation
 
 
+def test_the_timeline_draws_the_areas_progress_with_an_estimate(staff_client, ppu):
+    page = text(staff_client.get("/en" + PPU))
+    assert "No snapshots of this area's progress yet" in page
+    progress_snapshot_take(at=timezone.now() - timedelta(minutes=10))
+    for tps in babulu_tps(30):
+        move(tps, Status.PUBLISHED)
+    response = staff_client.get("/en" + PPU)
+    assert '<svg class="timeline-chart" role="img"' in response.text
+    assert "Published 30 of 293" in text(response)
+    assert "every TPS should be published by" in text(response)
+    assert "timeline" not in staff_client.get(f"/en/dashboard/pkwkk/{LABANGKA}/").text
+
+
+def test_the_timeline_polls_once_a_minute_on_its_own_and_answers_304_unchanged(staff_client, ppu):
+    progress_snapshot_take()
+    part = staff_client.get(PPU + "?part=timeline", headers={"HX-Request": "true"})
+    assert part.text.lstrip().startswith('<section id="timeline-part"')
+    assert 'hx-trigger="every 60s' in part.text
+    assert 'id="live"' not in part.text
+    again = staff_client.get(
+        PPU + "?part=timeline", headers={"HX-Request": "true", "If-None-Match": part["ETag"]}
+    )
+    assert again.status_code == 304
+    live = staff_client.get(PPU, headers={"HX-Request": "true"})
+    assert "timeline-part" not in live.text
+
+
 # --- Cost
 
 
@@ -279,13 +308,19 @@ def test_every_page_costs_the_same_fixed_number_of_queries(staff_client, ppu, st
             reason=StuckReason.NETWORK,
         )
     progress_fold()
+    progress_snapshot_take()
     # The session and its user, the area with its ancestors (none for the nation), the contests,
-    # the counts, the public site's figure, the stuck list. PPU has four kecamatan, Penajam and
-    # Babulu 18 and 13 desa: the number of children or stuck rows changes nothing.
-    assert queries_of(staff_client, "/dashboard/pkwkk/") == 6
+    # the counts, the public site's figure, the stuck list, the timeline. PPU has four kecamatan,
+    # Penajam and Babulu 18 and 13 desa: the number of children or stuck rows changes nothing.
+    assert queries_of(staff_client, "/dashboard/pkwkk/") == 7
     areas = [PPU, "/dashboard/pkwkk/640901/", f"/dashboard/pkwkk/{BABULU}/"]
-    assert {url: queries_of(staff_client, url) for url in areas} == dict.fromkeys(areas, 7)
-    # A desa adds its TPS and their pages, whatever their number.
+    assert {url: queries_of(staff_client, url) for url in areas} == dict.fromkeys(areas, 8)
+    # The live part polled every 5 s leaves the timeline out.
+    with CaptureQueriesContext(connection) as captured:
+        staff_client.get(PPU, headers={"HX-Request": "true"})
+    assert len(captured) == 7
+    # A desa has no timeline (its TPS rows say it all) but its TPS and their pages, whatever
+    # their number.
     for tps, pages in [("6409011006001", 1), (LABANGKA_TPS, 3), ("6409032002002", 2)]:
         files = [page_file() for _ in range(pages)]
         upload_receive(tps_code=tps, kind="pkwkk", files=files, user=staff)

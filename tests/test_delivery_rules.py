@@ -8,11 +8,13 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
+from progress.models import COUNTED, ProgressChange
 from tests.documents import page_file
 from uploads import delivery, services
-from uploads.models import Status, StuckReason, Upload
+from uploads.models import Source, Status, StuckReason, Upload
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +52,93 @@ def test_only_one_of_two_claims_on_the_same_upload_wins(queued):
     upload = reload(queued)
     assert upload.status == Status.SENDING and upload.attempts == 1
     assert first.idempotency_key == f"{queued.pk}:{upload.document.sha256}"
+
+
+def test_a_transition_writes_its_event_and_its_count_change_with_the_upload(queued):
+    upload = reload(queued)
+    event = upload.events.get()
+    assert (event.action, event.old_status, event.new_status) == (
+        "received",
+        Status.MISSING,
+        Status.QUEUED,
+    )
+    assert (event.actor.username, event.source) == ("kpu", Source.KPPS)
+    assert event.reason == f"1 page(s), SHA-256 {upload.document.sha256}"
+    assert event.created_at == upload.status_since
+    change = ProgressChange.objects.values(*COUNTED).get()
+    assert change == {**dict.fromkeys(COUNTED, 0), "missing": -1, "queued": 1}
+
+
+def test_a_claim_that_loses_the_race_writes_no_event_and_no_count_change(queued):
+    assert services.upload_claim(upload_id=queued.pk) is not None
+    before = reload(queued)
+    assert services.upload_claim(upload_id=queued.pk) is None
+    after = reload(queued)
+    assert (after.status_since, after.attempts) == (before.status_since, 1)
+    assert list(queued.events.values_list("action", flat=True)) == ["received", "claimed"]
+    assert ProgressChange.objects.count() == 2
+
+
+def test_a_transition_to_the_status_it_has_writes_its_event_but_no_count_change(queued):
+    since = reload(queued).status_since
+    old = services.upload_transition(
+        upload_id=queued.pk, expected=(Status.QUEUED,), new=Status.QUEUED, action="again"
+    )
+    assert old == Status.QUEUED
+    assert reload(queued).status_since == since
+    event = queued.events.get(action="again")
+    assert (event.old_status, event.new_status, event.source) == (
+        Status.QUEUED,
+        Status.QUEUED,
+        Source.SYSTEM,
+    )
+    assert ProgressChange.objects.count() == 1
+
+
+def test_marking_an_upload_stuck_twice_writes_one_event_and_counts_it_once(queued):
+    assert services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.DEVICE, note="HP")
+    assert not services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.NETWORK)
+    upload = reload(queued)
+    assert (upload.status, upload.stuck, upload.stuck_reason) == (
+        Status.QUEUED,
+        True,
+        StuckReason.DEVICE,
+    )
+    event = upload.events.get(action="stuck")
+    assert (event.old_status, event.new_status, event.reason) == (
+        Status.QUEUED,
+        Status.QUEUED,
+        f"{StuckReason.DEVICE.label}. HP",
+    )
+    assert sum(ProgressChange.objects.values_list("stuck", flat=True)) == 1
+
+
+def test_a_published_upload_is_not_marked_stuck(queued):
+    assert services.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
+    assert not services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.OTHER)
+    assert not reload(queued).stuck
+
+
+def test_publication_keeps_the_source_of_a_document_received_here(queued):
+    assert services.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
+    assert not services.upload_mark_published(upload_id=queued.pk, images=["again"])
+    upload = reload(queued)
+    assert upload.source == Source.KPPS
+    assert upload.events.get(action="published").source == Source.PUBLIC_SITE
+
+
+# Committed: the connection is closed mid-test, and the new one must prepare its statements.
+@pytest.mark.django_db(transaction=True)
+def test_transitions_go_on_after_the_database_connection_is_replaced(queued):
+    def again() -> str | None:
+        return services.upload_transition(
+            upload_id=queued.pk, expected=(Status.QUEUED,), new=Status.QUEUED, action="again"
+        )
+
+    assert again() == Status.QUEUED
+    connection.close()
+    assert again() == Status.QUEUED
+    assert queued.events.filter(action="again").count() == 2
 
 
 def test_an_upload_waiting_out_its_backoff_is_not_sent_early(queued):

@@ -1,0 +1,125 @@
+"""The timeline as a chart: the geometry and labels of a small SVG drawn by the server
+(progress/templates/progress/timeline.html), from a Timeline. No query, no chart library."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from django.utils.formats import date_format
+
+from progress.selectors import Point, Timeline
+
+# Room around the plot for the axis labels, in SVG units.
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 12, 12, 28
+PERCENT_TICKS = (0, 25, 50, 75, 100)
+# The time axis takes the finest of these steps that gives at most MAX_TIME_TICKS ticks. Each
+# step under a day divides a day, so ticks fall on round clock times.
+TIME_STEPS = tuple(
+    timedelta(minutes=minutes)
+    for minutes in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+)
+MAX_TIME_TICKS = 6
+# A timeline of one point is drawn over this long, as a flat line.
+MIN_SPAN = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float  # along its axis, in SVG units
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    # The plot area; y grows downwards, so 100% is `top`.
+    left: float
+    top: float
+    right: float
+    bottom: float
+    percent_ticks: list[Tick]
+    zone_name: str
+    time_ticks: list[Tick] = field(default_factory=list)
+    published: str = ""  # polyline points "x,y x,y ...": the published share, as steps
+    received: str = ""  # the same for published + in the server queue
+    last: Point | None = None  # None: no snapshots yet
+    last_time: str = ""
+    estimate_time: str = ""  # "" when there is no estimate
+
+    @property
+    def complete(self) -> bool:
+        return self.last is not None and 0 < self.last.total <= self.last.published
+
+
+def timeline_chart(
+    timeline: Timeline,
+    *,
+    width: int = 640,
+    height: int = 240,
+    tz: tzinfo = UTC,
+    zone_name: str = "UTC",
+    estimate: datetime | None = None,
+) -> Chart:
+    """The chart of a timeline: percent published over time, times shown in tz (the area's zone,
+    named zone_name, e.g. WITA), with the completion estimate (completion_estimate) if any."""
+    left, top = MARGIN_LEFT, MARGIN_TOP
+    right, bottom = width - MARGIN_RIGHT, height - MARGIN_BOTTOM
+    percent_ticks = [Tick(_y(percent, top, bottom), f"{percent}%") for percent in PERCENT_TICKS]
+    frame = (width, height, left, top, right, bottom, percent_ticks, zone_name)
+    points = timeline.points
+    if not points:
+        return Chart(*frame)
+    start = points[0].at
+    span = max(points[-1].at - start, MIN_SPAN)
+
+    def x(moment: datetime) -> float:
+        return round(left + (moment - start) / span * (right - left), 1)
+
+    def steps(share: Callable[[Point], float]) -> str:
+        values = [(x(point.at), _y(share(point), top, bottom)) for point in points]
+        # Each value holds until the next point (a vertical step there), the last to the end.
+        corners = [values[0]]
+        for (at, value), (_, before) in zip(values[1:], values, strict=False):
+            corners += [(at, before), (at, value)]
+        if corners[-1][0] < right:
+            corners.append((right, values[-1][1]))
+        return " ".join(f"{cx:g},{cy:g}" for cx, cy in corners)
+
+    time_ticks = [Tick(x(moment), label) for moment, label in _time_ticks(start, start + span, tz)]
+    return Chart(
+        *frame,
+        published=steps(lambda point: _share(point.published, point.total)),
+        received=steps(lambda point: _share(point.published + point.delivered, point.total)),
+        time_ticks=time_ticks,
+        last=points[-1],
+        last_time=_moment(points[-1].at, tz),
+        estimate_time=_moment(estimate, tz) if estimate else "",
+    )
+
+
+def _share(part: int, total: int) -> float:
+    return 100 * part / total if total else 0.0
+
+
+def _y(percent: float, top: float, bottom: float) -> float:
+    return round(bottom - percent / 100 * (bottom - top), 1)
+
+
+def _moment(moment: datetime, tz: tzinfo) -> str:
+    return date_format(moment.astimezone(tz), "j M H:i")
+
+
+def _time_ticks(start: datetime, end: datetime, tz: tzinfo) -> list[tuple[datetime, str]]:
+    """Round clock times between start and end, in tz: a clock time, or the date at midnight."""
+    step = next((s for s in TIME_STEPS if (end - start) / s <= MAX_TIME_TICKS), TIME_STEPS[-1])
+    local = start.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    # The first multiple of the step since midnight at or after start.
+    moment = midnight - (midnight - local) // step * step
+    ticks = []
+    while moment <= end:
+        at_midnight = moment.time() == midnight.time()
+        ticks.append((moment, date_format(moment, "j M" if at_midnight else "H:i")))
+        moment += step
+    return ticks

@@ -1,0 +1,349 @@
+"""Progress over time: snapshots taken by beat, compacted as they age, read as a timeline summed
+over contests, the completion estimate, and the chart drawn from it."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from progress.models import ProgressSnapshot
+from progress.selectors import (
+    Point,
+    Timeline,
+    completion_estimate,
+    progress_of_area,
+    progress_timeline,
+)
+from progress.services import progress_fold, progress_snapshot_take, progress_snapshots_compact
+from progress.tasks import compact_progress_snapshots, snapshot_progress
+from progress.timeline import timeline_chart
+from regions.models import Contest
+from uploads.models import Status, StuckReason, Upload
+from uploads.services import upload_mark_stuck, upload_transition
+
+BABULU = "640903"
+BABULU_TPS = "6409032002001"
+SEPAKU_TPS = "6409041005001"
+# The PPU demo's morning after the 2024 Pilkada: 06:10 WITA is 22:10 UTC the day before.
+MORNING = datetime(2024, 11, 27, 22, 10, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+WITA = ZoneInfo("Asia/Makassar")
+PPU_AREAS = {"", "64", "6409", "640901", "640902", "640903", "640904"}
+
+
+@pytest.fixture
+def ppu(db):
+    call_command("load_demo", stdout=StringIO())
+
+
+def contest_id(kind: str) -> int:
+    return Contest.objects.get(kind=kind).pk
+
+
+def publish(tps: str, kind: str = "pkwkk") -> None:
+    upload = Upload.objects.get(tps_id=tps, contest__kind=kind)
+    upload_transition(
+        upload_id=upload.pk, expected=tuple(Status.values), new=Status.PUBLISHED, action="test"
+    )
+
+
+def written(at: datetime) -> set[tuple[str, str]]:
+    rows = ProgressSnapshot.objects.filter(taken_at=at)
+    return set(rows.values_list("contest__kind", "area_code"))
+
+
+# --- Taking snapshots
+
+
+def test_the_first_snapshot_records_every_area_down_to_kecamatan_but_no_desa(ppu):
+    assert progress_snapshot_take(at=MORNING) == 2 * len(PPU_AREAS)
+    assert {code for _, code in written(MORNING)} == PPU_AREAS
+    national = ProgressSnapshot.objects.get(contest__kind="pkwkk", area_code="")
+    counts = (national.total, national.published, national.delivered, national.stuck)
+    assert counts == (293, 0, 0, 0)
+
+
+def test_a_second_snapshot_with_nothing_changed_writes_nothing(ppu):
+    progress_snapshot_take(at=MORNING)
+    assert progress_snapshot_take(at=MORNING + MINUTE) == 0
+    progress_fold()
+    assert progress_snapshot_take(at=MORNING + 2 * MINUTE) == 0
+    assert ProgressSnapshot.objects.count() == 2 * len(PPU_AREAS)
+
+
+def test_a_snapshot_writes_only_the_areas_whose_counts_changed_folded_or_still_pending(ppu):
+    progress_snapshot_take(at=MORNING)
+    publish(BABULU_TPS)
+    babulu_and_up = {("pkwkk", code) for code in ("", "64", "6409", BABULU)}
+    assert progress_snapshot_take(at=MORNING + MINUTE) == 4
+    assert written(MORNING + MINUTE) == babulu_and_up
+    progress_fold()
+    assert progress_snapshot_take(at=MORNING + 2 * MINUTE) == 0, "folding changes no count"
+    upload = Upload.objects.get(tps_id=BABULU_TPS, contest__kind="pkwkp")
+    upload_transition(
+        upload_id=upload.pk, expected=(Status.MISSING,), new=Status.DELIVERED, action="test"
+    )
+    upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.SERVER_QUEUE)
+    assert progress_snapshot_take(at=MORNING + 3 * MINUTE) == 4
+    babulu = ProgressSnapshot.objects.get(taken_at=MORNING + 3 * MINUTE, area_code=BABULU)
+    assert (babulu.contest.kind, babulu.published, babulu.delivered, babulu.stuck) == (
+        "pkwkp",
+        0,
+        1,
+        1,
+    )
+
+
+def test_a_snapshot_is_stamped_with_the_present_and_beat_takes_one_every_minute(ppu, time_machine):
+    time_machine.move_to(MORNING, tick=False)
+    snapshot_progress()
+    assert len(written(MORNING)) == 2 * len(PPU_AREAS)
+    assert settings.CELERY_BEAT_SCHEDULE["snapshot-progress"]["schedule"] == 60
+    assert settings.CELERY_BEAT_SCHEDULE["snapshot-progress"]["task"] == (
+        "progress.tasks.snapshot_progress"
+    )
+    assert settings.CELERY_BEAT_SCHEDULE["compact-progress-snapshots"]["task"] == (
+        "progress.tasks.compact_progress_snapshots"
+    )
+
+
+# --- Compaction
+
+
+def series(contest: int, area: str, times: list[datetime]) -> list[ProgressSnapshot]:
+    """A snapshot at each time, one more TPS published at each."""
+    return ProgressSnapshot.objects.bulk_create(
+        ProgressSnapshot(
+            contest_id=contest,
+            area_code=area,
+            taken_at=at,
+            total=293,
+            published=n,
+            delivered=0,
+            stuck=0,
+        )
+        for n, at in enumerate(times)
+    )
+
+
+def step_value(rows, moment: datetime) -> int | None:
+    """The published count of a series at moment: its last snapshot at or before it."""
+    before = sorted((row.taken_at, row.published) for row in rows if row.taken_at <= moment)
+    return before[-1][1] if before else None
+
+
+def minutes(start: datetime, end: datetime, every: timedelta = MINUTE) -> list[datetime]:
+    count = (end - start) // every
+    return [start + n * every for n in range(count)]
+
+
+def test_compaction_keeps_the_last_of_each_quarter_past_3_hours_and_of_each_hour_past_2_days(ppu):
+    now = datetime(2024, 11, 28, 12, 0, tzinfo=UTC)
+    pkwkk = contest_id("pkwkk")
+    # Every 15 minutes just over 2 days ago (compacted once already), every minute in the last
+    # 5 hours.
+    old = minutes(now - timedelta(hours=51), now - timedelta(hours=48), timedelta(minutes=15))
+    recent = minutes(now - timedelta(hours=5), now)
+    before = series(pkwkk, "6409", old + recent)
+    series(pkwkk, BABULU, recent[-10:])
+
+    deleted = progress_snapshots_compact(now=now)
+
+    kept = list(ProgressSnapshot.objects.filter(area_code="6409").order_by("taken_at"))
+    kept_times = [row.taken_at for row in kept]
+    # 09:45, 10:45 and 11:45 two days before; 07:14 to 08:59; then from 09:00 every minute.
+    hourly = [old[3] + n * timedelta(hours=1) for n in range(3)]
+    quarterly = [recent[14] + n * timedelta(minutes=15) for n in range(8)]
+    every_minute = [at for at in recent if at >= now - timedelta(hours=3)]
+    assert kept_times == hourly + quarterly + every_minute
+    assert deleted == len(before) - len(kept)
+    assert ProgressSnapshot.objects.filter(area_code=BABULU).count() == 10, "young ones stay"
+    # The step function keeps its value at the end of every bucket, and at every kept point.
+    for moment in [*hourly, *quarterly, *every_minute, now]:
+        assert step_value(kept, moment) == step_value(before, moment), moment
+    assert progress_snapshots_compact(now=now) == 0, "a second run deletes nothing"
+
+
+def test_compaction_an_hour_later_thins_only_what_aged_in_that_hour(ppu, time_machine):
+    now = datetime(2024, 11, 28, 12, 0, tzinfo=UTC)
+    recent = minutes(now - timedelta(hours=4), now)
+    series(contest_id("pkwkp"), "64", recent)
+    progress_snapshots_compact(now=now)
+    assert ProgressSnapshot.objects.count() == 4 + 180
+    assert progress_snapshots_compact(now=now + timedelta(minutes=59)) == 45 - 3
+    assert ProgressSnapshot.objects.count() == 4 + 3 + 135
+    time_machine.move_to(now + timedelta(hours=2))
+    compact_progress_snapshots()  # beat's: 09:45 to 10:59 aged past 3 hours, in 5 quarters
+    assert ProgressSnapshot.objects.count() == 4 + 3 + 5 + 60
+
+
+# --- The timeline
+
+
+def test_the_timeline_of_two_contests_carries_each_contests_last_value_forward(
+    ppu, django_assert_num_queries
+):
+    both = [contest_id("pkwkk"), contest_id("pkwkp")]
+    progress_snapshot_take(at=MORNING)
+    publish(BABULU_TPS, "pkwkk")
+    progress_snapshot_take(at=MORNING + MINUTE)
+    publish(SEPAKU_TPS, "pkwkp")
+    progress_snapshot_take(at=MORNING + 2 * MINUTE)
+
+    with django_assert_num_queries(1):
+        timeline = progress_timeline(contest_ids=both, area_code="6409")
+    assert [(p.at, p.published, p.total) for p in timeline.points] == [
+        (MORNING, 0, 586),
+        (MORNING + MINUTE, 1, 586),
+        (MORNING + 2 * MINUTE, 2, 586),
+    ]
+    since = progress_timeline(contest_ids=both, area_code="6409", since=MORNING + MINUTE / 2)
+    assert [(p.at, p.published) for p in since.points] == [
+        (MORNING + MINUTE / 2, 0),
+        (MORNING + MINUTE, 1),
+        (MORNING + 2 * MINUTE, 2),
+    ]
+    babulu = progress_timeline(contest_ids=both, area_code=BABULU)
+    assert [p.published for p in babulu.points] == [0, 1]
+
+
+def test_the_timeline_ends_with_the_counts_read_now_once_there_are_snapshots(ppu):
+    pkwkk = [contest_id("pkwkk")]
+    current = progress_of_area(contest_ids=pkwkk, area_code="6409").area
+    empty = progress_timeline(contest_ids=pkwkk, area_code="6409", current=current)
+    assert empty.points == []
+    progress_snapshot_take(at=MORNING)
+    publish(BABULU_TPS)
+    current = progress_of_area(contest_ids=pkwkk, area_code="6409").area
+    later = MORNING + 5 * MINUTE
+    timeline = progress_timeline(contest_ids=pkwkk, area_code="6409", current=current, now=later)
+    assert [(p.at, p.published) for p in timeline.points] == [(MORNING, 0), (later, 1)]
+
+
+def test_a_desa_has_no_timeline(ppu):
+    with pytest.raises(ValueError, match="no snapshots"):
+        progress_timeline(contest_ids=[contest_id("pkwkk")], area_code="6409032002")
+
+
+# --- The completion estimate
+
+
+def steady(start: datetime, count: int, *, published: int, per_minute: int, total: int = 293):
+    return Timeline(
+        "6409",
+        [
+            Point(start + n * MINUTE, total, min(total, published + n * per_minute), 0, 0)
+            for n in range(count)
+        ],
+    )
+
+
+def test_a_steady_rate_estimates_completion_when_the_rest_are_in_at_that_rate():
+    # 100 published, then two more each minute: 218 after 59 minutes, 60 of them in the last
+    # 30; 75 left take 37.5 minutes more.
+    timeline = steady(MORNING, 60, published=100, per_minute=2)
+    now = MORNING + 59 * MINUTE
+    assert completion_estimate(timeline, now=now) == now + timedelta(minutes=37, seconds=30)
+
+
+def test_a_young_timeline_measures_the_rate_from_its_first_point():
+    timeline = steady(MORNING, 11, published=0, per_minute=10)
+    now = MORNING + 10 * MINUTE
+    assert completion_estimate(timeline, now=now) == now + timedelta(minutes=19, seconds=18)
+
+
+def test_no_progress_in_the_last_half_hour_gives_no_estimate():
+    rising = steady(MORNING, 30, published=0, per_minute=5)
+    flat = Point(MORNING + 30 * MINUTE, 293, 145, 0, 0)
+    timeline = Timeline("6409", [*rising.points, flat])
+    assert completion_estimate(timeline, now=MORNING + 70 * MINUTE) is None
+    assert completion_estimate(Timeline("6409", []), now=MORNING) is None
+
+
+def test_a_complete_area_gives_no_estimate():
+    timeline = steady(MORNING, 60, published=200, per_minute=5)
+    assert timeline.points[-1].published == 293
+    assert completion_estimate(timeline, now=MORNING + 59 * MINUTE) is None
+
+
+# --- The chart
+
+
+def corners(polyline: str) -> list[tuple[float, float]]:
+    return [tuple(float(n) for n in corner.split(",")) for corner in polyline.split()]
+
+
+def test_the_chart_draws_100_percent_at_the_top_and_0_at_the_bottom():
+    timeline = Timeline("6409", [Point(MORNING, 4, 0, 2, 0), Point(MORNING + MINUTE, 4, 4, 0, 0)])
+    chart = timeline_chart(timeline, width=400, height=200)
+    left, right, top, bottom = chart.left, chart.right, chart.top, chart.bottom
+    assert corners(chart.published) == [(left, bottom), (right, bottom), (right, top)]
+    assert corners(chart.received)[0] == (left, (top + bottom) / 2), "2 of 4 received: halfway"
+    assert [(tick.label, tick.position) for tick in chart.percent_ticks][::4] == [
+        ("0%", chart.bottom),
+        ("100%", chart.top),
+    ]
+
+
+def test_the_chart_marks_round_times_in_the_areas_zone_and_steps_between_points():
+    # From 04:10 to 06:10 WITA, every 20 minutes.
+    start = MORNING - 120 * MINUTE
+    points = [Point(start + n * 20 * MINUTE, 293, 200 + 15 * n, 0, 0) for n in range(7)]
+    chart = timeline_chart(Timeline("6409", points), tz=WITA)
+    assert [tick.label for tick in chart.time_ticks] == ["04:30", "05:00", "05:30", "06:00"]
+    assert len(corners(chart.published)) == 2 * len(points) - 1, "across, then up, per point"
+    assert chart.last_time == "28 Nov 06:10"
+
+
+def test_the_chart_of_one_point_is_a_flat_line_across_and_of_none_is_empty():
+    chart = timeline_chart(Timeline("6409", [Point(MORNING, 293, 290, 3, 3)]))
+    height = chart.top + (chart.bottom - chart.top) * 3 / 293
+    flat = pytest.approx(height, abs=0.05)
+    assert corners(chart.published) == [(chart.left, flat), (chart.right, flat)]
+    empty = timeline_chart(Timeline("6409", []))
+    assert (empty.last, empty.published, empty.time_ticks) == (None, "", [])
+
+
+def render(chart, language: str = "en") -> str:
+    with translation.override(language):
+        return render_to_string("progress/timeline.html", {"chart": chart, "timeline_id": "t1"})
+
+
+def test_the_timeline_partial_describes_the_chart_in_words_without_styles_or_scripts():
+    points = [Point(MORNING - 30 * MINUTE, 293, 260, 20, 0), Point(MORNING, 293, 290, 0, 3)]
+    estimate = MORNING + 4 * MINUTE
+    chart = timeline_chart(Timeline("6409", points), tz=WITA, zone_name="WITA", estimate=estimate)
+    html = render(chart)
+    assert 'role="img" aria-labelledby="t1-title" aria-describedby="t1-desc"' in html
+    assert '<title id="t1-title">Progress over time</title>' in html
+    desc = re.search(r"<desc[^>]*>(.*?)</desc>", html).group(1)
+    assert desc == "Published 290 of 293 at 28 Nov 06:10 WITA. Stuck: 3."
+    assert "every TPS should be published by 28 Nov 06:14 WITA." in html
+    assert "style=" not in html
+    assert "<script" not in html
+    assert 'class="timeline-published"' in html
+
+
+def test_the_timeline_partial_keeps_svg_numbers_with_a_dot_in_indonesian():
+    points = [Point(MORNING, 3, 1, 0, 0), Point(MORNING + 7 * MINUTE, 3, 2, 0, 0)]
+    html = render(timeline_chart(Timeline("6409", points)), language="id")
+    coordinates = re.search(r'class="timeline-published" points="([^"]*)"', html).group(1)
+    assert "." in coordinates and re.fullmatch(r"[0-9., ]+", coordinates)
+    assert all(len(corner.split(",")) == 2 for corner in coordinates.split())
+
+
+def test_the_timeline_partial_says_so_when_there_are_no_snapshots_yet():
+    html = render(timeline_chart(Timeline("6409", [])))
+    assert "No snapshots of this area" in html
+    assert "<svg" not in html
+
+
+def test_the_timeline_partial_says_when_every_tps_is_published():
+    chart = timeline_chart(Timeline("6409", [Point(MORNING, 293, 293, 0, 0)]))
+    assert "Every TPS is published." in render(chart)
