@@ -10,6 +10,8 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path("admin/", admin.site.urls),
     path("api/uploads/", upload_views.api_upload, name="api-uploads"),
+    # The open data: no language prefix, no cookies (docs/api.md).
+    path("", include("public.urls")),
 ]
 
 # Indonesian at /, English at /en/: the language is in the URL, never in a cookie, so every

@@ -1,0 +1,256 @@
+"""The open data: our counts in the KPU's public JSON (Pilkada shape) and as CSV, for anyone.
+
+Reads and builders are apart. The reads (`public_area`, `public_tps`, `public_page`) query, a
+fixed number of times whatever the area; the builders (`hhcw_area`, `hhcw_tps`, `wilayah_list`,
+`progress_csv`, `json_bytes`, `hhcw_etag`, `bytes_etag`) are pure functions of what a read
+returned, so a snapshot layer can prerender the very bytes the views answer. Format and paths:
+docs/api.md; the KPU's own: reference/sirekap-format.md in the shared docs.
+"""
+
+import csv
+import hashlib
+import io
+import json
+from datetime import datetime
+
+from django.db.models import F
+from django.urls import reverse
+
+from dashboard.selectors import dashboard_place
+from progress.selectors import AreaCounts, Counts, progress_of_area
+from regions.models import CODE_LENGTH, LEVEL_OF_LENGTH, Level
+from regions.zones import WIB
+from uploads.documents import EXTENSION
+from uploads.models import Page, Status, Upload
+from uploads.selectors import uploads_of_desa
+
+# The KPU marks re-votes (pemungutan suara ulang) here; we track regular voting only.
+PSU = "Reguler"
+TPS_CODE_LENGTH = CODE_LENGTH[Level.TPS]
+
+# The statuses the open data speaks of. `sending` (a worker holding a queued upload for the
+# seconds of one delivery attempt) is counted as `queued`: both mean "received here, not yet
+# accepted by the publication server", and a column that flickers for seconds tells a reader
+# nothing. So the counts of a row always add up to its total.
+PUBLIC_STATUS = {status: status for status in Status.values} | {Status.SENDING: Status.QUEUED}
+CSV_HEADER = (
+    "kode",
+    "nama",
+    "total",
+    "published",
+    "persen",
+    "delivered",
+    "queued",
+    "retrying",
+    "rejected",
+    "missing",
+    "stuck",
+)
+
+
+# --- Reads
+
+
+def public_area(*, kind: str, area_code: str) -> AreaCounts | None:
+    """An area's counts and its children's, summed over every contest of the kind over or under
+    it; None when the area is unknown, a TPS, or in no contest of the kind. area_code: "" for
+    the nation, down to a desa (whose children are its TPS). Three queries."""
+    place = dashboard_place(kind=kind, area_code=area_code)
+    if place is None:
+        return None
+    return progress_of_area(contest_ids=place.contest_ids, area_code=area_code)
+
+
+def public_tps(*, kind: str, tps_code: str) -> Upload | None:
+    """The upload of a contest kind at one TPS, with its TPS, current document and pages loaded
+    (what `hhcw_tps` reads); None when no contest of the kind covers the TPS. Four queries.
+
+    Where two contests of one kind cover the TPS (Pemilu contests opened over nested regions),
+    the first one opened counts: the KPU keeps one file per kind and TPS."""
+    if len(tps_code) != TPS_CODE_LENGTH:
+        return None
+    place = dashboard_place(kind=kind, area_code=tps_code[: CODE_LENGTH[Level.DESA]])
+    if place is None:
+        return None
+    uploads = uploads_of_desa(contest_ids=place.contest_ids, desa_code=tps_code)
+    return min(uploads, key=lambda upload: upload.contest_id, default=None)
+
+
+def public_page(*, pk: int) -> Page | None:
+    """A page anyone may see: of the current document of a published upload. One query."""
+    rows = Page.objects.select_related("document__upload").filter(
+        pk=pk,
+        document__upload__status=Status.PUBLISHED,
+        document__upload__document=F("document"),
+    )
+    return rows.first()
+
+
+# --- Builders: pure functions of what the reads returned.
+
+
+def hhcw_area(counts: AreaCounts, *, ts: datetime) -> dict:
+    """The hhcw file of an area (or the nation), as the KPU's Pilkada files are, plus ours under
+    "tracker". ts: when the file is built."""
+    area = counts.area
+    return {
+        "mode": "hhcw",
+        "tungsura": {
+            "chart": {"progres": _progres(area)},
+            "table": {
+                child.code: {"psu": PSU, "progres": _progres(child), "status_progress": True}
+                for child in counts.children
+            },
+        },
+        "psu": PSU,
+        "progres": {"total": area.total, "progres": area.published},
+        "ts": wib_text(ts),
+        "tracker": {
+            "kode": area.code or None,
+            "nama": area.name or None,
+            "tingkat": _level(area.code),
+            **_status_counts(area),
+            "table": {
+                child.code: {"nama": child.name, **_status_counts(child)}
+                for child in counts.children
+            },
+        },
+    }
+
+
+def hhcw_tps(upload: Upload, *, base_url: str, ts: datetime) -> dict:
+    """The hhcw file of one TPS, as the KPU's Pilkada files are (no vote numbers), plus ours
+    under "tracker". upload: with tps, document and document.pages loaded (`public_tps`, or
+    `uploads.selectors.uploads_of_desa` for every TPS of a desa). base_url: the scheme and host
+    the page URLs start with ("https://example.org"). ts: when the file is built."""
+    published = upload.status == Status.PUBLISHED
+    document = upload.document
+    pages = list(document.pages.all()) if document is not None and published else []
+    if pages:
+        images = [page_url(page, base_url=base_url) for page in pages]
+    elif published:
+        # Found on the public site without passing through here: the site's own images.
+        images = [url for url in upload.public_images or [] if isinstance(url, str)]
+    else:
+        images = []
+    return {
+        "mode": "hhcw",
+        "tungsura": {"chart": {}, "administrasi": None} if published else None,
+        "images": images,
+        "psu": PSU,
+        "ts": wib_text(ts),
+        "status_suara": published,
+        "status_adm": published,
+        "tracker": {
+            "kode": upload.tps_id,
+            "nama": upload.tps.name,
+            "status": PUBLIC_STATUS[upload.status],
+            "stuck": upload.stuck,
+            "stuck_reason": upload.stuck_reason or None,
+            "status_since": _iso(upload.status_since),
+            "delivered_at": _iso(upload.delivered_at),
+            "published_at": _iso(upload.published_at),
+            "sha256": document.sha256 if document is not None else None,
+            "pages": [
+                {
+                    "url": page_url(page, base_url=base_url),
+                    "sha256": page.sha256,
+                    "size": page.size,
+                    "type": page.content_type,
+                }
+                for page in pages
+            ],
+        },
+    }
+
+
+def page_url(page: Page, *, base_url: str) -> str:
+    """Where anyone reads a published page (public.views.page)."""
+    name = f"{page.pk}.{EXTENSION[page.content_type]}"
+    return base_url + reverse("public:page", kwargs={"name": name})
+
+
+def wilayah_list(counts: AreaCounts) -> list[dict]:
+    """The children of an area as the KPU's region lists give them. We know no KPU internal id:
+    `id` is the code as an integer (at most 13 digits, exact in any JSON reader)."""
+    return [
+        {
+            "nama": child.name,
+            "id": int(child.code),
+            "kode": child.code,
+            "tingkat": _level(child.code),
+        }
+        for child in counts.children
+    ]
+
+
+def progress_csv(counts: AreaCounts) -> bytes:
+    """One row per child (CSV_HEADER), UTF-8 without BOM, CRLF line ends (RFC 4180)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for child in counts.children:
+        row = _status_counts(child)
+        percent = child.percent
+        writer.writerow(
+            [
+                child.code,
+                child.name,
+                row["total"],
+                row["published"],
+                "" if percent is None else f"{percent:.2f}",
+                *(row[column] for column in CSV_HEADER[5:]),
+            ]
+        )
+    return out.getvalue().encode()
+
+
+def json_bytes(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def hhcw_etag(value: dict) -> str:
+    """A weak validator of an hhcw file: its data without `ts`, the time it was built, so that
+    a file built again from unchanged data still answers 304."""
+    return "W/" + bytes_etag(json_bytes({**value, "ts": None}))
+
+
+def bytes_etag(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def wib_text(moment: datetime) -> str:
+    """Local time in WIB as the KPU writes `ts`: "2024-11-28 06:00:00"."""
+    return moment.astimezone(WIB.info).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(WIB.info).isoformat()
+
+
+def _progres(counts: Counts) -> dict:
+    percent = counts.percent
+    return {
+        "total": counts.total,
+        "persen": None if percent is None else float(percent),
+        "progres": counts.published,
+    }
+
+
+def _status_counts(counts: Counts) -> dict[str, int]:
+    """The counts in the order of CSV_HEADER, `sending` counted as `queued`."""
+    return {
+        "total": counts.total,
+        "published": counts.published,
+        "delivered": counts.delivered,
+        "queued": counts.queued + counts.sending,
+        "retrying": counts.retrying,
+        "rejected": counts.rejected,
+        "missing": counts.missing,
+        "stuck": counts.stuck,
+    }
+
+
+def _level(code: str) -> int:
+    """The KPU's tingkat: 1 provinsi ... 5 TPS; 0 for the nation."""
+    return int(LEVEL_OF_LENGTH.get(len(code), 0))

@@ -1,0 +1,22 @@
+"""The open data API, outside i18n_patterns: no language prefix (docs/api.md).
+
+Each prefix catches everything under it, so that a malformed path is answered by the view with a
+JSON 400 rather than by Django's HTML 404 page.
+"""
+
+from django.urls import re_path
+
+from public import views
+
+app_name = "public"
+urlpatterns = [
+    # The KPU's own paths under its data root, so that a client configured with one data root
+    # (pilkada/hhcw/..., wilayah/pilkada/...) needs only that root changed to /api/. Before
+    # wilayah/ below, which would take "pilkada" for a contest.
+    re_path(r"^api/pilkada/hhcw/(?P<rest>.*)\Z", views.hhcw, {"kinds": views.PILKADA}),
+    re_path(r"^api/wilayah/pilkada/(?P<rest>.*)\Z", views.wilayah, {"kinds": views.PILKADA}),
+    re_path(r"^api/hhcw/(?P<rest>.*)\Z", views.hhcw, name="hhcw"),
+    re_path(r"^api/wilayah/(?P<rest>.*)\Z", views.wilayah, name="wilayah"),
+    re_path(r"^api/progress/(?P<rest>.*)\Z", views.progress, name="progress"),
+    re_path(r"^api/dokumen/(?P<name>.*)\Z", views.page, name="page"),
+]
