@@ -183,7 +183,10 @@ class Page(models.Model):
 class UploadEvent(models.Model):
     """Append-only history: every transition and every human action (a trigger forbids edits)."""
 
-    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="events")
+    # Indexed with the id below: an upload's history, and its last event, are one index range.
+    upload = models.ForeignKey(
+        Upload, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     action = models.CharField(_("action"), max_length=20)
     old_status = models.CharField(_("from"), max_length=10, choices=Status.choices, blank=True)
     new_status = models.CharField(_("to"), max_length=10, choices=Status.choices, blank=True)
@@ -203,6 +206,7 @@ class UploadEvent(models.Model):
         verbose_name = _("upload event")
         verbose_name_plural = _("upload events")
         ordering = ["upload", "id"]
+        indexes = [models.Index(fields=["upload", "id"], name="upload_history")]
 
     def __str__(self) -> str:
         return f"{self.upload_id} {self.action} {self.old_status}->{self.new_status}"
