@@ -111,3 +111,30 @@ def test_staff_watch_one_more_tps_arrive_and_drill_down_to_its_desa(
     assert small.evaluate("document.documentElement.scrollWidth") <= 390
     shot(small, "ppu-phone")
     phone.close()
+
+
+def set_visibility(page, visible: bool) -> None:
+    """What a browser does when the tab goes to the background or comes back."""
+    page.evaluate(
+        """visible => {
+            const state = {hidden: !visible, visibilityState: visible ? "visible" : "hidden"};
+            for (const [name, value] of Object.entries(state)) {
+                Object.defineProperty(document, name, {value, configurable: true});
+            }
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        visible,
+    )
+
+
+def test_a_hidden_tab_stops_polling_and_polls_again_when_shown(page, live_server, ppu, kpu_staff):
+    log_in(page, live_server.url)
+    page.wait_for_url(re.compile(r"/dashboard/pkwkk/6409/$"))
+    polls = []
+    page.on("request", lambda request: "hx-request" in request.headers and polls.append(request))
+    set_visibility(page, False)
+    page.wait_for_timeout(11_000)  # two polling periods of 5 s
+    assert polls == []
+    set_visibility(page, True)
+    page.wait_for_timeout(1_000)
+    assert len(polls) >= 1  # at once, not at the next tick of the 5 s
