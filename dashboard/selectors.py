@@ -31,6 +31,12 @@ STATUS_ORDER = [
     (status, Status(status).label)
     for status in ("published", "delivered", "sending", "queued", "retrying", "rejected", "missing")
 ]
+# The orders of a children table (?sort=): by code, lowest progress first, most stuck first.
+CHILD_SORTS = {
+    "code": lambda row: row.code,
+    "progress": lambda row: (row.percent is None, row.percent or 0, row.code),
+    "stuck": lambda row: (-row.stuck, row.code),
+}
 # How far back the timeline of a page reaches.
 TIMELINE_SPAN = timedelta(hours=24)
 # The stuck list shows the longest stuck first; past this many it says how many more there are.

@@ -14,6 +14,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control, pa
 from django.views.decorators.http import require_GET
 
 from dashboard.selectors import (
+    CHILD_SORTS,
     board_etag,
     dashboard_board,
     dashboard_home,
@@ -21,12 +22,6 @@ from dashboard.selectors import (
     dashboard_timeline,
 )
 
-# ?sort= of the children table: by code (the default), lowest progress first, most stuck first.
-SORTS = {
-    "code": lambda row: row.code,
-    "progress": lambda row: (row.percent is None, row.percent or 0, row.code),
-    "stuck": lambda row: (-row.stuck, row.code),
-}
 # What an HTMX request asks for: the live part every 5 s, the timeline every minute (?part=).
 PARTS = {"live": "dashboard/area.html#live", "timeline": "dashboard/area.html#timeline"}
 
@@ -61,7 +56,7 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     if part not in (*PARTS, "page"):
         raise Http404("no such part of the page")
     sort = request.GET.get("sort", "code")
-    if sort not in SORTS:
+    if sort not in CHILD_SORTS:
         sort = "code"
     now = timezone.now()
     board = dashboard_board(place=place)
@@ -72,7 +67,7 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     response = get_conditional_response(request, etag=etag)
     if response is None:
         site = board.public.children if board.public else {}
-        children = sorted(board.counts.children, key=SORTS[sort])
+        children = sorted(board.counts.children, key=CHILD_SORTS[sort])
         context = {
             "place": place,
             "board": board,

@@ -1,27 +1,31 @@
-"""The open data: our counts in the KPU's public JSON (Pilkada shape) and as CSV, for anyone.
+"""What anyone may read: the open data (our counts in the KPU's public JSON, Pilkada shape, and as
+CSV) and the public progress pages.
 
-Reads and builders are apart. The reads (`public_area`, `public_tps`, `public_page`) query, a
-fixed number of times whatever the area; the builders (`hhcw_area`, `hhcw_tps`, `wilayah_list`,
-`progress_csv`, `json_bytes`, `hhcw_etag`, `bytes_etag`) are pure functions of what a read
-returned, so a snapshot layer can prerender the very bytes the views answer. Format and paths:
-docs/api.md; the KPU's own: reference/sirekap-format.md in the shared docs.
+Reads and builders are apart. The reads (`public_area`, `public_tps`, `public_page`,
+`progress_board`, `progress_tps`) query, a fixed number of times whatever the area; the builders
+(`hhcw_area`, `hhcw_tps`, `wilayah_list`, `progress_csv`, `json_bytes`, `hhcw_etag`,
+`bytes_etag`, `progress_etag`) are pure functions of what a read returned, so a snapshot layer
+can prerender the very bytes the views answer, or feed the pages' templates the same boards.
+Format and paths: docs/api.md; the KPU's own: reference/sirekap-format.md in the shared docs.
 """
 
 import csv
 import hashlib
 import io
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import F
 from django.urls import reverse
 
-from dashboard.selectors import dashboard_place
+from dashboard.selectors import CHILD_SORTS, STUCK_LIST_LIMIT, Place, dashboard_place
 from progress.selectors import AreaCounts, Counts, progress_of_area
+from progress.timeline import Chart
 from regions.models import CODE_LENGTH, LEVEL_OF_LENGTH, Level
 from regions.zones import WIB
 from uploads.documents import EXTENSION
-from uploads.models import Page, Status, Upload
+from uploads.models import Page, PublicAreaProgress, Status, StuckReason, Upload
 from uploads.selectors import uploads_of_desa
 
 # The KPU marks re-votes (pemungutan suara ulang) here; we track regular voting only.
@@ -63,17 +67,23 @@ def public_area(*, kind: str, area_code: str) -> AreaCounts | None:
 
 def public_tps(*, kind: str, tps_code: str) -> Upload | None:
     """The upload of a contest kind at one TPS, with its TPS, current document and pages loaded
-    (what `hhcw_tps` reads); None when no contest of the kind covers the TPS. Four queries.
+    (what `hhcw_tps` reads); None when no contest of the kind covers the TPS. Four queries."""
+    found = _place_and_upload_of_tps(kind, tps_code)
+    return found and found[1]
 
-    Where two contests of one kind cover the TPS (Pemilu contests opened over nested regions),
-    the first one opened counts: the KPU keeps one file per kind and TPS."""
+
+def _place_and_upload_of_tps(kind: str, tps_code: str) -> tuple[Place, Upload] | None:
+    """The TPS's desa (as a place) and its upload of the kind. Where two contests of one kind
+    cover the TPS (Pemilu contests opened over nested regions), the first one opened counts:
+    the KPU keeps one file per kind and TPS."""
     if len(tps_code) != TPS_CODE_LENGTH:
         return None
     place = dashboard_place(kind=kind, area_code=tps_code[: CODE_LENGTH[Level.DESA]])
     if place is None:
         return None
     uploads = uploads_of_desa(contest_ids=place.contest_ids, desa_code=tps_code)
-    return min(uploads, key=lambda upload: upload.contest_id, default=None)
+    upload = min(uploads, key=lambda upload: upload.contest_id, default=None)
+    return None if upload is None else (place, upload)
 
 
 def public_page(*, pk: int) -> Page | None:
@@ -254,3 +264,226 @@ def _status_counts(counts: Counts) -> dict[str, int]:
 def _level(code: str) -> int:
     """The KPU's tingkat: 1 provinsi ... 5 TPS; 0 for the nation."""
     return int(LEVEL_OF_LENGTH.get(len(code), 0))
+
+
+# --- Pages: what a public progress page shows. Besides the place (areas and contests, public by
+# nature) only plain values, no upload or document instance, so that nothing a template is handed
+# can lead to an operator, a note, an event or a token, and a snapshot layer can keep the boards.
+
+# The counts a page lists, as the open data gives them (`sending` counted as `queued`).
+PAGE_STATUSES = ("published", "delivered", "queued", "retrying", "rejected", "missing")
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """A page of a published document, where anyone reads it (/api/dokumen/...)."""
+
+    number: int
+    url: str
+    sha256: str
+    size: int
+    content_type: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type != "application/pdf"
+
+
+@dataclass(frozen=True)
+class TpsRow:
+    """One TPS of a contest kind as the public sees it."""
+
+    code: str
+    name: str
+    status: str  # as in the open data: `sending` reads `queued`
+    status_since: datetime
+    stuck: bool
+    stuck_reason: str  # a StuckReason; "" when not stuck
+    stuck_since: datetime | None
+    delivered_at: datetime | None
+    published_at: datetime | None
+    sha256: str  # of the current document; "" before one arrived
+    pages: tuple[PageImage, ...]  # once published
+    site_images: tuple[str, ...]  # the public site's own, for a TPS published without us
+
+    @property
+    def status_label(self) -> str:
+        return Status(self.status).label
+
+    @property
+    def stuck_label(self) -> str:
+        return _stuck_label(self.stuck_reason)
+
+    @property
+    def published(self) -> bool:
+        return self.status == Status.PUBLISHED
+
+
+@dataclass(frozen=True)
+class StuckTps:
+    code: str
+    name: str
+    status: str  # as in the open data
+    stuck_reason: str
+    stuck_since: datetime | None
+
+    @property
+    def status_label(self) -> str:
+        return Status(self.status).label
+
+    @property
+    def stuck_label(self) -> str:
+        return _stuck_label(self.stuck_reason)
+
+
+@dataclass(frozen=True)
+class SiteFigure:
+    """What the public site (the KPU's) last said about the area, beside our own count."""
+
+    published: int | None
+    total: int | None
+    ts: str  # the site's own time stamp, in WIB
+    children: dict[str, int]  # its published count per child area
+
+
+@dataclass(frozen=True)
+class AreaBoard:
+    """Everything a public area page shows."""
+
+    place: Place
+    counts: AreaCounts
+    site: SiteFigure | None
+    stuck: list[StuckTps]  # the longest stuck first, at most STUCK_LIST_LIMIT
+    tps: list[TpsRow]  # at a desa
+
+    @property
+    def area(self) -> Counts:
+        return self.counts.area
+
+    @property
+    def complete(self) -> bool:
+        """Every TPS published: the page stops polling."""
+        return self.area.total > 0 and self.area.published == self.area.total
+
+    @property
+    def by_status(self) -> list[tuple[str, str, int]]:
+        counts = _status_counts(self.area)
+        return [(status, Status(status).label, counts[status]) for status in PAGE_STATUSES]
+
+    @property
+    def stuck_not_listed(self) -> int:
+        return max(self.area.stuck - len(self.stuck), 0)
+
+    def children(self, sort: str) -> list[tuple[Counts, int | None]]:
+        """The children in a CHILD_SORTS order, each with the public site's published count."""
+        site = self.site.children if self.site else {}
+        rows = sorted(self.counts.children, key=CHILD_SORTS[sort])
+        return [(child, site.get(child.code)) for child in rows]
+
+
+@dataclass(frozen=True)
+class TpsBoard:
+    """Everything a public TPS page shows: the TPS, and its desa as the place above it."""
+
+    place: Place
+    tps: TpsRow
+
+    @property
+    def complete(self) -> bool:
+        return self.tps.published
+
+
+def progress_board(*, kind: str, area_code: str) -> AreaBoard | None:
+    """An area's public page ("" the nation, down to a desa), or None when the area is unknown,
+    a TPS, or in no contest of the kind. Five queries (four for the nation, seven at a desa)."""
+    place = dashboard_place(kind=kind, area_code=area_code)
+    if place is None:
+        return None
+    ids = place.contest_ids
+    return AreaBoard(
+        place=place,
+        counts=progress_of_area(contest_ids=ids, area_code=area_code),
+        site=_site_figure(kind, area_code),
+        stuck=_stuck_under(ids, area_code),
+        tps=_tps_rows(ids, area_code) if place.is_desa else [],
+    )
+
+
+def progress_tps(*, kind: str, tps_code: str) -> TpsBoard | None:
+    """A TPS's public page, or None when no contest of the kind covers it. Four queries."""
+    found = _place_and_upload_of_tps(kind, tps_code)
+    if found is None:
+        return None
+    place, upload = found
+    return TpsBoard(place, _tps_row(upload))
+
+
+def progress_etag(
+    board: AreaBoard | TpsBoard, *, variant: str, now: datetime, chart: Chart | None = None
+) -> str:
+    """A strong validator of what a page shows: its board, the variant (language, sort, part)
+    and the minute, the page's "as of" time."""
+    minute = now.replace(second=0, microsecond=0).isoformat()
+    return bytes_etag(repr((variant, minute, board, chart)).encode())
+
+
+def _site_figure(kind: str, area_code: str) -> SiteFigure | None:
+    row = PublicAreaProgress.objects.filter(kind=kind, area_code=area_code).first()
+    if row is None:
+        return None
+    return SiteFigure(row.progres, row.total, row.site_ts, row.children)
+
+
+def _stuck_under(contest_ids: list[int], area_code: str) -> list[StuckTps]:
+    """The stuck TPS below an area, longest stuck first. One query on the partial index of stuck
+    rows; no event is read, since what operators write there is not for the public."""
+    rows = (
+        Upload.objects.filter(
+            contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
+        )
+        .order_by("stuck_since", "tps_id")
+        .values_list("tps_id", "tps__name", "status", "stuck_reason", "stuck_since")
+    )
+    return [
+        StuckTps(code, name, PUBLIC_STATUS[status], reason, since)
+        for code, name, status, reason, since in rows[:STUCK_LIST_LIMIT]
+    ]
+
+
+def _tps_rows(contest_ids: list[int], desa_code: str) -> list[TpsRow]:
+    """A desa's TPS, one row each (the first contest opened, as `public_tps`). Two queries."""
+    first: dict[str, Upload] = {}
+    for upload in uploads_of_desa(contest_ids=contest_ids, desa_code=desa_code):
+        first.setdefault(upload.tps_id, upload)
+    return [_tps_row(upload) for upload in first.values()]
+
+
+def _tps_row(upload: Upload) -> TpsRow:
+    """upload: with tps, document and document.pages loaded (uploads_of_desa)."""
+    published = upload.status == Status.PUBLISHED
+    document = upload.document
+    pages = list(document.pages.all()) if document is not None and published else []
+    site_images = upload.public_images if published and not pages else None
+    return TpsRow(
+        code=upload.tps_id,
+        name=upload.tps.name,
+        status=PUBLIC_STATUS[upload.status],
+        status_since=upload.status_since,
+        stuck=upload.stuck,
+        stuck_reason=upload.stuck_reason,
+        stuck_since=upload.stuck_since,
+        delivered_at=upload.delivered_at,
+        published_at=upload.published_at,
+        sha256=document.sha256 if document is not None else "",
+        pages=tuple(
+            PageImage(
+                page.number, page_url(page, base_url=""), page.sha256, page.size, page.content_type
+            )
+            for page in pages
+        ),
+        site_images=tuple(url for url in site_images or [] if isinstance(url, str)),
+    )
+
+
+def _stuck_label(reason: str) -> str:
+    return StuckReason(reason).label if reason else ""

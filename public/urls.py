@@ -1,10 +1,12 @@
-"""The open data API, outside i18n_patterns: no language prefix (docs/api.md).
-
+"""The open data API (`urlpatterns`), outside i18n_patterns: no language prefix (docs/api.md).
 Each prefix catches everything under it, so that a malformed path is answered by the view with a
 JSON 400 rather than by Django's HTML 404 page.
+
+The public progress pages (`pages`), inside i18n_patterns: Indonesian at /progress/..., English
+at /en/progress/.... The home page (/) is the root URLconf's.
 """
 
-from django.urls import re_path
+from django.urls import path, re_path
 
 from public import views
 
@@ -20,3 +22,11 @@ urlpatterns = [
     re_path(r"^api/progress/(?P<rest>.*)\Z", views.progress, name="progress"),
     re_path(r"^api/dokumen/(?P<name>.*)\Z", views.page, name="page"),
 ]
+
+pages = (
+    [
+        path("progress/<slug:kind>/", views.progress_page, name="nation"),
+        path("progress/<slug:kind>/<str:code>/", views.progress_page, name="area"),
+    ],
+    "pages",
+)

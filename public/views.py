@@ -1,27 +1,36 @@
-"""The open data API: anyone may read it, from any origin, through any cache (docs/api.md).
+"""What anyone may read, through any cache: the open data API (from any origin, docs/api.md)
+and the public progress pages.
 
 These views never touch request.user or the session, and render no template with a CSRF token,
-so no middleware has a reason to set a cookie: a CDN may keep every answer.
+so no middleware has a reason to set a cookie (nor `Vary: Cookie`): a CDN may keep every answer.
 """
 
 import functools
 from collections.abc import Callable
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 
+from dashboard.selectors import CHILD_SORTS, dashboard_home, dashboard_timeline
 from progress.selectors import AreaCounts
 from public.selectors import (
     TPS_CODE_LENGTH,
+    AreaBoard,
+    TpsBoard,
     bytes_etag,
     hhcw_area,
     hhcw_etag,
     hhcw_tps,
     json_bytes,
+    progress_board,
     progress_csv,
+    progress_etag,
+    progress_tps,
     public_area,
     public_page,
     public_tps,
@@ -32,8 +41,8 @@ from uploads.documents import EXTENSION
 
 JSON = "application/json"
 # Counts change every few seconds on election night. Five seconds (the staff page's poll) lets a
-# cache in front answer thousands of readers of the national file with one request to us per
-# 5 s; for 30 s more it may answer at once while it refreshes; and if we fail (a restart, the
+# cache in front answer thousands of readers of the national file or page with one request to
+# us per 5 s; for 30 s more it may answer at once while it refreshes; and if we fail (a restart, the
 # database away) it keeps serving the last good file for 10 minutes rather than an error.
 SHORT_CACHE = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
 # A page's URL names one stored file, never overwritten, of a document that may no longer be
@@ -210,4 +219,68 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
         )
     response["ETag"] = etag
     response["Cache-Control"] = LONG_CACHE
+    return response
+
+
+# --- Pages. A page and its parts come from one template; the part is chosen by ?part= in the
+# URL, never by a request header (HX-Request), so that a cache keyed by the URL alone (most CDNs
+# ignore Vary) cannot hand a part out for a page. `live` is polled every 15 s, `timeline` every
+# minute; the parts of a complete area come back without their trigger, which stops the polling.
+
+AREA_PARTS = {
+    "page": "public/progress.html",
+    "live": "public/progress.html#live",
+    "timeline": "public/progress.html#timeline",
+}
+TPS_PARTS = {"page": "public/tps.html", "live": "public/tps.html#live"}
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """/: the page of the home area (the dashboard's rule, dashboard_home) itself, not a redirect
+    to it, so that the page everyone opens first is one cacheable answer."""
+    found = dashboard_home()
+    board = found and progress_board(kind=found[0], area_code=found[1])
+    if not board:
+        response = render(request, "public/empty.html")
+        response["Cache-Control"] = SHORT_CACHE
+        return response
+    return _board_response(request, board, part="page", sort="code", home=True)
+
+
+@require_safe
+def progress_page(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
+    """/progress/<contest>/ (the nation), /progress/<contest>/<area or TPS code>/."""
+    if len(code) == TPS_CODE_LENGTH:
+        board = progress_tps(kind=kind, tps_code=code)
+    else:
+        board = progress_board(kind=kind, area_code=code)
+    if board is None:
+        raise Http404("no such area, or no contest of this kind there")
+    sort = request.GET.get("sort", "code")
+    part = request.GET.get("part", "page")
+    return _board_response(request, board, part=part, sort=sort if sort in CHILD_SORTS else "code")
+
+
+def _board_response(
+    request: HttpRequest, board: AreaBoard | TpsBoard, *, part: str, sort: str, home: bool = False
+) -> HttpResponse:
+    template = (AREA_PARTS if isinstance(board, AreaBoard) else TPS_PARTS).get(part)
+    if template is None:
+        raise Http404("no such part of the page")
+    now = timezone.now()
+    # The live part leaves the timeline out: it changes once a minute and polls on its own.
+    chart = None
+    if isinstance(board, AreaBoard) and part != "live":
+        chart = dashboard_timeline(place=board.place, current=board.area, now=now)
+    if part == "timeline" and chart is None:
+        raise Http404("a desa has no timeline")
+    variant = f"{translation.get_language()}:{sort}:{part}:{home}"
+    etag = progress_etag(board, variant=variant, now=now, chart=chart)
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        context = {"board": board, "place": board.place, "sort": sort, "chart": chart}
+        response = render(request, template, {**context, "now": now, "home": home})
+    response["ETag"] = etag
+    response["Cache-Control"] = SHORT_CACHE
     return response

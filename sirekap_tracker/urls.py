@@ -2,6 +2,8 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from public import urls as public_urls
+from public import views as public_views
 from sirekap_tracker import views
 from uploads import views as upload_views
 
@@ -17,7 +19,9 @@ urlpatterns = [
 # Indonesian at /, English at /en/: the language is in the URL, never in a cookie, so every
 # cache can keep public pages.
 urlpatterns += i18n_patterns(
-    path("", views.home, name="home"),
+    # The public progress of the home area; the same page also lives at /progress/....
+    path("", public_views.home, name="home"),
+    path("", include(public_urls.pages)),
     path("", include("regions.urls")),
     path("", include("uploads.urls")),
     path("", include("accounts.urls")),

@@ -1,5 +1,4 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -20,8 +19,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def livez(request: HttpRequest) -> HttpResponse:
     """The web process answers; for container health checks, which must not fail with a worker."""
     return HttpResponse("ok", content_type="text/plain")
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")

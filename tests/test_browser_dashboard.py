@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from progress.services import progress_snapshot_take
 from simulator.kpps import form_png
@@ -76,9 +77,8 @@ def test_staff_watch_one_more_tps_arrive_and_drill_down_to_its_desa(
     upload_receive(tps_code=LEFT[0], kind="pkwkk", files=[photo], user=staff())
 
     # Delivery, the poller's next round (every second here) and the page's next poll (5 s).
-    page.wait_for_function(
-        "document.querySelector('.big-percent').textContent.trim() === '98,97%'", timeout=10_000
-    )
+    # (expect, not wait_for_function: the latter evaluates a string, which the CSP forbids.)
+    expect(big).to_have_text("98,97%", timeout=10_000)
     assert page.evaluate("window.notReloaded") is True
     assert page.locator("progress.bar").get_attribute("value") == "290"
     assert page.locator(f"{BABULU_ROW} .percent").inner_text() == "95,08%"  # 58/61

@@ -35,13 +35,19 @@ def test_the_compiled_catalogue_matches_the_source():
         assert catalogue.gettext(msgid.replace('\\"', '"')) == msgstr.replace('\\"', '"')
 
 
-@pytest.mark.django_db
-def test_home_is_indonesian_at_the_root_and_english_under_en(client):
+def test_home_is_indonesian_at_the_root_and_english_under_en(client, ppu):
     indonesian = client.get("/", headers={"accept-language": "en"})
     english = client.get("/en/")
     assert indonesian.status_code == english.status_code == 200
     assert '<html lang="id">' in indonesian.text
-    assert "Progres unggah dokumen hasil TPS" in indonesian.text
+    assert "0 dari 293 TPS terpublikasi" in indonesian.text
     assert '<html lang="en">' in english.text
-    assert "Upload progress of polling station result documents" in english.text
+    assert "0 of 293 TPS published" in english.text
     assert "django_language" not in indonesian.cookies
+    assert "Accept-Language" not in indonesian.get("Vary", "")
+
+
+@pytest.mark.django_db
+def test_before_any_contest_the_home_page_says_what_the_site_is(client):
+    assert "Progres unggah dokumen hasil TPS" in client.get("/").text
+    assert "Upload progress of polling station result documents" in client.get("/en/").text

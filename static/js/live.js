@@ -1,8 +1,17 @@
 // Live areas poll only while their tab is visible: a poll that fires in a hidden tab is dropped
 // before it leaves, and the `visibilitychange from:document` trigger refreshes the area as soon
 // as the tab is shown again. A file of its own, not inline, for the Content-Security-Policy.
+//
+// A poll asks the server every time ("no-cache" revalidates with the ETag, so an unchanged area
+// costs a 304): public pages allow caches stale-while-revalidate, which would otherwise let the
+// browser answer a poll with the copy of the poll before.
 document.addEventListener("htmx:before:request", (event) => {
-  if (document.hidden && event.target.closest("[data-live]")) {
+  if (!event.target.closest("[data-live]")) {
+    return;
+  }
+  if (document.hidden) {
     event.preventDefault();
+  } else {
+    event.detail.ctx.request.cache = "no-cache";
   }
 });
