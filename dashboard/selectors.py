@@ -40,7 +40,7 @@ CHILD_SORTS = {
 # How far back the timeline of a page reaches.
 TIMELINE_SPAN = timedelta(hours=24)
 # The stuck list shows the longest stuck first; past this many it says how many more there are.
-STUCK_LIST_LIMIT = 50
+STUCK_LIST_LIMIT = 25
 
 
 @dataclass(frozen=True)
