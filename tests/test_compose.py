@@ -2,12 +2,14 @@
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, child_env
 
 APP_SERVICES = ["web", "worker", "beat", "migrate"]
 
@@ -106,3 +108,16 @@ def test_web_and_workers_share_the_documents_volume(compose):
         assert "media:/app/media" in service["volumes"]
         assert service["environment"]["MEDIA_ROOT"] == "/app/media"
     assert "media" in compose["volumes"]
+
+
+@pytest.mark.django_db
+def test_the_web_health_check_passes_when_only_the_public_host_is_allowed(
+    compose, live_server, settings
+):
+    """As in production: ALLOWED_HOSTS names the public host only, and the check asks locally."""
+    settings.ALLOWED_HOSTS = ["sirekap.example.org"]
+    program, flag, code = compose["services"]["web"]["healthcheck"]["test"][1:]
+    code = code.replace("http://127.0.0.1:8000", live_server.url)
+    env = child_env(ALLOWED_HOSTS="sirekap.example.org")
+    checked = subprocess.run([sys.executable, flag, code], env=env, capture_output=True, timeout=30)
+    assert (program, checked.returncode) == ("python", 0), checked.stderr.decode()
