@@ -11,12 +11,14 @@ from django.utils import timezone
 
 from progress.services import progress_fold, progress_snapshot_take
 from regions.models import Area, Level
+from tests import world
 from tests.documents import PNG_HEAD, page_bytes, page_file
+from tests.world import babulu_tps, move, publish_all_but, text
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_receive, upload_transition
+from uploads.services import upload_mark_stuck, upload_receive
 
 PPU = "/dashboard/pkwkk/6409/"
-BABULU = "640903"
+BABULU = world.BABULU
 LABANGKA = "6409032002"  # a desa of Babulu
 LABANGKA_TPS = "6409032002001"
 
@@ -30,29 +32,6 @@ def staff(kpu_staff):
 def staff_client(client, staff):
     client.force_login(staff)
     return client
-
-
-def move(tps: str, new: str, kind: str = "pkwkk") -> None:
-    upload = Upload.objects.get(tps_id=tps, contest__kind=kind)
-    upload_transition(upload_id=upload.pk, expected=tuple(Status.values), new=new, action="test")
-
-
-def publish_all_but(*left: str, kind: str = "pkwkk") -> None:
-    """Publishes every TPS of the contest except `left`, as the night would."""
-    for tps in Upload.objects.filter(contest__kind=kind).exclude(tps_id__in=left):
-        move(tps.tps_id, Status.PUBLISHED, kind)
-
-
-def babulu_tps(count: int) -> list[str]:
-    rows = Area.objects.filter(level=Level.TPS, code__startswith=BABULU).order_by("code")
-    return list(rows.values_list("code", flat=True)[:count])
-
-
-def text(response) -> str:
-    """The page as a person reads it: tags gone, white space collapsed."""
-    html = response.content.decode()
-    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 
 
 # --- Who may see it

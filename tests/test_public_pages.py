@@ -12,43 +12,22 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from progress.services import progress_fold, progress_snapshot_take
-from regions.models import Area, Level
+from tests import world
 from tests.conftest import PROJECT_DIR, child_env
 from tests.documents import page_bytes, page_file
+from tests.world import babulu_tps, move, publish_all_but, text
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_receive, upload_transition
+from uploads.services import upload_mark_stuck, upload_receive
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
 PPU = "/progress/pkwkk/6409/"
-BABULU = "640903"
+BABULU = world.BABULU
 LABANGKA = "6409032002"  # a desa of Babulu
 LABANGKA_TPS = "6409032002001"
 SHORT_CACHE = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
 OPERATOR = "Budi Operator PPK"
 NOTE = "HP operator rusak"
-
-
-def move(tps: str, new: str, kind: str = "pkwkk") -> None:
-    upload = Upload.objects.get(tps_id=tps, contest__kind=kind)
-    upload_transition(upload_id=upload.pk, expected=tuple(Status.values), new=new, action="test")
-
-
-def publish_all_but(*left: str, kind: str = "pkwkk") -> None:
-    for upload in Upload.objects.filter(contest__kind=kind).exclude(tps_id__in=left):
-        move(upload.tps_id, Status.PUBLISHED, kind)
-
-
-def babulu_tps(count: int) -> list[str]:
-    rows = Area.objects.filter(level=Level.TPS, code__startswith=BABULU).order_by("code")
-    return list(rows.values_list("code", flat=True)[:count])
-
-
-def text(response) -> str:
-    """The page as a person reads it: tags gone, white space collapsed."""
-    html = response.content.decode()
-    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 
 
 def mark_stuck_by_an_operator(tps: str) -> None:

@@ -1,0 +1,35 @@
+"""Moves in the shared world (the PPU demo, tests/conftest.py `ppu`), and reading a page as a
+person does."""
+
+import re
+
+from regions.models import Area, Level
+from uploads.models import Status, Upload
+from uploads.services import upload_transition
+
+BABULU = "640903"
+
+
+def move(tps: str, new: str, kind: str = "pkwkk") -> None:
+    """Puts a TPS's upload of the contest in a status, from whatever status it is in."""
+    upload = Upload.objects.get(tps_id=tps, contest__kind=kind)
+    upload_transition(upload_id=upload.pk, expected=tuple(Status.values), new=new, action="test")
+
+
+def publish_all_but(*left: str, kind: str = "pkwkk") -> None:
+    """Publishes every TPS of the contest except `left`, as the night would."""
+    for upload in Upload.objects.filter(contest__kind=kind).exclude(tps_id__in=left):
+        move(upload.tps_id, Status.PUBLISHED, kind)
+
+
+def babulu_tps(count: int) -> list[str]:
+    """The first `count` TPS codes of Kecamatan Babulu."""
+    rows = Area.objects.filter(level=Level.TPS, code__startswith=BABULU).order_by("code")
+    return list(rows.values_list("code", flat=True)[:count])
+
+
+def text(response) -> str:
+    """The page as a person reads it: tags gone, white space collapsed."""
+    html = response.content.decode()
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
