@@ -10,7 +10,8 @@ from django.utils.formats import date_format
 from progress.selectors import Point, Timeline
 
 # Room around the plot for the axis labels, in SVG units.
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 12, 12, 28
+# The right margin holds half of a time label centred on the last tick (e.g. "21:58").
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 48, 24, 12, 28
 PERCENT_TICKS = (0, 25, 50, 75, 100)
 # The time axis takes the finest of these steps that gives at most MAX_TIME_TICKS ticks. Each
 # step under a day divides a day, so ticks fall on round clock times.
