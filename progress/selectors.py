@@ -205,6 +205,8 @@ def has_timeline(area_code: str) -> bool:
 
 # The rate of publication is measured over this much of the recent past.
 ESTIMATE_WINDOW = timedelta(minutes=30)
+# ... and must span at least this much for an estimate to be made at all.
+ESTIMATE_MIN_HISTORY = timedelta(minutes=5)
 
 
 def completion_estimate(timeline: Timeline, *, now: datetime) -> datetime | None:
@@ -214,7 +216,8 @@ def completion_estimate(timeline: Timeline, *, now: datetime) -> datetime | None
     now: from the step function's value when the window starts (or at the first point, when the
     timeline is younger than the window) to the last point. The estimate is now plus the TPS
     left over that rate. None when there is nothing to estimate: no points, no TPS, all of them
-    published already, or none gained in the window (no progress, or a count that fell).
+    published already, none gained in the window (no progress, or a count that fell), or less
+    than ESTIMATE_MIN_HISTORY of it (a minute of the first uploads says nothing of the night).
     """
     if not timeline.points:
         return None
@@ -224,6 +227,6 @@ def completion_estimate(timeline: Timeline, *, now: datetime) -> datetime | None
     at_start = [point for point in timeline.points if point.at <= start][-1]
     gained = last.published - at_start.published
     elapsed = now - start
-    if left <= 0 or gained <= 0 or elapsed <= timedelta(0):
+    if left <= 0 or gained <= 0 or elapsed < ESTIMATE_MIN_HISTORY:
         return None
     return now + elapsed * left / gained

@@ -258,6 +258,12 @@ def test_a_young_timeline_measures_the_rate_from_its_first_point():
     assert completion_estimate(timeline, now=now) == now + timedelta(minutes=19, seconds=18)
 
 
+def test_the_first_minutes_of_the_night_give_no_estimate_yet():
+    timeline = steady(MORNING, 3, published=0, per_minute=10)
+    assert completion_estimate(timeline, now=MORNING + 2 * MINUTE) is None
+    assert completion_estimate(timeline, now=MORNING + 5 * MINUTE) is not None
+
+
 def test_no_progress_in_the_last_half_hour_gives_no_estimate():
     rising = steady(MORNING, 30, published=0, per_minute=5)
     flat = Point(MORNING + 30 * MINUTE, 293, 145, 0, 0)
