@@ -65,11 +65,11 @@ def public_area(*, kind: str, area_code: str) -> AreaCounts | None:
     return progress_of_area(contest_ids=place.contest_ids, area_code=area_code)
 
 
-def public_tps(*, kind: str, tps_code: str) -> Upload | None:
-    """The upload of a contest kind at one TPS, with its TPS, current document and pages loaded
-    (what `hhcw_tps` reads); None when no contest of the kind covers the TPS. Four queries."""
-    found = _place_and_upload_of_tps(kind, tps_code)
-    return found and found[1]
+def public_tps(*, kind: str, tps_code: str) -> "TpsRow | None":
+    """One TPS of a contest kind as the public sees it (what `hhcw_tps` reads); None when no
+    contest of the kind covers the TPS. Four queries."""
+    board = progress_tps(kind=kind, tps_code=tps_code)
+    return board and board.tps
 
 
 def _place_and_upload_of_tps(kind: str, tps_code: str) -> tuple[Place, Upload] | None:
@@ -128,21 +128,13 @@ def hhcw_area(counts: AreaCounts, *, ts: datetime) -> dict:
     }
 
 
-def hhcw_tps(upload: Upload, *, base_url: str, ts: datetime) -> dict:
+def hhcw_tps(row: "TpsRow", *, base_url: str, ts: datetime) -> dict:
     """The hhcw file of one TPS, as the KPU's Pilkada files are (no vote numbers), plus ours
-    under "tracker". upload: with tps, document and document.pages loaded (`public_tps`, or
-    `uploads.selectors.uploads_of_desa` for every TPS of a desa). base_url: the scheme and host
-    the page URLs start with ("https://example.org"). ts: when the file is built."""
-    published = upload.status == Status.PUBLISHED
-    document = upload.document
-    pages = list(document.pages.all()) if document is not None and published else []
-    if pages:
-        images = [page_url(page, base_url=base_url) for page in pages]
-    elif published:
-        # Found on the public site without passing through here: the site's own images.
-        images = [url for url in upload.public_images or [] if isinstance(url, str)]
-    else:
-        images = []
+    under "tracker". row: `public_tps`, or `_tps_row` of each upload of a desa. base_url: the
+    scheme and host the page URLs start with ("https://example.org"). ts: when the file is
+    built."""
+    published = row.published
+    images = [base_url + page.url for page in row.pages] or list(row.site_images)
     return {
         "mode": "hhcw",
         "tungsura": {"chart": {}, "administrasi": None} if published else None,
@@ -152,23 +144,23 @@ def hhcw_tps(upload: Upload, *, base_url: str, ts: datetime) -> dict:
         "status_suara": published,
         "status_adm": published,
         "tracker": {
-            "kode": upload.tps_id,
-            "nama": upload.tps.name,
-            "status": PUBLIC_STATUS[upload.status],
-            "stuck": upload.stuck,
-            "stuck_reason": upload.stuck_reason or None,
-            "status_since": _iso(upload.status_since),
-            "delivered_at": _iso(upload.delivered_at),
-            "published_at": _iso(upload.published_at),
-            "sha256": document.sha256 if document is not None else None,
+            "kode": row.code,
+            "nama": row.name,
+            "status": row.status,
+            "stuck": row.stuck,
+            "stuck_reason": row.stuck_reason or None,
+            "status_since": _iso(row.status_since),
+            "delivered_at": _iso(row.delivered_at),
+            "published_at": _iso(row.published_at),
+            "sha256": row.sha256 or None,
             "pages": [
                 {
-                    "url": page_url(page, base_url=base_url),
+                    "url": base_url + page.url,
                     "sha256": page.sha256,
                     "size": page.size,
                     "type": page.content_type,
                 }
-                for page in pages
+                for page in row.pages
             ],
         },
     }

@@ -160,10 +160,10 @@ def hhcw(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> Htt
     kind, codes = _chain(rest, suffix=".json", deepest=Level.TPS, kinds=kinds)
     code = codes[-1] if codes else ""
     if len(code) == TPS_CODE_LENGTH:
-        upload = public_tps(kind=kind, tps_code=code)
-        if upload is None:
+        row = public_tps(kind=kind, tps_code=code)
+        if row is None:
             raise ApiError(404, f"no TPS {code} in a {kind} contest")
-        value = hhcw_tps(upload, base_url=_base_url(request), ts=timezone.now())
+        value = hhcw_tps(row, base_url=_base_url(request), ts=timezone.now())
     else:
         value = hhcw_area(_area(kind, code), ts=timezone.now())
     return _send(request, json_bytes(value), JSON, hhcw_etag(value))
