@@ -17,21 +17,14 @@ from simulator.kpps import form_png
 from tests.conftest import PROJECT_DIR
 from tests.documents import page_file
 from tests.test_pipeline import pipeline_env, staff, start_beat, start_worker, world  # noqa: F401
-from uploads.models import Status, Upload
-from uploads.services import upload_receive, upload_transition
+from tests.world import publish_all_but
+from uploads.services import upload_receive
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 LABANGKA = "6409032002"  # a desa of Babulu
 LEFT = [f"{LABANGKA}{number:03d}" for number in (1, 2, 3, 4)]  # not yet published
 BABULU_ROW = "#area-640903"
-
-
-def publish_all_but(left: list[str]) -> None:
-    for upload in Upload.objects.filter(contest__kind="pkwkk").exclude(tps_id__in=left):
-        upload_transition(
-            upload_id=upload.pk, expected=(Status.MISSING,), new=Status.PUBLISHED, action="test"
-        )
 
 
 def log_in(page, url: str) -> None:
@@ -51,7 +44,7 @@ def shot(page, name: str) -> None:
 
 @pytest.fixture
 def pipeline(world, publication_server_factory, start_process, tmp_path):  # noqa: F811
-    publish_all_but(LEFT)
+    publish_all_but(*LEFT)
     # Where the night stood ten minutes ago, as beat's minutely snapshots would have kept it.
     progress_snapshot_take(at=timezone.now() - timedelta(minutes=10))
     server = publication_server_factory(publish_delay_s=0)

@@ -14,8 +14,9 @@ from simulator.kpps import form_png
 from tests.conftest import PROJECT_DIR
 from tests.documents import page_bytes, page_file
 from tests.test_public_pages import mark_stuck_by_an_operator
-from uploads.models import Status, Upload
-from uploads.services import upload_receive, upload_transition
+from tests.world import move, publish_all_but
+from uploads.models import Status
+from uploads.services import upload_receive
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
@@ -23,11 +24,6 @@ LABANGKA = "6409032002"  # a desa of Babulu
 LEFT = [f"{LABANGKA}{number:03d}" for number in (1, 2, 3, 4)]  # not yet published
 BABULU_ROW = "#area-640903"
 PHONE = {"width": 390, "height": 844}
-
-
-def move(tps: str, new: str) -> None:
-    upload = Upload.objects.get(tps_id=tps, contest__kind="pkwkk")
-    upload_transition(upload_id=upload.pk, expected=tuple(Status.values), new=new, action="test")
 
 
 def shot(page, name: str) -> None:
@@ -54,8 +50,7 @@ def phone(browser):
 def night(ppu, kpu_staff):
     """PPU the morning after: all but four TPS of a Babulu desa published, one of those stuck
     (marked by an operator, with a note), one received and waiting; the timeline has a past."""
-    for upload in Upload.objects.filter(contest__kind="pkwkk").exclude(tps_id__in=LEFT):
-        move(upload.tps_id, Status.PUBLISHED)
+    publish_all_but(*LEFT)
     move(LEFT[1], Status.RETRYING)
     mark_stuck_by_an_operator(LEFT[1])
     upload_receive(tps_code=LEFT[2], kind="pkwkk", files=[page_file(page_bytes())], user=kpu_staff)

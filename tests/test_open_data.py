@@ -15,12 +15,12 @@ from progress.services import progress_fold
 from regions.models import Area, Level
 from simulator.publication_server import PublicationSite, SiteConfig, catalog_load
 from tests.documents import PNG_HEAD, page_bytes, page_file, sha256
+from tests.world import babulu_tps, move, publish_all_but
 from uploads.models import Status, Upload
 from uploads.services import (
     upload_mark_published,
     upload_mark_stuck,
     upload_receive,
-    upload_transition,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
@@ -31,21 +31,6 @@ LABANGKA_TPS = "6409032002001"
 PPU_FILE = "/api/hhcw/pkwkk/64/6409.json"
 TPS_FILE = f"/api/hhcw/pkwkk/64/6409/{BABULU}/{LABANGKA}/{LABANGKA_TPS}.json"
 WIB_TS = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-
-
-def move(tps: str, new: str, kind: str = "pkwkk") -> None:
-    upload = Upload.objects.get(tps_id=tps, contest__kind=kind)
-    upload_transition(upload_id=upload.pk, expected=tuple(Status.values), new=new, action="test")
-
-
-def babulu_tps(count: int) -> list[str]:
-    rows = Area.objects.filter(level=Level.TPS, code__startswith=BABULU).order_by("code")
-    return list(rows.values_list("code", flat=True)[:count])
-
-
-def publish_all_but(*left: str, kind: str = "pkwkk") -> None:
-    for upload in Upload.objects.filter(contest__kind=kind).exclude(tps_id__in=left):
-        move(upload.tps_id, Status.PUBLISHED, kind)
 
 
 def receive(staff, tps: str = LABANGKA_TPS, *pages: bytes):
