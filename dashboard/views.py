@@ -13,14 +13,10 @@ from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from dashboard.selectors import (
-    CHILD_SORTS,
-    board_etag,
-    dashboard_board,
-    dashboard_home,
-    dashboard_place,
-    dashboard_timeline,
-)
+from dashboard.selectors import board_etag, dashboard_board
+from progress.selectors import CHILD_SORTS
+from progress.timeline import place_chart
+from regions.selectors import home_place, place_of_area
 
 # What an HTMX request asks for: the live part every 5 s, the timeline every minute (?part=).
 PARTS = {"live": "dashboard/area.html#live", "timeline": "dashboard/area.html#timeline"}
@@ -36,7 +32,7 @@ def _staff(request: HttpRequest) -> None:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     _staff(request)
-    place = dashboard_home()
+    place = home_place()
     if place is None:
         return render(request, "dashboard/empty.html")
     kind, code = place
@@ -49,7 +45,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     _staff(request)
-    place = dashboard_place(kind=kind, area_code=code)
+    place = place_of_area(kind=kind, area_code=code)
     if place is None:
         raise Http404("no such area, or no contest of this kind there")
     part = request.GET.get("part", "live") if request.htmx else "page"
@@ -61,18 +57,16 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     now = timezone.now()
     board = dashboard_board(place=place)
     # The live part leaves the timeline out: it changes once a minute and polls on its own.
-    chart = None if part == "live" else dashboard_timeline(place=place, current=board.area, now=now)
+    chart = None if part == "live" else place_chart(place=place, current=board.area, now=now)
     variant = f"{translation.get_language()}:{sort}:{part}"
     etag = board_etag(board, variant=variant, now=now, chart=chart)
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        site = board.public.children if board.public else {}
-        children = sorted(board.counts.children, key=CHILD_SORTS[sort])
         context = {
             "place": place,
             "board": board,
             # Each child with the public site's published count for it, where the poller has one.
-            "children": [(child, site.get(child.code)) for child in children],
+            "children": board.children(sort),
             "sort": sort,
             "chart": chart,
             "now": now,

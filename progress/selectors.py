@@ -40,11 +40,50 @@ class Counts:
     def percent(self) -> Decimal | None:
         return cut_percent(self.published, self.total)
 
+    @property
+    def complete(self) -> bool:
+        """Every TPS published (and there is at least one): a live page stops polling."""
+        return 0 < self.total == self.published
+
 
 @dataclass(frozen=True)
 class AreaCounts:
     area: Counts
     children: list[Counts]  # by code; only children with TPS in the contests
+
+
+# The orders of a children table (?sort=): by code, lowest progress first, most stuck first.
+CHILD_SORTS = {
+    "code": lambda row: row.code,
+    "progress": lambda row: (row.percent is None, row.percent or 0, row.code),
+    "stuck": lambda row: (-row.stuck, row.code),
+}
+# An area page lists the longest stuck TPS first; past this many it says how many more there are.
+STUCK_LIST_LIMIT = 25
+
+
+class CountsBoard:
+    """What the area pages (staff and public) show of an area's counts. A board has `counts`
+    (AreaCounts), `stuck` (the stuck TPS it lists) and `site_children` (the public site's
+    published count per child code)."""
+
+    @property
+    def area(self) -> Counts:
+        return self.counts.area
+
+    @property
+    def complete(self) -> bool:
+        return self.area.complete
+
+    @property
+    def stuck_not_listed(self) -> int:
+        return max(self.area.stuck - len(self.stuck), 0)
+
+    def children(self, sort: str) -> list[tuple[Counts, int | None]]:
+        """The children in a CHILD_SORTS order, each with the public site's published count."""
+        site = self.site_children
+        rows = sorted(self.counts.children, key=CHILD_SORTS[sort])
+        return [(child, site.get(child.code)) for child in rows]
 
 
 def _each(template: str, columns=COLUMNS) -> str:

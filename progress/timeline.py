@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from django.utils.formats import date_format
 
-from progress.selectors import Point, Timeline
+from progress.selectors import (
+    Counts,
+    Point,
+    Timeline,
+    completion_estimate,
+    has_timeline,
+    progress_timeline,
+)
+from regions.selectors import Place
 
 # Room around the plot for the axis labels, in SVG units.
 # The right margin holds half of a time label centred on the last tick (e.g. "21:58").
@@ -20,6 +28,8 @@ TIME_STEPS = tuple(
     for minutes in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 )
 MAX_TIME_TICKS = 6
+# How far back the timeline of a page reaches.
+TIMELINE_SPAN = timedelta(hours=24)
 # A timeline of one point is drawn over this long, as a flat line.
 MIN_SPAN = timedelta(minutes=1)
 
@@ -124,3 +134,24 @@ def _time_ticks(start: datetime, end: datetime, tz: tzinfo) -> list[tuple[dateti
         ticks.append((moment, date_format(moment, "j M" if at_midnight else "H:i")))
         moment += step
     return ticks
+
+
+def place_chart(*, place: Place, current: Counts, now: datetime) -> Chart | None:
+    """The chart of a page's area over its last day, with the completion estimate, in the
+    area's zone; None at a desa, whose progress is its few TPS rows (no snapshots are kept of
+    desa). One query."""
+    if not has_timeline(place.code):
+        return None
+    # To the minute, like the snapshots: the chart then stays the same, and so does its ETag,
+    # between the polls of one minute.
+    now = now.replace(second=0, microsecond=0)
+    timeline = progress_timeline(
+        contest_ids=place.contest_ids,
+        area_code=place.code,
+        since=now - TIMELINE_SPAN,
+        current=current,
+        now=now,
+    )
+    estimate = completion_estimate(timeline, now=now)
+    zone = place.zone
+    return timeline_chart(timeline, tz=zone.info, zone_name=zone.name, estimate=estimate)

@@ -19,10 +19,10 @@ from datetime import datetime
 from django.db.models import F
 from django.urls import reverse
 
-from dashboard.selectors import CHILD_SORTS, STUCK_LIST_LIMIT, Place, dashboard_place
-from progress.selectors import AreaCounts, Counts, progress_of_area
+from progress.selectors import STUCK_LIST_LIMIT, AreaCounts, Counts, CountsBoard, progress_of_area
 from progress.timeline import Chart
 from regions.models import CODE_LENGTH, LEVEL_OF_LENGTH, Level
+from regions.selectors import Place, place_of_area
 from regions.zones import WIB
 from uploads.documents import EXTENSION
 from uploads.models import Page, PublicAreaProgress, Status, StuckReason, Upload
@@ -59,7 +59,7 @@ def public_area(*, kind: str, area_code: str) -> AreaCounts | None:
     """An area's counts and its children's, summed over every contest of the kind over or under
     it; None when the area is unknown, a TPS, or in no contest of the kind. area_code: "" for
     the nation, down to a desa (whose children are its TPS). Three queries."""
-    place = dashboard_place(kind=kind, area_code=area_code)
+    place = place_of_area(kind=kind, area_code=area_code)
     if place is None:
         return None
     return progress_of_area(contest_ids=place.contest_ids, area_code=area_code)
@@ -78,7 +78,7 @@ def _place_and_upload_of_tps(kind: str, tps_code: str) -> tuple[Place, Upload] |
     the KPU keeps one file per kind and TPS."""
     if len(tps_code) != TPS_CODE_LENGTH:
         return None
-    place = dashboard_place(kind=kind, area_code=tps_code[: CODE_LENGTH[Level.DESA]])
+    place = place_of_area(kind=kind, area_code=tps_code[: CODE_LENGTH[Level.DESA]])
     if place is None:
         return None
     uploads = uploads_of_desa(contest_ids=place.contest_ids, desa_code=tps_code)
@@ -339,7 +339,7 @@ class SiteFigure:
 
 
 @dataclass(frozen=True)
-class AreaBoard:
+class AreaBoard(CountsBoard):
     """Everything a public area page shows."""
 
     place: Place
@@ -349,28 +349,13 @@ class AreaBoard:
     tps: list[TpsRow]  # at a desa
 
     @property
-    def area(self) -> Counts:
-        return self.counts.area
-
-    @property
-    def complete(self) -> bool:
-        """Every TPS published: the page stops polling."""
-        return self.area.total > 0 and self.area.published == self.area.total
+    def site_children(self) -> dict[str, int]:
+        return self.site.children if self.site else {}
 
     @property
     def by_status(self) -> list[tuple[str, str, int]]:
         counts = _status_counts(self.area)
         return [(status, Status(status).label, counts[status]) for status in PAGE_STATUSES]
-
-    @property
-    def stuck_not_listed(self) -> int:
-        return max(self.area.stuck - len(self.stuck), 0)
-
-    def children(self, sort: str) -> list[tuple[Counts, int | None]]:
-        """The children in a CHILD_SORTS order, each with the public site's published count."""
-        site = self.site.children if self.site else {}
-        rows = sorted(self.counts.children, key=CHILD_SORTS[sort])
-        return [(child, site.get(child.code)) for child in rows]
 
 
 @dataclass(frozen=True)
@@ -388,7 +373,7 @@ class TpsBoard:
 def progress_board(*, kind: str, area_code: str) -> AreaBoard | None:
     """An area's public page ("" the nation, down to a desa), or None when the area is unknown,
     a TPS, or in no contest of the kind. Five queries (four for the nation, seven at a desa)."""
-    place = dashboard_place(kind=kind, area_code=area_code)
+    place = place_of_area(kind=kind, area_code=area_code)
     if place is None:
         return None
     ids = place.contest_ids

@@ -16,8 +16,8 @@ from django.utils.cache import get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from dashboard.selectors import CHILD_SORTS, dashboard_home, dashboard_timeline
-from progress.selectors import AreaCounts
+from progress.selectors import CHILD_SORTS, AreaCounts
+from progress.timeline import place_chart
 from public.selectors import (
     TPS_CODE_LENGTH,
     AreaBoard,
@@ -37,6 +37,7 @@ from public.selectors import (
     wilayah_list,
 )
 from regions.models import CODE_LENGTH, LEVEL_WORD, ContestKind, Level
+from regions.selectors import home_place
 from uploads.documents import EXTENSION
 
 JSON = "application/json"
@@ -237,9 +238,10 @@ TPS_PARTS = {"page": "public/tps.html", "live": "public/tps.html#live"}
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    """/: the page of the home area (the dashboard's rule, dashboard_home) itself, not a redirect
-    to it, so that the page everyone opens first is one cacheable answer."""
-    found = dashboard_home()
+    """/: the page of the home area (the dashboard's rule, regions.selectors.home_place)
+    itself, not a redirect to it, so that the page everyone opens first is one cacheable
+    answer."""
+    found = home_place()
     board = found and progress_board(kind=found[0], area_code=found[1])
     if not board:
         response = render(request, "public/empty.html")
@@ -272,7 +274,7 @@ def _board_response(
     # The live part leaves the timeline out: it changes once a minute and polls on its own.
     chart = None
     if isinstance(board, AreaBoard) and part != "live":
-        chart = dashboard_timeline(place=board.place, current=board.area, now=now)
+        chart = place_chart(place=board.place, current=board.area, now=now)
     if part == "timeline" and chart is None:
         raise Http404("a desa has no timeline")
     variant = f"{translation.get_language()}:{sort}:{part}:{home}"

@@ -1,8 +1,12 @@
-"""Reads of areas shared by the pages."""
+"""Reads of areas and contests shared by the pages."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
 
-from regions.models import CODE_LENGTH, Area, Level
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from regions.models import CODE_LENGTH, Area, Contest, ContestKind, Level
+from regions.zones import Zone, zone_of_area
 
 
 def area_breadcrumb(area: Area) -> list[Area]:
@@ -17,3 +21,79 @@ def area_children(code: str | None) -> QuerySet[Area]:
     if code is None:
         return Area.objects.filter(level=Level.PROVINSI).order_by("code")
     return Area.objects.filter(parent_id=code).order_by("code")
+
+
+@dataclass(frozen=True)
+class Place:
+    """A page's area (None: the nation) and contest kind, with the contests summed there."""
+
+    kind: str
+    code: str  # "" is the nation
+    area: Area | None
+    breadcrumb: list[Area]  # from the provinsi down to the area itself
+    contests: list[Contest]  # of the kind, over or under the area
+    kinds: list[str]  # every contest kind held over or under the area, for the switcher
+
+    @property
+    def contest_ids(self) -> list[int]:
+        return [contest.pk for contest in self.contests]
+
+    @property
+    def is_desa(self) -> bool:
+        return self.area is not None and self.area.level == Level.DESA
+
+    @property
+    def zone(self) -> Zone:
+        return zone_of_area(self.code)
+
+    @property
+    def kind_choices(self) -> list[tuple[str, str]]:
+        return [(kind, ContestKind(kind).label) for kind in self.kinds]
+
+    @property
+    def contest_name(self) -> str:
+        """The contest's own name where one contest is summed, else the kind's label."""
+        if len(self.contests) == 1:
+            return self.contests[0].name
+        return str(ContestKind(self.kind).label)
+
+
+def place_of_area(*, kind: str, area_code: str) -> Place | None:
+    """Where a progress page stands (/dashboard/<kind>/<code>/, /progress/<kind>/<code>/): the
+    area with its ancestors and the contests of the kind over or under it. None when there is no
+    such area (a TPS is a row of its desa) or no contest of that kind over or under it. Two
+    queries (one for the nation)."""
+    if area_code and len(area_code) not in CODE_LENGTH.values():
+        return None
+    lineage = [area_code[:length] for length in CODE_LENGTH.values() if length <= len(area_code)]
+    areas = list(Area.objects.filter(code__in=lineage).order_by("level"))
+    area = areas[-1] if areas and areas[-1].code == area_code else None
+    if area_code and (area is None or area.level == Level.TPS):
+        return None
+    # Contests over the area (their region is the area or an ancestor) or under it.
+    over_or_under = Q(region_id__in=lineage) | Q(region__code__startswith=area_code)
+    contests = list(Contest.objects.filter(over_or_under).order_by("kind", "region_id"))
+    of_kind = [contest for contest in contests if contest.kind == kind]
+    if not of_kind:
+        return None
+    kinds = sorted({contest.kind for contest in contests})
+    return Place(kind, area_code, area, areas, of_kind, kinds)
+
+
+def home_place() -> tuple[str, str] | None:
+    """(kind, area code) of /dashboard/ and of the public /: the configured home
+    (DASHBOARD_CONTEST, DASHBOARD_AREA) or else the first contest kind held, over its region
+    when only one contest has that kind (a Pilkada kabupaten) and over the nation otherwise.
+    None when no contest is open."""
+    contests = Contest.objects.order_by("kind", "region_id")
+    if settings.DASHBOARD_CONTEST:
+        contests = contests.filter(kind=settings.DASHBOARD_CONTEST)
+    first_two = list(contests[:2])
+    if not first_two:
+        return None
+    kind = first_two[0].kind
+    if settings.DASHBOARD_AREA is not None:
+        return kind, settings.DASHBOARD_AREA
+    if len(first_two) == 1 or first_two[1].kind != kind:
+        return kind, first_two[0].region_id
+    return kind, ""
