@@ -132,7 +132,7 @@ _CHILD_LENGTH = dict(zip([0, *_LENGTHS], _LENGTHS, strict=False))
 def progress_of_area(*, contest_ids: Sequence[int], area_code: str) -> AreaCounts:
     """An area's counts and one row per child, summed over the given contests (e.g. one contest,
     or every ppwp contest for a national page). area_code: "" for the nation, down to a desa."""
-    child_length = _child_length(area_code)
+    child_length = child_code_length(area_code)
     if child_length == CODE_LENGTH[Level.TPS]:
         sql = _DESA
     else:
@@ -146,7 +146,8 @@ def progress_of_area(*, contest_ids: Sequence[int], area_code: str) -> AreaCount
     return AreaCounts(area or Counts(area_code, ""), children)
 
 
-def _child_length(area_code: str) -> int:
+def child_code_length(area_code: str) -> int:
+    """The length of the codes one level below area_code ("" is the nation: provinsi codes)."""
     digits = area_code.isascii() and area_code.isdigit()
     if len(area_code) not in _CHILD_LENGTH or (area_code and not digits):
         raise ValueError(f"not the nation ('') nor a provinsi ... desa code: {area_code!r}")
@@ -220,7 +221,7 @@ def progress_timeline(
     area_code: "" for the nation down to a kecamatan; desa have no snapshots (ValueError; see
     progress.models.SNAPSHOT_MAX_CODE_LENGTH, and has_timeline).
     """
-    _child_length(area_code)  # a valid code
+    child_code_length(area_code)  # a valid code
     if not has_timeline(area_code):
         raise ValueError(f"no snapshots are taken of this area: {area_code!r}")
     params = {

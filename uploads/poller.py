@@ -23,6 +23,7 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
+from progress.selectors import Counts, child_code_length
 from regions.models import CODE_LENGTH, Area, Contest, ContestKind, Level
 from uploads import selectors
 from uploads.models import PublicAreaProgress
@@ -271,7 +272,7 @@ class _Walk:
         self.summary.errors += 1
         logger.warning("poll: %s: %s", url, what)
 
-    def _ours(self, target: Target) -> dict[str, selectors.ChildCount]:
+    def _ours(self, target: Target) -> dict[str, Counts]:
         return selectors.upload_counts_per_child(kind=target.kind, area_code=target.code)
 
     def _read_tps(self, target: Target, data: dict) -> None:
@@ -301,9 +302,7 @@ class _Walk:
         )
         self._descend(target, children, ours)
 
-    def _site_children(
-        self, url: str, rows: dict, ours: dict[str, selectors.ChildCount]
-    ) -> dict[str, int]:
+    def _site_children(self, url: str, rows: dict, ours: dict[str, Counts]) -> dict[str, int]:
         """The site's published count per child. Rows of areas we do not track are kept when
         readable (for the dashboard) and otherwise ignored: they are not our business."""
         children = {}
@@ -318,12 +317,10 @@ class _Walk:
             self._error(url, f"no table row for {code}")
         return children
 
-    def _descend(
-        self, target: Target, site: dict[str, int], ours: dict[str, selectors.ChildCount]
-    ) -> None:
+    def _descend(self, target: Target, site: dict[str, int], ours: dict[str, Counts]) -> None:
         """Into the children whose count differs from ours; below a desa, into the TPS the site
         counts as published and we do not (the others have nothing new to tell)."""
-        tps_below = selectors.child_code_length(target.code) == TPS_CODE_LENGTH
+        tps_below = child_code_length(target.code) == TPS_CODE_LENGTH
         differing = [
             code
             for code, mine in ours.items()
@@ -332,7 +329,7 @@ class _Walk:
         self._submit(target.kind, differing)
 
 
-def _differs(theirs: int, mine: selectors.ChildCount, *, tps: bool) -> bool:
+def _differs(theirs: int, mine: Counts, *, tps: bool) -> bool:
     if tps:
         return theirs > 0 and mine.published == 0
     return theirs != mine.published
