@@ -43,9 +43,13 @@ class Board(CountsBoard):
         return [(status, label, getattr(self.area, status)) for status, label in STATUS_ORDER]
 
 
-def dashboard_board(*, place: Place) -> Board:
+def dashboard_board(*, place: Place, lists: bool = True) -> Board:
+    """The counts of the page's area and, with lists, what else the page shows (the public
+    site's figure, the stuck list, a desa's TPS): the timeline part needs the counts only."""
     ids = place.contest_ids
     counts = progress_of_area(contest_ids=ids, area_code=place.code)
+    if not lists:
+        return Board(place, counts, None, [])
     public = PublicAreaProgress.objects.filter(kind=place.kind, area_code=place.code).first()
     stuck = uploads_stuck_under(contest_ids=ids, area_code=place.code, limit=STUCK_LIST_LIMIT)
     tps = uploads_of_desa(contest_ids=ids, desa_code=place.code) if place.is_desa else []

@@ -55,7 +55,7 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     if sort not in CHILD_SORTS:
         sort = "code"
     now = timezone.now()
-    board = dashboard_board(place=place)
+    board = dashboard_board(place=place, lists=part != "timeline")
     # The live part leaves the timeline out: it changes once a minute and polls on its own.
     chart = None if part == "live" else place_chart(place=place, current=board.area, now=now)
     variant = f"{translation.get_language()}:{sort}:{part}"

@@ -370,16 +370,20 @@ class TpsBoard:
         return self.tps.published
 
 
-def progress_board(*, kind: str, area_code: str) -> AreaBoard | None:
+def progress_board(*, kind: str, area_code: str, lists: bool = True) -> AreaBoard | None:
     """An area's public page ("" the nation, down to a desa), or None when the area is unknown,
-    a TPS, or in no contest of the kind. Five queries (four for the nation, seven at a desa)."""
+    a TPS, or in no contest of the kind. Five queries (four for the nation, seven at a desa).
+    Without lists (the timeline part), only the counts: no site figure, stuck list or TPS."""
     place = place_of_area(kind=kind, area_code=area_code)
     if place is None:
         return None
     ids = place.contest_ids
+    counts = progress_of_area(contest_ids=ids, area_code=area_code)
+    if not lists:
+        return AreaBoard(place=place, counts=counts, site=None, stuck=[], tps=[])
     return AreaBoard(
         place=place,
-        counts=progress_of_area(contest_ids=ids, area_code=area_code),
+        counts=counts,
         site=_site_figure(kind, area_code),
         stuck=_stuck_under(ids, area_code),
         tps=_tps_rows(ids, area_code) if place.is_desa else [],

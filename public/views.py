@@ -253,14 +253,14 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 def progress_page(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     """/progress/<contest>/ (the nation), /progress/<contest>/<area or TPS code>/."""
+    part = request.GET.get("part", "page")
     if len(code) == TPS_CODE_LENGTH:
         board = progress_tps(kind=kind, tps_code=code)
     else:
-        board = progress_board(kind=kind, area_code=code)
+        board = progress_board(kind=kind, area_code=code, lists=part != "timeline")
     if board is None:
         raise Http404("no such area, or no contest of this kind there")
     sort = request.GET.get("sort", "code")
-    part = request.GET.get("part", "page")
     return _board_response(request, board, part=part, sort=sort if sort in CHILD_SORTS else "code")
 
 

@@ -258,7 +258,10 @@ def test_the_timeline_draws_the_areas_progress_with_an_estimate(staff_client, pp
 
 def test_the_timeline_polls_once_a_minute_on_its_own_and_answers_304_unchanged(staff_client, ppu):
     progress_snapshot_take()
-    part = staff_client.get(PPU + "?part=timeline", headers={"HX-Request": "true"})
+    with CaptureQueriesContext(connection) as captured:
+        part = staff_client.get(PPU + "?part=timeline", headers={"HX-Request": "true"})
+    # The session and its user, the place, the counts, the timeline: none of the lists.
+    assert len(captured) == 6
     assert part.text.lstrip().startswith('<section id="timeline-part"')
     assert 'hx-trigger="every 60s' in part.text
     assert 'id="live"' not in part.text

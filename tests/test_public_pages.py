@@ -327,6 +327,8 @@ def test_every_page_costs_a_fixed_number_of_queries_even_for_a_logged_in_visitor
     areas = [PPU, "/progress/pkwkk/640901/", f"/progress/pkwkk/{BABULU}/"]
     assert {url: queries_of(client, url) for url in areas} == dict.fromkeys(areas, 6)
     assert queries_of(client, PPU + "?part=live") == 5
+    # The timeline part: the place, the counts, the timeline; none of the lists.
+    assert queries_of(client, PPU + "?part=timeline") == 4
     desas = ["/progress/pkwkk/6409011006/", f"/progress/pkwkk/{LABANGKA}/"]
     assert {url: queries_of(client, url) for url in desas} == dict.fromkeys(desas, 7)
     # A TPS: its desa with ancestors, the contests, its upload, its pages.
