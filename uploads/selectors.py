@@ -56,7 +56,7 @@ def uploads_stuck_under(*, contest_ids: Sequence[int], area_code: str, limit: in
         Upload.objects.filter(
             contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
         )
-        .select_related("tps", "contest")
+        .select_related("tps")
         .annotate(
             last_action=Subquery(last_event.values("action")[:1]),
             last_reason=Subquery(last_event.values("reason")[:1]),
