@@ -1,11 +1,11 @@
 """What anyone may read: the open data (our counts in the KPU's public JSON, Pilkada shape, and as
 CSV) and the public progress pages.
 
-Reads and builders are apart. The reads (`public_area`, `public_tps`, `public_page`,
-`progress_board`, `progress_tps`) query, a fixed number of times whatever the area; the builders
+Reads and builders are apart. The reads (`public_page`, `progress_board`, `progress_tps`)
+query, a fixed number of times whatever the area; the builders
 (`hhcw_area`, `hhcw_tps`, `wilayah_list`, `progress_csv`, `json_bytes`, `hhcw_etag`,
-`bytes_etag`, `progress_etag`) are pure functions of what a read returned, so a snapshot layer
-can prerender the very bytes the views answer, or feed the pages' templates the same boards.
+`bytes_etag`) are pure functions of what a read returned: the public snapshot (public/entries.py)
+builds the very bytes the views answer from them.
 Format and paths: docs/api.md; the KPU's own: reference/sirekap-format.md in the shared docs.
 """
 
@@ -20,7 +20,6 @@ from django.db.models import F
 from django.urls import reverse
 
 from progress.selectors import STUCK_LIST_LIMIT, AreaCounts, Counts, CountsBoard, progress_of_area
-from progress.timeline import Chart
 from regions.models import CODE_LENGTH, LEVEL_OF_LENGTH, Level
 from regions.selectors import Place, place_of_area
 from regions.zones import WIB
@@ -53,23 +52,6 @@ CSV_HEADER = (
 
 
 # --- Reads
-
-
-def public_area(*, kind: str, area_code: str) -> AreaCounts | None:
-    """An area's counts and its children's, summed over every contest of the kind over or under
-    it; None when the area is unknown, a TPS, or in no contest of the kind. area_code: "" for
-    the nation, down to a desa (whose children are its TPS). Three queries."""
-    place = place_of_area(kind=kind, area_code=area_code)
-    if place is None:
-        return None
-    return progress_of_area(contest_ids=place.contest_ids, area_code=area_code)
-
-
-def public_tps(*, kind: str, tps_code: str) -> "TpsRow | None":
-    """One TPS of a contest kind as the public sees it (what `hhcw_tps` reads); None when no
-    contest of the kind covers the TPS. Four queries."""
-    board = progress_tps(kind=kind, tps_code=tps_code)
-    return board and board.tps
 
 
 def _place_and_upload_of_tps(kind: str, tps_code: str) -> tuple[Place, Upload] | None:
@@ -130,7 +112,7 @@ def hhcw_area(counts: AreaCounts, *, ts: datetime) -> dict:
 
 def hhcw_tps(row: "TpsRow", *, base_url: str, ts: datetime) -> dict:
     """The hhcw file of one TPS, as the KPU's Pilkada files are (no vote numbers), plus ours
-    under "tracker". row: `public_tps`, or `_tps_row` of each upload of a desa. base_url: the
+    under "tracker". row: of `progress_tps`, or of each TPS of a desa's board. base_url: the
     scheme and host the page URLs start with ("https://example.org"). ts: when the file is
     built."""
     published = row.published
@@ -399,15 +381,6 @@ def progress_tps(*, kind: str, tps_code: str) -> TpsBoard | None:
     return TpsBoard(place, _tps_row(upload))
 
 
-def progress_etag(
-    board: AreaBoard | TpsBoard, *, variant: str, now: datetime, chart: Chart | None = None
-) -> str:
-    """A strong validator of what a page shows: its board, the variant (language, sort, part)
-    and the minute, the page's "as of" time."""
-    minute = now.replace(second=0, microsecond=0).isoformat()
-    return bytes_etag(repr((variant, minute, board, chart)).encode())
-
-
 def _site_figure(kind: str, area_code: str) -> SiteFigure | None:
     row = PublicAreaProgress.objects.filter(kind=kind, area_code=area_code).first()
     if row is None:
@@ -432,7 +405,7 @@ def _stuck_under(contest_ids: list[int], area_code: str) -> list[StuckTps]:
 
 
 def _tps_rows(contest_ids: list[int], desa_code: str) -> list[TpsRow]:
-    """A desa's TPS, one row each (the first contest opened, as `public_tps`). Two queries."""
+    """A desa's TPS, one row each (the first contest opened, as `progress_tps`). Two queries."""
     first: dict[str, Upload] = {}
     for upload in uploads_of_desa(contest_ids=contest_ids, desa_code=desa_code):
         first.setdefault(upload.tps_id, upload)

@@ -6,41 +6,35 @@ so no middleware has a reason to set a cookie (nor `Vary: Cookie`): a CDN may ke
 """
 
 import functools
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone, translation
+from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.cache import get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from progress.selectors import CHILD_SORTS, AreaCounts
-from progress.timeline import place_chart
-from public.selectors import (
-    TPS_CODE_LENGTH,
-    AreaBoard,
-    TpsBoard,
-    bytes_etag,
-    hhcw_area,
-    hhcw_etag,
-    hhcw_tps,
-    json_bytes,
-    progress_board,
-    progress_csv,
-    progress_etag,
-    progress_tps,
-    public_area,
-    public_page,
-    public_tps,
-    wilayah_list,
-)
+from progress.selectors import CHILD_SORTS
+from public import snapshots
+from public.entries import AREA_PARTS, HTML, STALE_MARK, TPS_PARTS, home_name, page_name
+from public.selectors import TPS_CODE_LENGTH, json_bytes, public_page
+from public.services import SnapshotUnavailable, snapshot_entry, snapshot_home
+from public.snapshots import Entry, Key
 from regions.models import CODE_LENGTH, LEVEL_WORD, ContestKind, Level
-from regions.selectors import home_place
 from uploads.documents import EXTENSION
 
-JSON = "application/json"
+# Set on an answer from a snapshot the workers have not confirmed lately: when it was built.
+STALE_HEADER = "X-Snapshot-Stale"
+NOT_BUILT = (
+    "this file has not been built yet and the database cannot be read just now; "
+    "try again in a few seconds"
+)
+RETRY_AFTER_SECONDS = 10
 # Counts change every few seconds on election night. Five seconds (the staff page's poll) lets a
 # cache in front answer thousands of readers of the national file or page with one request to
 # us per 5 s; for 30 s more it may answer at once while it refreshes; and if we fail (a restart, the
@@ -83,9 +77,12 @@ def open_data(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
                 response = view(request, **kwargs)
             except ApiError as error:
                 response = _error(error.status, str(error))
+                if error.status == 503:
+                    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                    response["Cache-Control"] = "no-store"
             response.headers.setdefault("Cache-Control", SHORT_CACHE)
         response["Access-Control-Allow-Origin"] = "*"
-        response["Access-Control-Expose-Headers"] = "ETag"
+        response["Access-Control-Expose-Headers"] = f"ETag, {STALE_HEADER}"
         return response
 
     return wrapped
@@ -93,14 +90,6 @@ def open_data(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
-
-
-def _send(request: HttpRequest, body: bytes, content_type: str, etag: str) -> HttpResponse:
-    response = get_conditional_response(request, etag=etag)
-    if response is None:
-        response = HttpResponse(body, content_type=content_type)
-    response["ETag"] = etag
-    return response
 
 
 # --- Paths
@@ -140,16 +129,61 @@ def _is_chain(codes: list[str], lengths: list[int]) -> bool:
     )
 
 
-def _area(kind: str, code: str) -> AreaCounts:
-    counts = public_area(kind=kind, area_code=code)
-    if counts is None:
-        where = f"area {code}" if code else "the nation"
-        raise ApiError(404, f"no {kind} contest is open over or under {where}")
-    return counts
-
-
 def _base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/").removesuffix("/")
+
+
+def _entry_response(request: HttpRequest, key: Key) -> HttpResponse | None:
+    """The snapshot's entry as the answer (304 when the ETag matches), marked when stale; None
+    when there is no such thing. Raises SnapshotUnavailable (see snapshot_entry)."""
+    entry = snapshot_entry(key)
+    if entry is None:
+        return None
+    stale = snapshots.is_stale(entry)
+    # A stale answer is another representation (a banner, a flag): its own validator, so that
+    # a cache never answers 304 for the fresh one with the stale one, or the other way.
+    etag = entry.etag[:-1] + '-stale"' if stale else entry.etag
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        response = HttpResponse(_body(request, entry, stale), content_type=entry.content_type)
+        for name, value in entry.headers.items():
+            response[name] = value
+    response["ETag"] = etag
+    response["Cache-Control"] = SHORT_CACHE
+    if stale:
+        built = datetime.fromtimestamp(entry.built_at, tz=UTC)
+        response[STALE_HEADER] = built.isoformat(timespec="seconds")
+    return response
+
+
+def _body(request: HttpRequest, entry: Entry, stale: bool) -> bytes:
+    body = entry.body
+    if entry.base_url_token:
+        body = body.replace(entry.base_url_token.encode(), _base_url(request).encode())
+    if not stale:
+        return body
+    if entry.content_type == HTML:
+        return body.replace(STALE_MARK, render_to_string("public/stale.html").encode(), 1)
+    if body.startswith(b'{"mode":"hhcw"'):
+        value = json.loads(body)
+        value["tracker"]["stale"] = True
+        return json_bytes(value)
+    return body
+
+
+def _api_entry(request: HttpRequest, key: Key, missing: str) -> HttpResponse:
+    try:
+        response = _entry_response(request, key)
+    except SnapshotUnavailable as error:
+        raise ApiError(503, NOT_BUILT) from error
+    if response is None:
+        raise ApiError(404, missing)
+    return response
+
+
+def _nowhere(kind: str, code: str) -> str:
+    where = f"area {code}" if code else "the nation"
+    return f"no {kind} contest is open over or under {where}"
 
 
 # --- Views
@@ -160,14 +194,8 @@ def hhcw(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> Htt
     """/api/hhcw/<contest>.json, /api/hhcw/<contest>/<prov>/.../<tps>.json."""
     kind, codes = _chain(rest, suffix=".json", deepest=Level.TPS, kinds=kinds)
     code = codes[-1] if codes else ""
-    if len(code) == TPS_CODE_LENGTH:
-        row = public_tps(kind=kind, tps_code=code)
-        if row is None:
-            raise ApiError(404, f"no TPS {code} in a {kind} contest")
-        value = hhcw_tps(row, base_url=_base_url(request), ts=timezone.now())
-    else:
-        value = hhcw_area(_area(kind, code), ts=timezone.now())
-    return _send(request, json_bytes(value), JSON, hhcw_etag(value))
+    missing = f"no TPS {code} in a {kind} contest" if len(code) == TPS_CODE_LENGTH else None
+    return _api_entry(request, Key(kind, code, "hhcw.json"), missing or _nowhere(kind, code))
 
 
 @open_data
@@ -180,8 +208,8 @@ def wilayah(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> 
         kind, codes = _chain(rest, suffix=".json", deepest=Level.DESA, kinds=kinds)
         if not codes:
             raise ApiError(400, f"the provinsi list is {kind}/0.json")
-    body = json_bytes(wilayah_list(_area(kind, codes[-1] if codes else "")))
-    return _send(request, body, JSON, bytes_etag(body))
+    code = codes[-1] if codes else ""
+    return _api_entry(request, Key(kind, code, "wilayah.json"), _nowhere(kind, code))
 
 
 @open_data
@@ -190,15 +218,12 @@ def progress(request: HttpRequest, rest: str) -> HttpResponse:
     if not rest.endswith(".csv"):
         raise ApiError(400, "the path must end in .csv")
     kind, slash, code = rest.removesuffix(".csv").partition("/")
-    if slash and not (code.isascii() and code.isdigit() and len(code) in LENGTHS):
+    if slash and not _is_code(code):
         raise ApiError(400, f"not an area code: {code!r}")
     if len(code) == TPS_CODE_LENGTH:
         raise ApiError(404, "a TPS has no rows: read its hhcw file")
-    body = progress_csv(_area(_kind(kind, KINDS), code))
-    response = _send(request, body, "text/csv; charset=utf-8", bytes_etag(body))
-    name = "-".join(filter(None, ["progress", kind, code]))
-    response["Content-Disposition"] = f'inline; filename="{name}.csv"'
-    return response
+    kind = _kind(kind, KINDS)
+    return _api_entry(request, Key(kind, code, "progress.csv"), _nowhere(kind, code))
 
 
 @open_data
@@ -227,13 +252,7 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
 # URL, never by a request header (HX-Request), so that a cache keyed by the URL alone (most CDNs
 # ignore Vary) cannot hand a part out for a page. `live` is polled every 15 s, `timeline` every
 # minute; the parts of a complete area come back without their trigger, which stops the polling.
-
-AREA_PARTS = {
-    "page": "public/progress.html",
-    "live": "public/progress.html#live",
-    "timeline": "public/progress.html#timeline",
-}
-TPS_PARTS = {"page": "public/tps.html", "live": "public/tps.html#live"}
+# Each variant is an entry of the snapshot of its own (public/entries.py).
 
 
 @require_safe
@@ -241,48 +260,46 @@ def home(request: HttpRequest) -> HttpResponse:
     """/: the page of the home area (the dashboard's rule, regions.selectors.home_place)
     itself, not a redirect to it, so that the page everyone opens first is one cacheable
     answer."""
-    found = home_place()
-    board = found and progress_board(kind=found[0], area_code=found[1])
-    if not board:
+    try:
+        found = snapshot_home()
+        response = found and _entry_response(
+            request, Key(*found, home_name(translation.get_language()))
+        )
+    except SnapshotUnavailable:
+        return _unavailable(request)
+    if not response:
         response = render(request, "public/empty.html")
         response["Cache-Control"] = SHORT_CACHE
-        return response
-    return _board_response(request, board, part="page", sort="code", home=True)
+    return response
 
 
 @require_safe
 def progress_page(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     """/progress/<contest>/ (the nation), /progress/<contest>/<area or TPS code>/."""
+    if kind not in KINDS or (code and not _is_code(code)):
+        raise Http404("no such contest or area code")
     part = request.GET.get("part", "page")
-    if len(code) == TPS_CODE_LENGTH:
-        board = progress_tps(kind=kind, tps_code=code)
-    else:
-        board = progress_board(kind=kind, area_code=code, lists=part != "timeline")
-    if board is None:
-        raise Http404("no such area, or no contest of this kind there")
-    sort = request.GET.get("sort", "code")
-    return _board_response(request, board, part=part, sort=sort if sort in CHILD_SORTS else "code")
-
-
-def _board_response(
-    request: HttpRequest, board: AreaBoard | TpsBoard, *, part: str, sort: str, home: bool = False
-) -> HttpResponse:
-    template = (AREA_PARTS if isinstance(board, AreaBoard) else TPS_PARTS).get(part)
-    if template is None:
+    if part not in (TPS_PARTS if len(code) == TPS_CODE_LENGTH else AREA_PARTS):
         raise Http404("no such part of the page")
-    now = timezone.now()
-    # The live part leaves the timeline out: it changes once a minute and polls on its own.
-    chart = None
-    if isinstance(board, AreaBoard) and part != "live":
-        chart = place_chart(place=board.place, current=board.area, now=now)
-    if part == "timeline" and chart is None:
-        raise Http404("a desa has no timeline")
-    variant = f"{translation.get_language()}:{sort}:{part}:{home}"
-    etag = progress_etag(board, variant=variant, now=now, chart=chart)
-    response = get_conditional_response(request, etag=etag)
+    sort = request.GET.get("sort", "code")
+    if sort not in CHILD_SORTS or len(code) == TPS_CODE_LENGTH:
+        sort = "code"
+    name = page_name(language=translation.get_language(), part=part, sort=sort)
+    try:
+        response = _entry_response(request, Key(kind, code, name))
+    except SnapshotUnavailable:
+        return _unavailable(request)
     if response is None:
-        context = {"board": board, "place": board.place, "sort": sort, "chart": chart}
-        response = render(request, template, {**context, "now": now, "home": home})
-    response["ETag"] = etag
-    response["Cache-Control"] = SHORT_CACHE
+        raise Http404("no such area, or no contest of this kind there")
     return response
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    response = render(request, "public/unavailable.html", status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _is_code(code: str) -> bool:
+    return code.isascii() and code.isdigit() and len(code) in LENGTHS

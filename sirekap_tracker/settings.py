@@ -161,6 +161,20 @@ CELERY_BEAT_SCHEDULE = {
     # Thins the snapshots as they age (every minute for 3 hours, then one per 15 minutes, then
     # one per hour). Hourly is enough: a snapshot stays finer than its age asks for an hour at
     # most. Runs must not be further apart than progress.services.COMPACTION_LOOKBACK (3 h).
+    # Rebuilds the public snapshot's entries of every area whose data changed since the last run.
+    # A run that waited past the next one is dropped: that one finds the same changes.
+    "refresh-public-snapshot": {
+        "task": "public.tasks.refresh_public_snapshot",
+        "schedule": float(config.env_int("SNAPSHOT_REFRESH_SECONDS", 3)),
+        "options": {"expires": float(config.env_int("SNAPSHOT_REFRESH_SECONDS", 3))},
+    },
+    # Rebuilds, every 5 minutes, the entries of areas down to the kecamatan not rebuilt for that
+    # long: their timeline's time axis moves even when their counts do not.
+    "sweep-public-snapshot": {
+        "task": "public.tasks.sweep_public_snapshot",
+        "schedule": 300.0,
+        "options": {"expires": 250},
+    },
     "compact-progress-snapshots": {
         "task": "progress.tasks.compact_progress_snapshots",
         "schedule": 3600.0,
@@ -214,6 +228,18 @@ POLL_BACKOFF_SECONDS = config.env_int("POLL_BACKOFF_SECONDS", 1)
 POLL_GIVE_UP_AFTER_FAILURES = config.env_int("POLL_GIVE_UP_AFTER_FAILURES", 5)
 MEDIA_ROOT = config.env_str("MEDIA_ROOT", "") or str(VAR_DIR / "media")
 MEDIA_URL = "media/"
+
+# --- The public snapshot (public/snapshots.py): every public page and open-data file as the bytes
+# we answer, on disk, rebuilt by the workers. Web and workers must see the same folder (one volume
+# in docker-compose.yml).
+SNAPSHOT_ROOT = config.env_str("SNAPSHOT_ROOT", "") or str(VAR_DIR / "snapshots")
+# How often the workers rebuild what changed, and how long one run may spend rebuilding: what is
+# left waits for the next run, the oldest change first.
+SNAPSHOT_REFRESH_SECONDS = config.env_int("SNAPSHOT_REFRESH_SECONDS", 3)
+SNAPSHOT_REFRESH_BUDGET_SECONDS = config.env_int("SNAPSHOT_REFRESH_BUDGET_SECONDS", 2)
+# Without a finished refresh for this long (PostgreSQL or Redis down, no worker or beat), what is
+# served is marked stale: a banner on pages, a header and "stale" in the open data.
+SNAPSHOT_STALE_AFTER_SECONDS = config.env_int("SNAPSHOT_STALE_AFTER_SECONDS", 30)
 
 # --- Dashboard. /dashboard/ opens this contest kind over this area; unset, the first contest kind
 # held, over its region when one contest has it (a Pilkada kabupaten), else over the nation.

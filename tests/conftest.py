@@ -35,6 +35,13 @@ def empty_test_redis():
     redis_client().flushdb()
 
 
+@pytest.fixture(autouse=True)
+def snapshot_root(settings, tmp_path):
+    """Each test's public snapshot in a folder of its own (child_env hands it to workers)."""
+    settings.SNAPSHOT_ROOT = str(tmp_path / "snapshots")
+    return tmp_path / "snapshots"
+
+
 @pytest.fixture
 def ppu(db, settings, tmp_path):
     """The shared world: Kabupaten Penajam Paser Utara from `load_demo` (4 kecamatan, 54 desa,
@@ -67,6 +74,7 @@ def child_env(**overrides: str) -> dict:
         **os.environ,
         "DATABASE_URL": database_url(settings.DATABASES["default"]),
         "REDIS_URL": settings.REDIS_URL,
+        "SNAPSHOT_ROOT": settings.SNAPSHOT_ROOT,
         "PYTHONUNBUFFERED": "1",
     }
     env.update(overrides)

@@ -3,6 +3,7 @@ person does."""
 
 import re
 
+from public.services import snapshot_refresh
 from regions.models import Area, Level
 from uploads.models import Status, Upload
 from uploads.services import upload_transition
@@ -33,3 +34,9 @@ def text(response) -> str:
     html = response.content.decode()
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def refresh() -> None:
+    """What the workers do every few seconds: rebuild the public snapshot's entries of what
+    changed (public.services.snapshot_refresh), all of it."""
+    assert snapshot_refresh(budget_seconds=float("inf")) is not None

@@ -1,0 +1,167 @@
+"""What each entry of the public snapshot (public/snapshots.py) is, and how it is built from the
+database: the very bytes a public view answers, with their ETag.
+
+The entries of one area share one read (`Source`): a worker rebuilding an area's page in two
+languages, its poll parts, its hhcw file and its CSV reads the area's board once.
+
+Names (the variant of an entry is in its name, never in a header, as for the caches in front):
+- `hhcw.json` the hhcw file of an area or a TPS; `wilayah.json` an area's children;
+  `progress.csv` the CSV of an area's children;
+- `page.<language>.<part>.<sort>.html` a public page or its part (views.AREA_PARTS, TPS_PARTS;
+  a TPS page's sort is always `code`); `home.<language>.html` the home page (/), in the folder
+  of the area it shows.
+"""
+
+import uuid
+from functools import cached_property
+
+from django.http import HttpRequest, QueryDict
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from progress.timeline import Chart, place_chart
+from public.selectors import (
+    TPS_CODE_LENGTH,
+    AreaBoard,
+    TpsBoard,
+    bytes_etag,
+    hhcw_area,
+    hhcw_etag,
+    hhcw_tps,
+    json_bytes,
+    progress_board,
+    progress_csv,
+    progress_tps,
+    wilayah_list,
+)
+from public.snapshots import Entry
+
+JSON = "application/json"
+CSV = "text/csv; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+AREA_PARTS = {
+    "page": "public/progress.html",
+    "live": "public/progress.html#live",
+    "timeline": "public/progress.html#timeline",
+}
+TPS_PARTS = {"page": "public/tps.html", "live": "public/tps.html#live"}
+# Where a page says that its figures may be out of date (public.views), inside the polled part
+# so that the banner comes and goes with the polls.
+STALE_MARK = b"<!--stale-->"
+
+
+def page_name(*, language: str, part: str, sort: str) -> str:
+    return f"page.{language}.{part}.{sort}.html"
+
+
+def home_name(language: str) -> str:
+    return f"home.{language}.html"
+
+
+class Source:
+    """What the entries of one area (or TPS) of a contest kind are built from, each read once,
+    when an entry first needs it, and the moment they are built."""
+
+    def __init__(self, kind: str, code: str) -> None:
+        self.kind = kind
+        self.code = code
+        self.now = timezone.now()
+
+    @cached_property
+    def board(self) -> AreaBoard | TpsBoard | None:
+        if len(self.code) == TPS_CODE_LENGTH:
+            return progress_tps(kind=self.kind, tps_code=self.code)
+        return progress_board(kind=self.kind, area_code=self.code)
+
+    @cached_property
+    def chart(self) -> Chart | None:
+        board = self.board
+        if not isinstance(board, AreaBoard):
+            return None
+        return place_chart(place=board.place, current=board.area, now=self.now)
+
+
+def entry_build(source: Source, name: str) -> Entry | None:
+    """The entry of that name, or None when there is no such thing (an unknown area, a part a
+    desa does not have, a CSV of a TPS)."""
+    if source.board is None:
+        return None
+    stem, *variant = name.split(".")[:-1]
+    if stem == "page":
+        language, part, sort = variant
+        return _page(source, language=language, part=part, sort=sort, home=False)
+    if stem == "home":
+        return _page(source, language=variant[0], part="page", sort="code", home=True)
+    if isinstance(source.board, TpsBoard):
+        return _tps_hhcw(source) if stem == "hhcw" else None
+    counts = source.board.counts
+    if stem == "hhcw":
+        value = hhcw_area(counts, ts=source.now)
+        return _entry(json_bytes(value), JSON, hhcw_etag(value), source)
+    if stem == "wilayah":
+        return _bytes_entry(json_bytes(wilayah_list(counts)), JSON, source)
+    if stem == "progress":
+        name = "-".join(filter(None, ["progress", source.kind, source.code]))
+        disposition = {"Content-Disposition": f'inline; filename="{name}.csv"'}
+        return _bytes_entry(progress_csv(counts), CSV, source, headers=disposition)
+    return None
+
+
+def _tps_hhcw(source: Source) -> Entry:
+    """The image URLs of the KPU's files are absolute: the body carries a token where the scheme
+    and host go, which the view replaces with those the request came to."""
+    row = source.board.tps
+    token = uuid.uuid4().hex
+    body = json_bytes(hhcw_tps(row, base_url=token, ts=source.now))
+    etag = hhcw_etag(hhcw_tps(row, base_url="", ts=source.now))
+    return _entry(body, JSON, etag, source, base_url_token=token)
+
+
+def _page(source: Source, *, language: str, part: str, sort: str, home: bool) -> Entry | None:
+    board = source.board
+    area = isinstance(board, AreaBoard)
+    template = (AREA_PARTS if area else TPS_PARTS).get(part)
+    # The live part leaves the timeline out: it changes once a minute and polls on its own.
+    chart = source.chart if area and part != "live" else None
+    if template is None or (part == "timeline" and chart is None):
+        return None
+    context = {"board": board, "place": board.place, "sort": sort, "chart": chart}
+    context |= {"now": source.now, "home": home}
+    with translation.override(language):
+        request = _request(_path(source, part=part, sort=sort, home=home))
+        body = render_to_string(template, context, request=request).encode()
+    return _bytes_entry(body, HTML, source)
+
+
+def _path(source: Source, *, part: str, sort: str, home: bool) -> str:
+    """The URL the page answers, in the active language: the language links of the page are
+    this one in the other language."""
+    if home:
+        return reverse("home")
+    arguments = [source.kind, source.code] if source.code else [source.kind]
+    path = reverse("pages:area" if source.code else "pages:nation", args=arguments)
+    query = QueryDict(mutable=True)
+    if part != "page":
+        query["part"] = part
+    if sort != "code":
+        query["sort"] = sort
+    return f"{path}?{query.urlencode()}" if query else path
+
+
+def _request(path: str) -> HttpRequest:
+    """A request for a page rendered by a worker: its path is all the templates read of it."""
+    request = HttpRequest()
+    request.path, _, query = path.partition("?")
+    request.path_info = request.path
+    request.META = {"QUERY_STRING": query, "SERVER_NAME": "snapshot", "SERVER_PORT": "80"}
+    request.GET = QueryDict(query)
+    return request
+
+
+def _bytes_entry(body: bytes, content_type: str, source: Source, **extra) -> Entry:
+    return _entry(body, content_type, bytes_etag(body), source, **extra)
+
+
+def _entry(body: bytes, content_type: str, etag: str, source: Source, **extra) -> Entry:
+    return Entry(body, content_type, etag, built_at=source.now.timestamp(), **extra)

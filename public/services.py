@@ -1,0 +1,234 @@
+"""Every write to the public snapshot (public/snapshots.py): an entry built when first asked for,
+and the workers' refresh of what changed.
+
+The refresh finds what changed from the upload events (every change to an upload writes one, in
+the same statement: uploads.services) and from the public site's figures the poller stored, and
+rebuilds the entries of those areas and of every area above them, oldest change first, for at
+most a budget of seconds per run; what is left waits, in its order, for the next run. A refresh
+that fails (PostgreSQL gone) writes nothing of its state: the next one reads the same changes.
+"""
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from public import snapshots
+from public.entries import Source, entry_build
+from public.snapshots import Entry, Key
+from regions.models import CODE_LENGTH, Level
+from regions.selectors import home_place
+from uploads.models import PublicAreaProgress
+
+logger = logging.getLogger(__name__)
+
+# One refresher at a time in the whole deployment, whatever the number of workers.
+REFRESH_LOCK = 0x5EE7_0001
+# A change is read by two runs in a row: an event whose transaction commits a little after a
+# run read past its id is found by the next one.
+EVENTS_PER_RUN = 200_000
+# The public site's figures the poller stored this long before the last refresh still count as
+# changed (a poller's upsert may commit after the refresh that followed it started).
+SITE_FIGURE_OVERLAP = timedelta(seconds=30)
+# Levels whose entries the sweep rebuilds when old: their pages draw a timeline, whose time axis
+# moves on when nothing changes.
+SWEPT_MAX_CODE_LENGTH = CODE_LENGTH[Level.KECAMATAN]
+SWEEP_AFTER_SECONDS = 300
+
+
+class SnapshotUnavailable(Exception):
+    """An entry nobody has asked for before, while the database cannot be read."""
+
+
+@dataclass(frozen=True)
+class Refresh:
+    changed: int  # areas whose data changed (each TPS and the areas above it)
+    rebuilt: int  # of those and the earlier left ones, areas whose entries were rebuilt
+    entries: int
+    left: int  # areas waiting for the next run
+    seconds: float
+
+
+def snapshot_entry(key: Key) -> Entry | None:
+    """The entry as stored, or built now and stored when there is none yet; None when there is
+    no such thing (an unknown area or TPS). Raises SnapshotUnavailable when it must be built and
+    the database cannot be read."""
+    entry = snapshots.entry_read(key)
+    if entry is not None:
+        return entry
+    try:
+        entry = entry_build(Source(key.kind, key.code), key.name)
+    except DatabaseError as error:
+        raise SnapshotUnavailable(str(error)) from error
+    if entry is not None:
+        snapshots.entry_write(key, entry)
+    return entry
+
+
+def snapshot_home() -> tuple[str, str] | None:
+    """(kind, code) of the area the home page shows, as last stored, else read and stored."""
+    home = snapshots.home_read()
+    if home is None:
+        try:
+            home = home_place()
+        except DatabaseError as error:
+            raise SnapshotUnavailable(str(error)) from error
+        if home is not None:
+            snapshots.home_write(*home)
+    return home
+
+
+def snapshot_refresh(*, budget_seconds: float | None = None) -> Refresh | None:
+    """Rebuilds the entries of the areas whose data changed since the last run; None when
+    another refresh is running."""
+    started = time.monotonic()
+    budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    with _only_refresher() as alone:
+        if not alone:
+            return None
+        state = snapshots.state_read() or _first_state()
+        seen = state["seen"]
+        changed, newest = _changed_areas(seen[0], state.get("finished_at"))
+        pending = _merge(state["pending"], changed, now=time.time())
+        rebuilt, entries, left = _rebuild(pending, deadline=started + budget)
+        if home := home_place():
+            snapshots.home_write(*home)
+        snapshots.state_write(
+            {"seen": [seen[1], max(seen[1], newest)], "pending": left, "finished_at": time.time()}
+        )
+    return Refresh(len(changed), rebuilt, entries, len(left), time.monotonic() - started)
+
+
+def snapshot_sweep(*, budget_seconds: float = 60.0) -> int | None:
+    """Rebuilds the entries of areas down to the kecamatan that were not rebuilt for
+    SWEEP_AFTER_SECONDS, the oldest first; how many areas (None: another refresh is running)."""
+    before = time.time() - SWEEP_AFTER_SECONDS
+    old = snapshots.areas_built_before(before, max_code_length=SWEPT_MAX_CODE_LENGTH)
+    areas = [[kind, code, built] for kind, code, built in old]
+    with _only_refresher() as alone:
+        if not alone:
+            return None
+        rebuilt, _, _ = _rebuild(_ordered(areas), deadline=time.monotonic() + budget_seconds)
+    return rebuilt
+
+
+def snapshot_rebuild_all() -> int | None:
+    """Rebuilds every entry there is (after regions or contests changed); how many areas (None:
+    another refresh is running)."""
+    areas = [[kind, code, built] for kind, code, built in _every_area()]
+    with _only_refresher() as alone:
+        if not alone:
+            return None
+        rebuilt, _, _ = _rebuild(_ordered(areas), deadline=float("inf"))
+    if home := home_place():
+        snapshots.home_write(*home)
+    return rebuilt
+
+
+def _every_area() -> Iterator[tuple[str, str, float]]:
+    return snapshots.areas_built_before(float("inf"), max_code_length=CODE_LENGTH[Level.TPS])
+
+
+# --- What changed
+
+
+def _first_state() -> dict:
+    """Where a first refresh (or one after the state was lost) starts: from the newest event,
+    with every entry there is waiting, since what changed before is not known."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM uploads_uploadevent")
+        newest = cursor.fetchone()[0]
+    every = [[kind, code, built] for kind, code, built in _every_area()]
+    return {"seen": [newest, newest], "pending": every}
+
+
+def _changed_areas(after: int, finished_at: float | None) -> tuple[set[tuple[str, str]], int]:
+    """The (kind, code) of each TPS with an event after that id and of every area above it, and
+    of each area whose public site figure changed; and the newest event id read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT contest.kind, upload.tps_id, max(event.id)
+            FROM uploads_uploadevent event
+            JOIN uploads_upload upload ON upload.id = event.upload_id
+            JOIN regions_contest contest ON contest.id = upload.contest_id
+            WHERE event.id > %s AND event.id <= %s
+            GROUP BY 1, 2
+            """,
+            [after, after + EVENTS_PER_RUN],
+        )
+        rows = cursor.fetchall()
+    changed = {(kind, code[:length]) for kind, code, _ in rows for length in _LENGTHS}
+    if finished_at is not None:
+        since = datetime.fromtimestamp(finished_at, tz=UTC) - SITE_FIGURE_OVERLAP
+        figures = PublicAreaProgress.objects.filter(fetched_at__gte=since)
+        changed |= set(figures.values_list("kind", "area_code"))
+    return changed, max((newest for *_, newest in rows), default=after)
+
+
+_LENGTHS = (0, *CODE_LENGTH.values())
+
+
+def _merge(pending: list, changed: set[tuple[str, str]], *, now: float) -> list[list]:
+    """The areas waiting, with the newly changed ones that were not, in rebuild order."""
+    waiting = {(kind, code) for kind, code, _ in pending}
+    return _ordered(pending + [[kind, code, now] for kind, code in changed - waiting])
+
+
+def _ordered(areas: list[list]) -> list[list]:
+    """The longest waiting first; among those of one moment, the nation before the provinsi
+    and so on down: the pages most read."""
+    return sorted(areas, key=lambda area: (area[2], len(area[1]), area[0], area[1]))
+
+
+# --- Rebuilding
+
+
+def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list]]:
+    """Rebuilds the entries of the areas in order until the deadline; (areas rebuilt, entries
+    written, areas left). An area nobody asked for has no entries and costs nothing."""
+    rebuilt = entries = 0
+    for position, (kind, code, _) in enumerate(areas):
+        names = snapshots.entry_names(kind, code)
+        if not names:
+            continue
+        if rebuilt and time.monotonic() >= deadline:
+            return rebuilt, entries, areas[position:]
+        entries += _area_rebuild(kind, code, names)
+        rebuilt += 1
+    return rebuilt, entries, []
+
+
+def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
+    source = Source(kind, code)
+    written = 0
+    for name in names:
+        key = Key(kind, code, name)
+        entry = entry_build(source, name)
+        if entry is None:
+            # The area or contest is gone (regions re-imported): answer 404, not old figures.
+            snapshots.entry_delete(key)
+        else:
+            snapshots.entry_write(key, entry)
+            written += 1
+    return written
+
+
+@contextmanager
+def _only_refresher() -> Iterator[bool]:
+    """A session advisory lock: released when we are done, or when our connection dies with
+    the worker that held it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [REFRESH_LOCK])
+        alone = cursor.fetchone()[0]
+    try:
+        yield alone
+    finally:
+        if alone:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [REFRESH_LOCK])

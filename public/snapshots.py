@@ -1,0 +1,219 @@
+"""The public snapshot: every public page and open-data file as the very bytes we answer, on disk.
+
+Why files: on election night the whole country refreshes the same few pages. An answer from a
+file costs a stat (and a read when it changed), not queries and a template, whatever the load;
+and when PostgreSQL or Redis is down the files are still here, served marked stale.
+
+Who writes: the workers (`public.services.snapshot_refresh`, every few seconds) rebuild the
+entries of each area whose data changed; a request for an entry nobody asked for before builds it
+once (`public.entries`) and stores it here. Nothing is built per request after that.
+
+Layout: the codes are a materialized path, and so are the folders: the entries of the nation are
+in <SNAPSHOT_ROOT>/<contest kind>/, those of Kabupaten PPU in <kind>/64/6409/, those of one of its
+TPS in <kind>/64/6409/640901/6409012001/6409012001001/, so that no folder holds more than one
+area's entries and its children's folders, and a walk down to the kecamatan never lists a desa.
+One file per entry: a line of JSON (content type, ETag, when built, headers) and then the body,
+written whole to a temporary name and renamed over the old one, so that a reader (another
+process, another container on the same volume) sees the old entry or the new one, never half.
+"""
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from regions.models import CODE_LENGTH
+
+# The refresher's state (public.services); its modification time is the heartbeat.
+STATE = "state.json"
+# Which area the home page shows (regions.selectors.home_place), so that / is answered without
+# a query: "<kind> <code>".
+HOME = "home"
+# Entries a process keeps in memory, each checked against its file by one stat per request: the
+# hot pages are read from disk once per change, not per request. About 30 KB each at most.
+CACHED_ENTRIES = 512
+
+
+@dataclass(frozen=True)
+class Entry:
+    body: bytes
+    content_type: str
+    etag: str
+    built_at: float  # seconds since the epoch
+    headers: dict[str, str] = field(default_factory=dict)
+    # A token in the body that stands for the scheme and host the request came to (the open
+    # data's absolute image URLs); "" when the body has none.
+    base_url_token: str = ""
+
+
+@dataclass(frozen=True)
+class Key:
+    """Where an entry lives: a contest kind, an area ("" the nation, down to a TPS) and a name
+    (public.entries.NAMES says what each is)."""
+
+    kind: str
+    code: str
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return area_folder(self.kind, self.code) / self.name
+
+
+def root() -> Path:
+    return Path(settings.SNAPSHOT_ROOT)
+
+
+def area_folder(kind: str, code: str) -> Path:
+    """code: "" for the nation; entry names are never digits, so never a child's folder."""
+    codes = [code[:length] for length in CODE_LENGTH.values() if length <= len(code)]
+    return root().joinpath(kind, *codes)
+
+
+# --- Reads
+
+
+_cache: dict[Path, tuple[tuple[int, int, int], Entry]] = {}
+_cache_lock = threading.Lock()
+
+
+def entry_read(key: Key) -> Entry | None:
+    """The entry as last written, or None when there is none (or it cannot be read)."""
+    path = key.path
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    entry = _entry_load(path)
+    if entry is not None:
+        with _cache_lock:
+            if len(_cache) >= CACHED_ENTRIES:
+                _cache.pop(next(iter(_cache)), None)
+            _cache[path] = (stamp, entry)
+    return entry
+
+
+def _entry_load(path: Path) -> Entry | None:
+    try:
+        with open(path, "rb") as file:
+            meta = json.loads(file.readline())
+            body = file.read()
+    except (OSError, ValueError):
+        # Gone between the stat and the open, or cut short by a crash of the machine: as if
+        # there were none; the next build replaces it.
+        return None
+    return Entry(body=body, **meta)
+
+
+def entry_names(kind: str, code: str) -> list[str]:
+    """The names of the entries an area has (none when nobody asked for any)."""
+    try:
+        found = list(os.scandir(area_folder(kind, code)))
+    except OSError:
+        return []
+    return sorted(item.name for item in found if item.is_file() and not item.name.startswith("."))
+
+
+def areas_built_before(moment: float, *, max_code_length: int) -> Iterator[tuple[str, str, float]]:
+    """(kind, code, when its oldest entry was built) of each area with entries built before the
+    moment, down to areas of max_code_length digits (the folders below are not listed)."""
+    try:
+        kinds = [item for item in os.scandir(root()) if item.is_dir()]
+    except OSError:
+        return
+    for kind in kinds:
+        yield from _walk(kind.path, kind.name, "", moment, max_code_length)
+
+
+def _walk(folder: str, kind: str, code: str, moment: float, max_code_length: int):
+    try:
+        found = list(os.scandir(folder))
+    except OSError:
+        return
+    times = [item.stat().st_mtime for item in found if item.is_file() and item.name[0] != "."]
+    if times and min(times) < moment:
+        yield kind, code, min(times)
+    for item in found:
+        if item.is_dir() and len(item.name) <= max_code_length:
+            yield from _walk(item.path, kind, item.name, moment, max_code_length)
+
+
+def heartbeat() -> float | None:
+    """When the workers last finished a refresh (seconds since the epoch), or None: never."""
+    try:
+        return os.stat(root() / STATE).st_mtime
+    except OSError:
+        return None
+
+
+def is_stale(entry: Entry, *, now: float | None = None) -> bool:
+    """Whether what the entry says may be out of date: built longer ago than the stale limit and
+    not confirmed since by a finished refresh (which rebuilds whatever changed)."""
+    now = time.time() if now is None else now
+    confirmed = max(entry.built_at, heartbeat() or 0.0)
+    return now - confirmed > settings.SNAPSHOT_STALE_AFTER_SECONDS
+
+
+def state_read() -> dict:
+    try:
+        return json.loads((root() / STATE).read_bytes())
+    except (OSError, ValueError):
+        return {}
+
+
+def home_read() -> tuple[str, str] | None:
+    try:
+        kind, _, code = (root() / HOME).read_text().partition(" ")
+    except OSError:
+        return None
+    return (kind, code) if kind else None
+
+
+# --- Writes
+
+
+def entry_write(key: Key, entry: Entry) -> None:
+    meta = {
+        "content_type": entry.content_type,
+        "etag": entry.etag,
+        "built_at": entry.built_at,
+        "headers": entry.headers,
+        "base_url_token": entry.base_url_token,
+    }
+    line = json.dumps(meta, separators=(",", ":")).encode() + b"\n"
+    _write_atomically(key.path, line + entry.body)
+
+
+def entry_delete(key: Key) -> None:
+    key.path.unlink(missing_ok=True)
+
+
+def state_write(state: dict) -> None:
+    """Also the heartbeat: written at the end of every refresh that finished."""
+    _write_atomically(root() / STATE, json.dumps(state).encode())
+
+
+def home_write(kind: str, code: str) -> None:
+    if home_read() != (kind, code):
+        _write_atomically(root() / HOME, f"{kind} {code}".encode())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A name of this process and thread: two writers of one entry (a request and a worker) each
+    # rename their own whole file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
