@@ -1,0 +1,251 @@
+"""The public snapshot (public/snapshots.py): public pages and open data answered from files the
+workers refresh, built once on a first request, still served (marked stale) when PostgreSQL or
+Redis is down."""
+
+import os
+import time
+
+import httpx
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from public import snapshots
+from public.services import REFRESH_LOCK, snapshot_refresh, snapshot_sweep
+from tests.conftest import child_env, wait_until
+from tests.test_pipeline import manage, start_beat, start_web, start_worker
+from tests.world import BABULU, move, refresh, text
+from uploads.models import Status
+
+pytestmark = pytest.mark.usefixtures("ppu")
+LABANGKA = "6409032002"  # a desa of Babulu
+LABANGKA_TPS = "6409032002001"
+SEPAKU = "640904"  # another kecamatan of PPU
+PAGES = {
+    "nation": "/en/progress/pkwkk/",
+    "ppu": "/en/progress/pkwkk/6409/",
+    "babulu": f"/en/progress/pkwkk/{BABULU}/",
+    "sepaku": f"/en/progress/pkwkk/{SEPAKU}/",
+    "labangka": f"/en/progress/pkwkk/{LABANGKA}/",
+    "tps": f"/en/progress/pkwkk/{LABANGKA_TPS}/",
+}
+PPU_FILE = "/api/hhcw/pkwkk/64/6409.json"
+TPS_FILE = f"/api/hhcw/pkwkk/64/6409/{BABULU}/{LABANGKA}/{LABANGKA_TPS}.json"
+STALE_BANNER = "These figures may be out of date"
+PUBLISHED_TPS = '<p class="big-status"><span class="status status-published">'
+
+
+def etags(client, urls: dict[str, str]) -> dict[str, str]:
+    return {name: client.get(url)["ETag"] for name, url in urls.items()}
+
+
+def test_a_refresh_rebuilds_the_areas_whose_data_changed_and_those_above_them_only(client):
+    etags(client, PAGES)
+    refresh()  # beat's, every few seconds since the workers started
+    before = etags(client, PAGES)
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    # Until the workers refresh, everyone is answered the snapshot as it was.
+    assert etags(client, PAGES) == before
+    result = snapshot_refresh(budget_seconds=60)
+    # The TPS, its desa, kecamatan, kabupaten, provinsi and the nation changed; of those, five
+    # have entries (nobody asked for the provinsi).
+    assert (result.changed, result.rebuilt, result.left) == (6, 5, 0)
+    after = etags(client, PAGES)
+    assert {name for name in PAGES if after[name] != before[name]} == set(PAGES) - {"sepaku"}
+    assert PUBLISHED_TPS in client.get(PAGES["tps"]).text
+    assert "/api/dokumen/" not in text(client.get(PAGES["tps"]))  # published without pages
+
+
+def test_a_refresh_that_finds_nothing_changed_rewrites_nothing(client, snapshot_root):
+    for url in PAGES.values():
+        client.get(url)
+    refresh()
+    written = {path: path.stat().st_mtime_ns for path in snapshot_root.rglob("*.html")}
+    result = snapshot_refresh(budget_seconds=60)
+    assert (result.changed, result.rebuilt) == (0, 0)
+    assert {path: path.stat().st_mtime_ns for path in written} == written
+
+
+def test_a_refresh_over_its_budget_leaves_the_rest_for_the_next_run_the_nation_first(client):
+    for url in PAGES.values():
+        client.get(url)
+    refresh()
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    first = snapshot_refresh(budget_seconds=0)
+    # The nation; then the provinsi, which has no entries and costs nothing; the rest waits.
+    assert (first.rebuilt, first.left) == (1, 4)
+    assert "1 of 293 TPS published" in text(client.get(PAGES["nation"]))
+    assert "0 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+    for _ in range(4):
+        assert snapshot_refresh(budget_seconds=0).rebuilt == 1
+    assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+    assert PUBLISHED_TPS in client.get(PAGES["tps"]).text
+
+
+def test_a_lost_state_makes_the_next_refresh_rebuild_every_entry(client, snapshot_root):
+    client.get(PAGES["ppu"])
+    refresh()
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    (snapshot_root / snapshots.STATE).unlink()
+    refresh()
+    assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+
+
+def test_only_one_refresh_runs_at_a_time():
+    with psycopg.connect(_url(connection.settings_dict)) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [REFRESH_LOCK])
+        assert snapshot_refresh() is None
+        assert snapshot_sweep() is None
+        other.execute("SELECT pg_advisory_unlock(%s)", [REFRESH_LOCK])
+        assert snapshot_refresh() is not None
+
+
+def test_the_sweep_rebuilds_old_entries_down_to_the_kecamatan_not_below(client, snapshot_root):
+    for url in PAGES.values():
+        client.get(url)
+    long_ago = time.time() - 3600
+    for path in snapshot_root.rglob("*.html"):
+        os.utime(path, (long_ago, long_ago))
+    assert snapshot_sweep() == 4  # the nation, PPU, Babulu, Sepaku
+    left_old = {
+        path.parent.name
+        for path in snapshot_root.rglob("*.html")
+        if path.stat().st_mtime == pytest.approx(long_ago)
+    }
+    assert left_old == {LABANGKA, LABANGKA_TPS}
+
+
+def test_the_command_rebuilds_what_changed_or_everything(client, snapshot_root):
+    client.get(PAGES["ppu"])
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    call_command("refresh_public_snapshot", "--all", stdout=(out := _Out()))
+    assert out.text == "rebuilt the entries of 1 areas\n"
+    assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+
+
+def test_an_entry_cut_short_by_a_crash_is_built_again(client, snapshot_root):
+    client.get(PPU_FILE)
+    (path,) = snapshot_root.rglob("hhcw.json")
+    path.write_bytes(path.read_bytes()[:20])
+    response = client.get(PPU_FILE)
+    assert response.status_code == 200
+    assert response.json()["progres"] == {"total": 293, "progres": 0}
+
+
+def test_a_tps_file_names_its_images_at_the_host_it_was_asked_from(client, kpu_staff):
+    from tests.test_open_data import receive
+
+    receive(kpu_staff)
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    first = client.get(TPS_FILE, headers={"host": "localhost"}).json()
+    second = client.get(TPS_FILE, headers={"host": "127.0.0.1"}).json()
+    assert first["images"][0].startswith("http://localhost/api/dokumen/")
+    assert second["images"][0].startswith("http://127.0.0.1/api/dokumen/")
+
+
+def test_without_a_refresh_for_a_while_what_is_served_is_marked_stale(client, settings):
+    settings.SNAPSHOT_STALE_AFTER_SECONDS = 1
+    fresh_page = client.get(PAGES["ppu"])
+    fresh_file = client.get(PPU_FILE)
+    client.get(PAGES["ppu"] + "?part=live")
+    client.get("/api/wilayah/pkwkk/64/6409.json")
+    assert STALE_BANNER not in text(fresh_page)
+    assert "X-Snapshot-Stale" not in fresh_page
+    assert "stale" not in fresh_file.json()["tracker"]
+    time.sleep(1.2)
+    page = client.get(PAGES["ppu"])
+    assert STALE_BANNER in text(page)
+    assert page["X-Snapshot-Stale"].startswith("20")
+    assert page["ETag"] != fresh_page["ETag"]
+    live = client.get(PAGES["ppu"] + "?part=live")
+    assert STALE_BANNER in text(live)  # the banner comes with the polls
+    stale_file = client.get(PPU_FILE)
+    assert stale_file.json()["tracker"]["stale"] is True
+    assert stale_file.json()["tungsura"] == fresh_file.json()["tungsura"]
+    assert client.get("/api/wilayah/pkwkk/64/6409.json")["X-Snapshot-Stale"]
+    refresh()
+    assert STALE_BANNER not in text(client.get(PAGES["ppu"]))
+    assert "stale" not in client.get(PPU_FILE).json()["tracker"]
+
+
+# --- Outages, with real processes
+
+
+FAST = {"SNAPSHOT_REFRESH_SECONDS": "1", "SNAPSHOT_STALE_AFTER_SECONDS": "4"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_postgresql_down_the_last_snapshot_is_served_marked_stale(
+    start_process, tmp_path, restartable_postgres
+):
+    """On a PostgreSQL of its own, so that stopping it cannot disturb the rest of the suite."""
+    env = child_env(DATABASE_URL=restartable_postgres.create_database(), **FAST)
+    manage(env, "migrate", "--no-input")
+    manage(env, "load_demo")
+    web = start_web(start_process, env)
+    start_worker(start_process, env, concurrency=1)
+    start_beat(start_process, env, tmp_path)
+    page = httpx.get(web + PAGES["ppu"])
+    data = httpx.get(web + PPU_FILE)
+    assert page.status_code == data.status_code == 200
+    wait_until(lambda: snapshots.heartbeat() is not None, timeout=30)
+
+    restartable_postgres.stop()
+    wait_until(lambda: "X-Snapshot-Stale" in httpx.get(web + PAGES["ppu"]).headers, timeout=15)
+    down = httpx.get(web + PAGES["ppu"])
+    assert down.status_code == 200
+    assert STALE_BANNER in down.text
+    assert "0 of 293 TPS published" in " ".join(down.text.split())
+    stale = httpx.get(web + PPU_FILE).json()
+    assert stale["tracker"]["stale"] is True
+    assert stale["progres"] == data.json()["progres"]
+    # What nobody asked for before cannot be built: said so, with when to try again.
+    never_built = httpx.get(web + f"/api/hhcw/pkwkk/64/6409/{SEPAKU}.json")
+    assert never_built.status_code == 503
+    assert never_built.headers["Retry-After"] == "10"
+    assert "cannot be read" in never_built.json()["error"]
+    assert httpx.get(web + PAGES["sepaku"]).status_code == 503
+
+    restartable_postgres.start()
+    wait_until(lambda: STALE_BANNER not in httpx.get(web + PAGES["ppu"]).text, timeout=120)
+    assert httpx.get(web + PAGES["sepaku"]).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_snapshot_is_served_marked_stale_until_it_is_back(
+    start_process, tmp_path, restartable_redis
+):
+    env = child_env(REDIS_URL=restartable_redis.url, **FAST)
+    web = start_web(start_process, env)
+    start_worker(start_process, env, concurrency=1)
+    start_beat(start_process, env, tmp_path)
+    assert httpx.get(web + PAGES["ppu"]).status_code == 200
+    wait_until(lambda: snapshots.heartbeat() is not None, timeout=60)
+
+    restartable_redis.stop()
+    wait_until(lambda: "X-Snapshot-Stale" in httpx.get(web + PAGES["ppu"]).headers, timeout=15)
+    assert STALE_BANNER in httpx.get(web + PAGES["ppu"]).text
+    # Pages nobody asked for before are built from PostgreSQL, which is up.
+    assert httpx.get(web + PAGES["sepaku"]).status_code == 200
+
+    restartable_redis.start()
+    # The worker and beat reconnect with a back-off: as long as in the pipeline's own test.
+    wait_until(lambda: STALE_BANNER not in httpx.get(web + PAGES["ppu"]).text, timeout=120)
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def _url(database: dict) -> str:
+    from tests.conftest import database_url
+
+    return database_url(database)
