@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.core.files.storage import default_storage
+from django.db import DatabaseError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -232,7 +233,10 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
     pk, dot, extension = name.partition(".")
     if not (pk.isascii() and pk.isdigit() and len(pk) <= 18 and dot and extension):
         raise ApiError(400, "expected /api/dokumen/<page id>.<jpg|png|pdf>")
-    found = public_page(pk=int(pk))
+    try:
+        found = public_page(pk=int(pk))
+    except DatabaseError as error:
+        raise ApiError(503, "the page cannot be looked up just now; try again shortly") from error
     if found is None or EXTENSION[found.content_type] != extension:
         raise ApiError(404, f"no published page {name}")
     etag = f'"{found.sha256}"'

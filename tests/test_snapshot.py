@@ -206,6 +206,7 @@ def test_with_postgresql_down_the_last_snapshot_is_served_marked_stale(
     assert never_built.headers["Retry-After"] == "10"
     assert "cannot be read" in never_built.json()["error"]
     assert httpx.get(web + PAGES["sepaku"]).status_code == 503
+    assert httpx.get(web + "/api/dokumen/1.jpg").status_code == 503
 
     restartable_postgres.start()
     wait_until(lambda: STALE_BANNER not in httpx.get(web + PAGES["ppu"]).text, timeout=120)
