@@ -29,8 +29,7 @@ logger = logging.getLogger(__name__)
 
 # One refresher at a time in the whole deployment, whatever the number of workers.
 REFRESH_LOCK = 0x5EE7_0001
-# A change is read by two runs in a row: an event whose transaction commits a little after a
-# run read past its id is found by the next one.
+# The most events one run reads; a backlog (the workers were down) is read over several runs.
 EVENTS_PER_RUN = 200_000
 # The public site's figures the poller stored this long before the last refresh still count as
 # changed (a poller's upsert may commit after the refresh that followed it started).
@@ -91,15 +90,17 @@ def snapshot_refresh(*, budget_seconds: float | None = None) -> Refresh | None:
     with _only_refresher() as alone:
         if not alone:
             return None
-        state = snapshots.state_read() or _first_state()
-        seen = state["seen"]
-        changed, newest = _changed_areas(seen[0], state.get("finished_at"))
+        state = snapshots.state_read()
+        if "events" not in state:
+            state = _first_state()
+        events = _events_since(state["events"])
+        changed = events.areas | _site_figures_since(state.get("finished_at"))
         pending = _merge(state["pending"], changed, now=time.time())
         rebuilt, entries, left = _rebuild(pending, deadline=started + budget)
         if home := home_place():
             snapshots.home_write(*home)
         snapshots.state_write(
-            {"seen": [seen[1], max(seen[1], newest)], "pending": left, "finished_at": time.time()}
+            {"events": events.next_window, "pending": left, "finished_at": time.time()}
         )
     return Refresh(len(changed), rebuilt, entries, len(left), time.monotonic() - started)
 
@@ -144,31 +145,57 @@ def _first_state() -> dict:
         cursor.execute("SELECT coalesce(max(id), 0) FROM uploads_uploadevent")
         newest = cursor.fetchone()[0]
     every = [[kind, code, built] for kind, code, built in _every_area()]
-    return {"seen": [newest, newest], "pending": every}
+    return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": every}
 
 
-def _changed_areas(after: int, finished_at: float | None) -> tuple[set[tuple[str, str]], int]:
-    """The (kind, code) of each TPS with an event after that id and of every area above it, and
-    of each area whose public site figure changed; and the newest event id read."""
+@dataclass(frozen=True)
+class _Events:
+    areas: set[tuple[str, str]]  # (kind, code) of each TPS with a new event, and those above
+    next_window: dict  # what the next run reads again (see _events_since)
+
+
+def _events_since(window: dict) -> _Events:
+    """The areas of the events not read yet.
+
+    Event ids come from a sequence and are taken before their transaction commits, so an event
+    may become visible after a run has read past its id. Each run therefore reads again the ids
+    the run before read ("after" to "upto"), in the same statement as the new ones, and counts
+    them: the same count as then means nothing arrived late and those rows are skipped; another
+    count, and their TPS are rebuilt again too (rare: a transition is one short statement).
+    """
+    after, upto = window["after"], window["upto"]
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT contest.kind, upload.tps_id, max(event.id)
+            SELECT contest.kind, upload.tps_id, max(event.id),
+                count(*) FILTER (WHERE event.id <= %(upto)s),
+                count(*) FILTER (WHERE event.id > %(upto)s)
             FROM uploads_uploadevent event
             JOIN uploads_upload upload ON upload.id = event.upload_id
             JOIN regions_contest contest ON contest.id = upload.contest_id
-            WHERE event.id > %s AND event.id <= %s
+            WHERE event.id > %(after)s AND event.id <= %(upto)s + %(limit)s
             GROUP BY 1, 2
             """,
-            [after, after + EVENTS_PER_RUN],
+            {"after": after, "upto": upto, "limit": EVENTS_PER_RUN},
         )
         rows = cursor.fetchall()
-    changed = {(kind, code[:length]) for kind, code, _ in rows for length in _LENGTHS}
-    if finished_at is not None:
-        since = datetime.fromtimestamp(finished_at, tz=UTC) - SITE_FIGURE_OVERLAP
-        figures = PublicAreaProgress.objects.filter(fetched_at__gte=since)
-        changed |= set(figures.values_list("kind", "area_code"))
-    return changed, max((newest for *_, newest in rows), default=after)
+    late = sum(old for *_, old, _ in rows) != window["count"]
+    tps = {(kind, code) for kind, code, _, _, new in rows if new or late}
+    newest = max((newest for _, _, newest, _, _ in rows), default=upto)
+    count = sum(new for *_, new in rows)
+    return _Events(
+        areas={(kind, code[:length]) for kind, code in tps for length in _LENGTHS},
+        next_window={"after": upto, "upto": max(upto, newest), "count": count},
+    )
+
+
+def _site_figures_since(finished_at: float | None) -> set[tuple[str, str]]:
+    """The areas whose public site figure the poller stored since the last refresh."""
+    if finished_at is None:
+        return set()
+    since = datetime.fromtimestamp(finished_at, tz=UTC) - SITE_FIGURE_OVERLAP
+    figures = PublicAreaProgress.objects.filter(fetched_at__gte=since)
+    return set(figures.values_list("kind", "area_code"))
 
 
 _LENGTHS = (0, *CODE_LENGTH.values())

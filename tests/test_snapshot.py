@@ -3,13 +3,14 @@ workers refresh, built once on a first request, still served (marked stale) when
 Redis is down."""
 
 import os
+import threading
 import time
 
 import httpx
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from public import snapshots
 from public.services import REFRESH_LOCK, snapshot_refresh, snapshot_sweep
@@ -65,6 +66,36 @@ def test_a_refresh_that_finds_nothing_changed_rewrites_nothing(client, snapshot_
     result = snapshot_refresh(budget_seconds=60)
     assert (result.changed, result.rebuilt) == (0, 0)
     assert {path: path.stat().st_mtime_ns for path in written} == written
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_after_a_refresh_read_past_it_is_rebuilt_by_the_next(client):
+    early, late = "6409032002002", LABANGKA_TPS
+    pages = {tps: f"/en/progress/pkwkk/{tps}/" for tps in (early, late)}
+    etags(client, pages)
+    refresh()
+    started, release = threading.Event(), threading.Event()
+
+    def transition_committed_late() -> None:
+        with transaction.atomic():
+            move(late, Status.PUBLISHED)  # takes its event id now
+            started.set()
+            release.wait(timeout=30)
+        connections.close_all()
+
+    thread = threading.Thread(target=transition_committed_late)
+    thread.start()
+    assert started.wait(timeout=30)
+    move(early, Status.PUBLISHED)  # a later event id, committed first
+    refresh()
+    assert PUBLISHED_TPS in client.get(pages[early]).text
+    assert PUBLISHED_TPS not in client.get(pages[late]).text
+    release.set()
+    thread.join()
+    refresh()
+    assert PUBLISHED_TPS in client.get(pages[late]).text
+    # Each change is rebuilt once: the next run finds nothing new.
+    assert snapshot_refresh(budget_seconds=60).rebuilt == 0
 
 
 def test_a_refresh_over_its_budget_leaves_the_rest_for_the_next_run_the_nation_first(client):

@@ -1,0 +1,115 @@
+"""What the public snapshot costs the workers at national scale.
+
+    python -m benchmarks.snapshot [--tps 823236] [--changes 20000] [--burst 2000]
+
+In a throwaway database: the synthetic national tree with five Pemilu contests (4.1 million
+uploads at 823,236 TPS), --changes random status changes with timeline snapshots (as
+benchmarks.dashboard). Then, for each contest kind, the entries the public reads most are built
+as first requests would build them: the nation, every provinsi and every kabupaten, each as its
+page in Indonesian and English, its 15-second poll part, its hhcw file and its CSV. Then --burst
+more status changes (about two seconds of election night at 1,000 a second), and a refresh with
+no time budget rebuilds everything they touched: how many areas and entries, how long, and so
+how many areas a refresh can rebuild in its budget (SNAPSHOT_REFRESH_BUDGET_SECONDS). Last, a
+refresh that finds nothing changed.
+"""
+
+import argparse
+import random
+import time
+
+from benchmarks.dashboard import liven_up
+from benchmarks.progress import KINDS, NATIONAL_TPS, load_data
+from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
+
+LANGUAGES = ("id", "en")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tps", type=int, default=NATIONAL_TPS)
+    parser.add_argument("--changes", type=int, default=20_000)
+    parser.add_argument("--burst", type=int, default=2_000)
+    parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
+    options = parser.parse_args()
+    with throwaway_database(options.database):
+        _use_a_folder_of_its_own()
+        print(f"public snapshot at {options.tps:,} TPS x {len(KINDS)} contests ({machine()})")
+        load_data(options.tps)
+        liven_up(options.changes)
+        build_most_read()
+        refresh_after(options.burst)
+
+
+def _use_a_folder_of_its_own() -> None:
+    import tempfile
+
+    from django.conf import settings
+
+    settings.SNAPSHOT_ROOT = tempfile.mkdtemp(prefix="sirekap-bench-snapshot-")
+
+
+def _names() -> list[str]:
+    from public.entries import page_name
+
+    pages = [page_name(language=language, part="page", sort="code") for language in LANGUAGES]
+    return [*pages, page_name(language="id", part="live", sort="code"), "hhcw.json", "progress.csv"]
+
+
+def build_most_read() -> None:
+    from public.services import snapshot_entry, snapshot_refresh
+    from public.snapshots import Key
+    from regions.models import Area, Level
+
+    codes = [""] + list(
+        Area.objects.filter(level__in=[Level.PROVINSI, Level.KABUPATEN]).values_list(
+            "code", flat=True
+        )
+    )
+    started = time.perf_counter()
+    for kind in KINDS:
+        for code in codes:
+            for name in _names():
+                assert snapshot_entry(Key(kind, code, name)) is not None
+    took = time.perf_counter() - started
+    areas = len(KINDS) * len(codes)
+    print(
+        f"first build of {areas:,} areas x {len(_names())} entries: {took:.1f} s "
+        f"({took / areas * 1000:.0f} ms an area, one entry at a time)"
+    )
+    snapshot_refresh(budget_seconds=float("inf"))  # the refresher's state, as beat would have
+
+
+def refresh_after(burst: int) -> None:
+    from django.conf import settings
+
+    from progress.services import progress_fold
+    from public.services import snapshot_refresh
+    from uploads.models import Status, Upload
+    from uploads.services import upload_transition
+
+    rng = random.Random(3)
+    first = Upload.objects.order_by("pk").values_list("pk", flat=True)[0]
+    last = Upload.objects.order_by("-pk").values_list("pk", flat=True)[0]
+    for _ in range(burst):
+        upload_transition(
+            upload_id=rng.randint(first, last),
+            expected=tuple(Status.values),
+            new=rng.choice([Status.PUBLISHED, Status.DELIVERED, Status.QUEUED]),
+            action="bench",
+        )
+    progress_fold()
+    result = snapshot_refresh(budget_seconds=float("inf"))
+    per_area = result.seconds / max(result.rebuilt, 1)
+    budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS
+    print(
+        f"refresh after {burst:,} status changes: {result.changed:,} areas changed, "
+        f"{result.rebuilt:,} with entries rebuilt ({result.entries:,} entries) in "
+        f"{result.seconds:.1f} s: {per_area * 1000:.0f} ms an area, about "
+        f"{budget / per_area:.0f} areas per {budget} s budget"
+    )
+    idle = snapshot_refresh(budget_seconds=float("inf"))
+    print(f"refresh with nothing changed: {idle.seconds * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
