@@ -91,8 +91,11 @@ def snapshot_refresh(*, budget_seconds: float | None = None) -> Refresh | None:
         if not alone:
             return None
         state = snapshots.state_read()
-        if "events" not in state:
-            state = _first_state()
+        newest = _newest_event()
+        # No state, or one ahead of the database (restored from a backup, recreated): what
+        # changed since the snapshot was built is unknown.
+        if "events" not in state or newest < state["events"]["upto"]:
+            state = _first_state(newest)
         events = _events_since(state["events"])
         changed = events.areas | _site_figures_since(state.get("finished_at"))
         pending = _merge(state["pending"], changed, now=time.time())
@@ -138,12 +141,15 @@ def _every_area() -> Iterator[tuple[str, str, float]]:
 # --- What changed
 
 
-def _first_state() -> dict:
-    """Where a first refresh (or one after the state was lost) starts: from the newest event,
-    with every entry there is waiting, since what changed before is not known."""
+def _newest_event() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(max(id), 0) FROM uploads_uploadevent")
-        newest = cursor.fetchone()[0]
+        return cursor.fetchone()[0]
+
+
+def _first_state(newest: int) -> dict:
+    """Where a first refresh (or one after the state was lost) starts: from the newest event,
+    with every entry there is waiting, since what changed before is not known."""
     every = [[kind, code, built] for kind, code, built in _every_area()]
     return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": every}
 

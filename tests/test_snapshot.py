@@ -123,6 +123,17 @@ def test_a_lost_state_makes_the_next_refresh_rebuild_every_entry(client, snapsho
     assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
 
 
+def test_a_snapshot_ahead_of_a_restored_database_is_rebuilt_whole(client, snapshot_root):
+    client.get(PAGES["ppu"])
+    refresh()
+    state = snapshots.state_read()
+    state["events"] = {"after": 10**9, "upto": 10**9, "count": 0}  # the database went back
+    snapshots.state_write(state)
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    refresh()
+    assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+
+
 def test_only_one_refresh_runs_at_a_time():
     with psycopg.connect(_url(connection.settings_dict)) as other:
         other.execute("SELECT pg_advisory_lock(%s)", [REFRESH_LOCK])
