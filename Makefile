@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest chromium services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench
 
 install: $(STAMP)
 
@@ -32,7 +32,7 @@ run: install
 
 # The embedded servers the checks start on demand are stopped afterwards (unless they were
 # already running, e.g. for a `make run` in another terminal).
-test: install chromium
+test: install test-tools
 	$(PY) -m sirekap_tracker.embedded session -- $(MAKE) --no-print-directory lint check pytest
 
 lint: install
@@ -46,10 +46,10 @@ check: install
 pytest: install
 	$(PY) -m pytest -n auto
 
-# Browser tests drive Debian's Chromium. As root we install it; otherwise they are skipped and
-# pytest says why.
-chromium:
-	@scripts/ensure-chromium
+# Browser tests drive Debian's Chromium, the nginx tests Debian's nginx (and bench-public wrk too).
+# As root we install what is missing; otherwise those tests are skipped and pytest says why.
+test-tools:
+	@scripts/ensure-test-tools
 
 # Timings of import_regions (100,000 rows) and generate_regions (823,236 TPS), each in a database
 # of its own (BENCH_DATABASE, default sirekap_bench) that is created and dropped on the server

@@ -121,3 +121,35 @@ def test_the_web_health_check_passes_when_only_the_public_host_is_allowed(
     env = child_env(ALLOWED_HOSTS="sirekap.example.org")
     checked = subprocess.run([sys.executable, flag, code], env=env, capture_output=True, timeout=30)
     assert (program, checked.returncode) == ("python", 0), checked.stderr.decode()
+
+
+def test_nginx_is_the_public_entrance_and_web_is_reached_through_it_only(compose):
+    services = compose["services"]
+    assert services["nginx"]["ports"] == ["80:80"]
+    assert services["nginx"]["image"].startswith("nginx:")
+    assert services["nginx"]["restart"] == "unless-stopped"
+    assert services["nginx"]["depends_on"] == {"web": {"condition": "service_healthy"}}
+    assert "healthcheck" in services["nginx"]
+    published = {name for name, service in services.items() if "ports" in service}
+    assert published == {"nginx"}
+    assert services["web"]["expose"] == ["8000"]
+
+
+def test_nginx_renders_the_template_with_the_web_address(compose):
+    nginx = compose["services"]["nginx"]
+    source, target, mode = nginx["volumes"][0].split(":")
+    assert (PROJECT_DIR / source).is_file()
+    # Rendered to conf.d/default.conf, it replaces the image's welcome server on port 80, which
+    # would otherwise answer every request (the first server of a port is its default).
+    assert (target, mode) == ("/etc/nginx/templates/default.conf.template", "ro")
+    # Compose's default; gunicorn.conf.py binds 8000.
+    assert nginx["environment"]["NGINX_UPSTREAM"] == "${NGINX_UPSTREAM:-web:8000}"
+    assert 'bind = "0.0.0.0:8000"' in (PROJECT_DIR / "gunicorn.conf.py").read_text()
+
+
+def test_the_nginx_template_takes_nothing_else_from_the_environment():
+    """The image substitutes every variable of its environment (PATH, HOSTNAME, NGINX_VERSION,
+    ...); nginx's own variables are lower case, so only upper-case names could be replaced."""
+    template = (PROJECT_DIR / "deploy" / "nginx" / "default.conf.template").read_text()
+    upper = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", template))
+    assert upper == {"NGINX_UPSTREAM"}
