@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench
 
 install: $(STAMP)
 
@@ -74,8 +74,17 @@ bench-delivery: install
 bench-dashboard: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.dashboard
 
-# Every benchmark above, one after the other (about 10 minutes); the figures go in the README.
-bench: bench-regions bench-progress bench-delivery bench-dashboard
+# Requests per second of the public page and of its JSON (the PPU demo, /progress/pkwkk/6409/ and
+# /api/hhcw/pkwkk/64/6409.json) under wrk at 32 and 200 connections, beside a trivial Django view
+# answering the same bytes (same middleware, same gunicorn.conf.py), nginx serving them as files,
+# and the production nginx config (deploy/nginx/, short cache) in front of the same gunicorn;
+# about 3 minutes, in a throwaway database like the others. Needs wrk and nginx (as root, apt).
+bench-public: install
+	@scripts/ensure-test-tools nginx wrk
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.public_load
+
+# Every benchmark above, one after the other (about 13 minutes); the figures go in the README.
+bench: bench-regions bench-progress bench-delivery bench-dashboard bench-public
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start
