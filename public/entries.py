@@ -19,6 +19,7 @@ from django.http import HttpRequest, QueryDict
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
 
 from progress.timeline import Chart, place_chart
 from public.selectors import (
@@ -67,6 +68,8 @@ class Source:
         self.kind = kind
         self.code = code
         self.now = timezone.now()
+        # The live part as rendered, by language and sort: a page embeds it as it is.
+        self.live: dict[tuple[str, str], str] = {}
 
     @cached_property
     def board(self) -> AreaBoard | TpsBoard | None:
@@ -129,9 +132,20 @@ def _page(source: Source, *, language: str, part: str, sort: str, home: bool) ->
     context = {"board": board, "place": board.place, "sort": sort, "chart": chart}
     context |= {"now": source.now, "home": home}
     with translation.override(language):
+        if part == "page":
+            context["live_html"] = mark_safe(_live(source, language=language, sort=sort))
         request = _request(_path(source, part=part, sort=sort, home=home))
-        body = render_to_string(template, context, request=request).encode()
-    return _bytes_entry(body, HTML, source)
+        body = render_to_string(template, context, request=request)
+    if part == "live":
+        source.live[language, sort] = body
+    return _bytes_entry(body.encode(), HTML, source)
+
+
+def _live(source: Source, *, language: str, sort: str) -> str:
+    """The live part of a page, rendered once for the page and the part's own entry."""
+    if (language, sort) not in source.live:
+        _page(source, language=language, part="live", sort=sort, home=False)
+    return source.live[language, sort]
 
 
 def _path(source: Source, *, part: str, sort: str, home: bool) -> str:
