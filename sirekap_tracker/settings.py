@@ -117,6 +117,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message at a time per process: a slow delivery must not hold others hostage in a prefetch.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Rebuilding the public snapshot keeps a process busy for most of every few seconds on election
+# night: on a queue of its own, so that in production a worker of its own takes it and the
+# deliveries never wait behind it (docker-compose.yml; `make run` has one worker take both).
+SNAPSHOT_QUEUE = "snapshot"
+CELERY_TASK_ROUTES = {"public.tasks.*": {"queue": SNAPSHOT_QUEUE}}
 # An unacked message returns to the queue after this long. It must exceed the longest task (the
 # hard time limit below), or a slow but healthy task would run twice.
 # socket_connect_timeout: a web process sending a task while Redis is down gives up in seconds.

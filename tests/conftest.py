@@ -134,6 +134,8 @@ def celery_worker(start_process):
             "--app",
             "sirekap_tracker",
             "worker",
+            "--queues",
+            "celery,snapshot",
             "--pool",
             "prefork",
             "--concurrency",

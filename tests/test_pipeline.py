@@ -66,6 +66,7 @@ def start_worker(start_process, env, concurrency: int = 2):
     return start_process(
         [
             sys.executable, "-m", "celery", "--app", "sirekap_tracker", "worker",
+            "--queues", "celery,snapshot",
             "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO",
             "--hostname", f"pipeline-{free_port()}@%h",
         ],
