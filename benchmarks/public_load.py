@@ -64,7 +64,13 @@ class Run:
     p50_ms: float
     p99_ms: float
     requests: int
-    errors: int  # socket errors (connect, read, write, timeout) and answers other than 2xx/3xx
+    # Socket errors (connect, read, write, timeout: no answer within wrk's 2 s) and answers other
+    # than 2xx/3xx, by kind.
+    error_kinds: dict[str, int]
+
+    @property
+    def errors(self) -> int:
+        return sum(self.error_kinds.values())
 
 
 @dataclass(frozen=True)
@@ -318,19 +324,26 @@ def _wrk(url: str, connections: int, seconds: int) -> Run:
     if finished.returncode != 0:
         sys.exit(f"error: {' '.join(command)} failed: {finished.stderr.strip()}")
     out = finished.stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
+    if set(latency) != {"50", "99"}:
+        sys.exit(f"error: no latency distribution from {' '.join(command)}:\n{out}")
     return Run(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
         p50_ms=_milliseconds(latency["50"]),
         p99_ms=_milliseconds(latency["99"]),
         requests=int(re.search(r"(\d+) requests in", out)[1]),
-        errors=sum(map(int, socket_errors.groups() if socket_errors else []))
-        + (int(non_2xx[1]) if non_2xx else 0),
+        error_kinds=_error_kinds(out),
     )
+
+
+def _error_kinds(out: str) -> dict[str, int]:
+    """wrk prints these lines only when there were such errors."""
+    kinds = {}
+    if found := re.search(r"Socket errors: (.*)", out):
+        kinds = {kind: int(count) for kind, count in re.findall(r"(\w+) (\d+)", found[1])}
+    if found := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        kinds["non-2xx/3xx"] = int(found[1])
+    return {kind: count for kind, count in kinds.items() if count}
 
 
 def _milliseconds(text: str) -> float:
@@ -347,6 +360,11 @@ def _report(results: dict[Target, Result]) -> None:
         print(f"{target.name:<28} {few.rps:>8,.0f} {few.p50_ms:>7.1f} {few.p99_ms:>7.1f} "
               f"{few.errors:>7,}   {many.rps:>8,.0f} {many.errors:>7,}")  # fmt: skip
     print()
+    for target, result in results.items():
+        for connections, run in result.runs.items():
+            if run.errors:
+                kinds = ", ".join(f"{kind} {count:,}" for kind, count in run.error_kinds.items())
+                print(f"{target.name}, errors at {connections} connections: {kinds}")
     for target, result in results.items():
         if target.name.endswith("cache in front"):
             print(f"{target.name}: {result.reached_django:,} of its {result.requests:,} "
