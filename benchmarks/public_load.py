@@ -124,7 +124,11 @@ def _run(folder: Path, options) -> None:
         for target in targets:
             _warm_up(target)
         results = {target: _measure(target, options.seconds, folder) for target in targets}
+        booted = (folder / "gunicorn.log").read_text(errors="replace").count("Booting worker")
     _report(results)
+    workers = _gunicorn_config()["workers"]
+    print(f"gunicorn booted {booted} workers for its {workers}: {booted - workers} replaced one "
+          "that had served max_requests")  # fmt: skip
 
 
 def _environment(folder: Path) -> None:
@@ -148,15 +152,19 @@ def _versions() -> str:
 
 
 def _setup(bodies: dict[str, bytes], extra: list[str]) -> str:
-    import runpy
-
-    config = runpy.run_path(str(PROJECT_DIR / "gunicorn.conf.py"))
+    config = _gunicorn_config()
     return (
         f"page {len(bodies[PAGE_URL]):,} bytes, JSON {len(bodies[JSON_URL]):,} bytes; gunicorn: "
         f"gunicorn.conf.py, {config['workers']} sync workers, max_requests "
         f"{config['max_requests']} (+/- {config['max_requests_jitter']}), access log to a file"
         + (f", plus {' '.join(extra)}" if extra else "")
     )
+
+
+def _gunicorn_config() -> dict:
+    import runpy
+
+    return runpy.run_path(str(PROJECT_DIR / "gunicorn.conf.py"))
 
 
 def _load_demo() -> None:
