@@ -18,8 +18,8 @@ RUN DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:
     SECRET_KEY=collectstatic-only-placeholder-not-used-at-runtime \
     python -c "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'sirekap_tracker.settings'); django.setup(); from django.core.management import call_command; call_command('collectstatic', '--no-input', verbosity=0)"
 
-# Documents (MEDIA_ROOT): a new named volume takes this folder's owner, so the app can write.
-RUN mkdir -p /app/media && chown sirekap /app/media
+# Documents (MEDIA_ROOT) and the public snapshot (SNAPSHOT_ROOT): a new named volume takes this folder's owner, so the app can write.
+RUN mkdir -p /app/media /app/snapshots && chown sirekap /app/media /app/snapshots
 
 USER sirekap
 EXPOSE 8000

@@ -60,11 +60,8 @@ def build_most_read() -> None:
     from public.snapshots import Key
     from regions.models import Area, Level
 
-    codes = [""] + list(
-        Area.objects.filter(level__in=[Level.PROVINSI, Level.KABUPATEN]).values_list(
-            "code", flat=True
-        )
-    )
+    areas = Area.objects.filter(level__in=[Level.PROVINSI, Level.KABUPATEN])
+    codes = ["", *areas.values_list("code", flat=True)]
     started = time.perf_counter()
     for kind in KINDS:
         for code in codes:

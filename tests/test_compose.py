@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.conf import settings
 
 from tests.conftest import PROJECT_DIR, child_env
 
-APP_SERVICES = ["web", "worker", "beat", "migrate"]
+APP_SERVICES = ["web", "worker", "snapshot-worker", "beat", "migrate"]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,26 @@ def test_web_and_workers_share_the_documents_volume(compose):
         assert "media:/app/media" in service["volumes"]
         assert service["environment"]["MEDIA_ROOT"] == "/app/media"
     assert "media" in compose["volumes"]
+
+
+def test_web_and_the_snapshot_worker_share_the_public_snapshot(compose):
+    for name in ["web", "worker", "snapshot-worker", "beat"]:
+        service = compose["services"][name]
+        assert "snapshots:/app/snapshots" in service["volumes"]
+        assert service["environment"]["SNAPSHOT_ROOT"] == "/app/snapshots"
+    assert "snapshots" in compose["volumes"]
+    dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
+    assert re.search(r"chown sirekap .*/app/snapshots", dockerfile)
+
+
+def test_the_snapshot_queue_has_a_worker_of_its_own_and_the_other_worker_skips_it(compose):
+    def queues(name: str) -> str:
+        command = compose["services"][name]["command"]
+        return command[command.index("--queues") + 1]
+
+    assert queues("snapshot-worker") == settings.SNAPSHOT_QUEUE
+    assert queues("worker") == "celery"
+    assert settings.CELERY_TASK_ROUTES["public.tasks.*"]["queue"] == settings.SNAPSHOT_QUEUE
 
 
 @pytest.mark.django_db
