@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench
 
 install: $(STAMP)
 
@@ -83,8 +83,14 @@ bench-public: install
 	@scripts/ensure-test-tools nginx wrk
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.public_load
 
+# What the public snapshot costs the workers at 823,236 TPS x 5 contests: the first build of the
+# nation, provinsi and kabupaten pages and files, then a refresh after 2,000 status changes
+# (about 8 minutes, most of it building the data).
+bench-snapshot: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot
+
 # Every benchmark above, one after the other (about 13 minutes); the figures go in the README.
-bench: bench-regions bench-progress bench-delivery bench-dashboard bench-public
+bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-public
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start
