@@ -89,7 +89,7 @@ bench-public: install
 bench-snapshot: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot
 
-# Every benchmark above, one after the other (about 13 minutes); the figures go in the README.
+# Every benchmark above, one after the other (about 20 minutes); the figures go in the README.
 bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-public
 
 services-start: install
