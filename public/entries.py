@@ -39,6 +39,7 @@ from public.selectors import (
 from public.snapshots import Entry
 
 JSON = "application/json"
+HHCW = "hhcw.json"
 CSV = "text/csv; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 AREA_PARTS = {

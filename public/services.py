@@ -100,8 +100,7 @@ def snapshot_refresh(*, budget_seconds: float | None = None) -> Refresh | None:
         changed = events.areas | _site_figures_since(state.get("finished_at"))
         pending = _merge(state["pending"], changed, now=time.time())
         rebuilt, entries, left = _rebuild(pending, deadline=started + budget)
-        if home := home_place():
-            snapshots.home_write(*home)
+        _home_store()
         snapshots.state_write(
             {"events": events.next_window, "pending": left, "finished_at": time.time()}
         )
@@ -113,25 +112,29 @@ def snapshot_sweep(*, budget_seconds: float = 60.0) -> int | None:
     SWEEP_AFTER_SECONDS, the oldest first; how many areas (None: another refresh is running)."""
     before = time.time() - SWEEP_AFTER_SECONDS
     old = snapshots.areas_built_before(before, max_code_length=SWEPT_MAX_CODE_LENGTH)
-    areas = [[kind, code, built] for kind, code, built in old]
-    with _only_refresher() as alone:
-        if not alone:
-            return None
-        rebuilt, _, _ = _rebuild(_ordered(areas), deadline=time.monotonic() + budget_seconds)
-    return rebuilt
+    return _rebuild_alone(old, budget_seconds=budget_seconds)
 
 
 def snapshot_rebuild_all() -> int | None:
     """Rebuilds every entry there is (after regions or contests changed); how many areas (None:
     another refresh is running)."""
-    areas = [[kind, code, built] for kind, code, built in _every_area()]
+    return _rebuild_alone(_every_area(), budget_seconds=float("inf"))
+
+
+def _rebuild_alone(found: Iterable[tuple[str, str, float]], *, budget_seconds: float) -> int | None:
+    areas = _ordered([list(area) for area in found])
     with _only_refresher() as alone:
         if not alone:
             return None
-        rebuilt, _, _ = _rebuild(_ordered(areas), deadline=float("inf"))
+        rebuilt, _, _ = _rebuild(areas, deadline=time.monotonic() + budget_seconds)
+        _home_store()
+    return rebuilt
+
+
+def _home_store() -> None:
+    """Which area the home page shows, for / to be answered without a query."""
     if home := home_place():
         snapshots.home_write(*home)
-    return rebuilt
 
 
 def _every_area() -> Iterator[tuple[str, str, float]]:
@@ -150,7 +153,7 @@ def _newest_event() -> int:
 def _first_state(newest: int) -> dict:
     """Where a first refresh (or one after the state was lost) starts: from the newest event,
     with every entry there is waiting, since what changed before is not known."""
-    every = [[kind, code, built] for kind, code, built in _every_area()]
+    every = _ordered([list(area) for area in _every_area()])
     return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": every}
 
 

@@ -22,7 +22,15 @@ from django.views.decorators.http import require_safe
 
 from progress.selectors import CHILD_SORTS
 from public import snapshots
-from public.entries import AREA_PARTS, HTML, STALE_MARK, TPS_PARTS, home_name, page_name
+from public.entries import (
+    AREA_PARTS,
+    HHCW,
+    HTML,
+    STALE_MARK,
+    TPS_PARTS,
+    home_name,
+    page_name,
+)
 from public.selectors import TPS_CODE_LENGTH, json_bytes, public_page
 from public.services import SnapshotUnavailable, snapshot_entry, snapshot_home
 from public.snapshots import Entry, Key
@@ -146,7 +154,8 @@ def _entry_response(request: HttpRequest, key: Key) -> HttpResponse | None:
     etag = entry.etag[:-1] + '-stale"' if stale else entry.etag
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        response = HttpResponse(_body(request, entry, stale), content_type=entry.content_type)
+        body = _body(request, key, entry, stale)
+        response = HttpResponse(body, content_type=entry.content_type)
         for name, value in entry.headers.items():
             response[name] = value
     response["ETag"] = etag
@@ -157,7 +166,7 @@ def _entry_response(request: HttpRequest, key: Key) -> HttpResponse | None:
     return response
 
 
-def _body(request: HttpRequest, entry: Entry, stale: bool) -> bytes:
+def _body(request: HttpRequest, key: Key, entry: Entry, stale: bool) -> bytes:
     body = entry.body
     if entry.base_url_token:
         body = body.replace(entry.base_url_token.encode(), _base_url(request).encode())
@@ -165,7 +174,7 @@ def _body(request: HttpRequest, entry: Entry, stale: bool) -> bytes:
         return body
     if entry.content_type == HTML:
         return body.replace(STALE_MARK, render_to_string("public/stale.html").encode(), 1)
-    if body.startswith(b'{"mode":"hhcw"'):
+    if key.name == HHCW:
         value = json.loads(body)
         value["tracker"]["stale"] = True
         return json_bytes(value)
@@ -196,7 +205,7 @@ def hhcw(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> Htt
     kind, codes = _chain(rest, suffix=".json", deepest=Level.TPS, kinds=kinds)
     code = codes[-1] if codes else ""
     missing = f"no TPS {code} in a {kind} contest" if len(code) == TPS_CODE_LENGTH else None
-    return _api_entry(request, Key(kind, code, "hhcw.json"), missing or _nowhere(kind, code))
+    return _api_entry(request, Key(kind, code, HHCW), missing or _nowhere(kind, code))
 
 
 @open_data

@@ -55,7 +55,7 @@ def test_a_refresh_rebuilds_the_areas_whose_data_changed_and_those_above_them_on
     after = etags(client, PAGES)
     assert {name for name in PAGES if after[name] != before[name]} == set(PAGES) - {"sepaku"}
     assert PUBLISHED_TPS in client.get(PAGES["tps"]).text
-    assert "/api/dokumen/" not in text(client.get(PAGES["tps"]))  # published without pages
+    assert "/api/dokumen/" not in client.get(PAGES["tps"]).text  # published without pages
 
 
 def test_a_refresh_that_finds_nothing_changed_rewrites_nothing(client, snapshot_root):
