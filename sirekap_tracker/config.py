@@ -8,7 +8,7 @@ import os
 import secrets
 import zoneinfo
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import dj_database_url
 
@@ -150,10 +150,16 @@ def check_redis_url(name: str, url: str) -> str:
 
 
 def broker_url(redis_url: str) -> str:
-    """Celery spells a Redis unix socket redis+socket://; redis-py spells it unix://."""
-    if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url.removeprefix("unix://")
-    return redis_url
+    """Celery's spelling of REDIS_URL. For a unix socket, redis-py's unix://path?db=N is
+    redis+socket://path?virtual_host=N: kombu ignores ?db= there and would put the queues in
+    database 0, beside whatever else shares that Redis (another deployment, the tests)."""
+    parts = urlsplit(redis_url)
+    if parts.scheme != "unix":
+        return redis_url
+    query = dict(parse_qsl(parts.query))
+    query["virtual_host"] = query.pop("db", "0")
+    location = redis_url.removeprefix("unix://").split("?", 1)[0]
+    return f"redis+socket://{location}?{urlencode(query)}"
 
 
 def check_database_reachable(name: str, config: dict) -> None:
