@@ -29,9 +29,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def empty_test_redis():
-    """Each run starts on an empty Redis database of its own (see tests/isolation.py)."""
+    """Each test starts on an empty Redis database of its test process (tests/isolation.py):
+    no task, lock or cache entry an earlier test left behind."""
     redis_client().flushdb()
 
 
