@@ -163,9 +163,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
-    # Thins the snapshots as they age (every minute for 3 hours, then one per 15 minutes, then
-    # one per hour). Hourly is enough: a snapshot stays finer than its age asks for an hour at
-    # most. Runs must not be further apart than progress.services.COMPACTION_LOOKBACK (3 h).
     # Rebuilds the public snapshot's entries of every area whose data changed since the last run.
     # A run that waited past the next one is dropped: that one finds the same changes.
     "refresh-public-snapshot": {
@@ -180,6 +177,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 250},
     },
+    # Thins the snapshots as they age (every minute for 3 hours, then one per 15 minutes, then
+    # one per hour). Hourly is enough: a snapshot stays finer than its age asks for an hour at
+    # most. Runs must not be further apart than progress.services.COMPACTION_LOOKBACK (3 h).
     "compact-progress-snapshots": {
         "task": "progress.tasks.compact_progress_snapshots",
         "schedule": 3600.0,
