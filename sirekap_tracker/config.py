@@ -146,6 +146,11 @@ def check_redis_url(name: str, url: str) -> str:
         )
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigError(f"{name}: no host in {_redact(url)!r}")
+    # redis://host/N or ?db=N; a unix socket's path names the socket, not the database.
+    path_db = "" if parts.scheme == "unix" else parts.path.strip("/")
+    db = dict(parse_qsl(parts.query)).get("db", path_db)
+    if db and not db.isdigit():
+        raise ConfigError(f"{name}: the database must be a number, got {db!r} in {_redact(url)!r}")
     return url
 
 

@@ -12,6 +12,8 @@ BAD_SETTINGS = [
     ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/sirekap"}, "DATABASE_URL: cannot connect"),
     ({"REDIS_URL": "http://localhost:6379/0"}, "REDIS_URL: expected redis://"),
     ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL: cannot connect to Redis"),
+    ({"REDIS_URL": "unix:///tmp/redis.sock?db=cache"}, "REDIS_URL: the database must be a number"),
+    ({"REDIS_URL": "redis://127.0.0.1:6379/first"}, "REDIS_URL: the database must be a number"),
     ({"DEBUG": "perhaps"}, "DEBUG: expected true or false, got 'perhaps'"),
     ({"TIME_ZONE": "Asia/Atlantis"}, "TIME_ZONE: unknown time zone 'Asia/Atlantis'"),
     ({"LANGUAGE_CODE": "fr"}, "LANGUAGE_CODE: expected one of id, en, got 'fr'"),
@@ -48,6 +50,11 @@ def test_manage_py_names_the_bad_variable_in_one_line(overrides, expected):
     ("overrides", "expected"),
     [
         ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL: cannot connect to Redis"),
+        (
+            {"REDIS_URL": "unix:///tmp/redis.sock?db=cache"},
+            "REDIS_URL: the database must be a number",
+        ),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/first"}, "REDIS_URL: the database must be a number"),
         ({"DATABASE_URL": "sqlite:///db.sqlite3"}, "DATABASE_URL: expected postgresql://"),
     ],
 )
