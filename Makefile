@@ -85,7 +85,7 @@ bench-public: install
 
 # What the public snapshot costs the workers at 823,236 TPS x 5 contests: the first build of the
 # nation, provinsi and kabupaten pages and files, then a refresh after 2,000 status changes
-# (about 8 minutes, most of it building the data).
+# (about 4 minutes, most of it building the data).
 bench-snapshot: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot
 
