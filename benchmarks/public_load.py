@@ -172,10 +172,10 @@ def _load_demo() -> None:
 
     from django.core.management import call_command
 
-    from public.services import snapshot_refresh
+    from public.services import snapshot_refresh_all
 
     call_command("load_demo", stdout=StringIO())
-    snapshot_refresh()
+    snapshot_refresh_all()
 
 
 @contextlib.contextmanager
@@ -186,13 +186,13 @@ def _refresher() -> Iterator[None]:
     from django.conf import settings
     from django.db import connection
 
-    from public.services import snapshot_refresh
+    from public.services import snapshot_refresh_all
 
     stop = threading.Event()
 
     def refresh() -> None:
         while not stop.wait(settings.SNAPSHOT_REFRESH_SECONDS):
-            snapshot_refresh()
+            snapshot_refresh_all()
         connection.close()
 
     thread = threading.Thread(target=refresh, daemon=True)

@@ -1,16 +1,18 @@
 """What the public snapshot costs the workers at national scale.
 
-    python -m benchmarks.snapshot [--tps 823236] [--changes 20000] [--burst 2000]
+    python -m benchmarks.snapshot [--tps 823236] [--changes 20000] [--burst 2000] [--processes 2]
 
 In a throwaway database: the synthetic national tree with five Pemilu contests (4.1 million
 uploads at 823,236 TPS), --changes random status changes with timeline snapshots (as
 benchmarks.dashboard). Then, for each contest kind, the entries the public reads most are built
 as first requests would build them: the nation, every provinsi and every kabupaten, each as its
 page in Indonesian and English, its 15-second poll part, its hhcw file and its CSV. Then --burst
-more status changes (about two seconds of election night at 1,000 a second), and a refresh with
-no time budget rebuilds everything they touched: how many areas and entries, how long, and so
-how many areas a refresh can rebuild in its budget (SNAPSHOT_REFRESH_BUDGET_SECONDS). Last, a
-refresh that finds nothing changed.
+more status changes (about two seconds of election night at 1,000 a second), and a refresh of
+each kind in turn, with no time budget, rebuilds everything they touched: how many areas and
+entries, how long, and so how many areas a refresh can rebuild in its budget
+(SNAPSHOT_REFRESH_BUDGET_SECONDS). Then as many changes again, refreshed by --processes processes
+taking a kind each at a time, as that many snapshot worker processes would. Last, a refresh
+that finds nothing changed.
 """
 
 import argparse
@@ -29,6 +31,7 @@ def main() -> None:
     parser.add_argument("--tps", type=int, default=NATIONAL_TPS)
     parser.add_argument("--changes", type=int, default=20_000)
     parser.add_argument("--burst", type=int, default=2_000)
+    parser.add_argument("--processes", type=int, default=2, help="refreshing kinds at once")
     parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
     options = parser.parse_args()
     with throwaway_database(options.database):
@@ -37,7 +40,7 @@ def main() -> None:
         load_data(options.tps)
         liven_up(options.changes)
         build_most_read()
-        refresh_after(options.burst)
+        refresh_after(options.burst, options.processes)
 
 
 def _use_a_folder_of_its_own() -> None:
@@ -56,7 +59,7 @@ def _names() -> list[str]:
 
 
 def build_most_read() -> None:
-    from public.services import snapshot_entry, snapshot_refresh
+    from public.services import snapshot_entry, snapshot_refresh_all
     from public.snapshots import Key
     from regions.models import Area, Level
 
@@ -73,18 +76,50 @@ def build_most_read() -> None:
         f"first build of {areas:,} areas x {len(_names())} entries: {took:.1f} s "
         f"({took / areas * 1000:.0f} ms an area, one entry at a time)"
     )
-    snapshot_refresh(budget_seconds=float("inf"))  # the refresher's state, as beat would have
+    snapshot_refresh_all(budget_seconds=float("inf"))  # the refreshers' state, as beat's would be
 
 
-def refresh_after(burst: int) -> None:
+def refresh_after(burst: int, processes: int) -> None:
     from django.conf import settings
 
+    from public.services import snapshot_refresh_all
+
+    _change(burst, seed=3)
+    started = time.perf_counter()
+    refreshes = list(snapshot_refresh_all(budget_seconds=float("inf")).values())
+    took = time.perf_counter() - started
+    changed, rebuilt, entries = (sum(getattr(r, name) for r in refreshes) for name in _COUNTS)
+    per_area = took / max(rebuilt, 1)
+    budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS
+    print(
+        f"refresh after {burst:,} status changes, one process, kind after kind: {changed:,} "
+        f"areas changed, {rebuilt:,} with entries rebuilt ({entries:,} entries) in {took:.1f} s: "
+        f"{per_area * 1000:.0f} ms an area, about {budget / per_area:.0f} areas per {budget} s "
+        "budget"
+    )
+    _change(burst, seed=4)
+    started = time.perf_counter()
+    refreshes = _refresh_in_parallel(processes)
+    took_parallel = time.perf_counter() - started
+    rebuilt = sum(refresh.rebuilt for refresh in refreshes)
+    print(
+        f"the same after {burst:,} other changes, {processes} processes taking a kind each at a "
+        f"time (as {processes} snapshot worker processes would): {rebuilt:,} areas rebuilt in "
+        f"{took_parallel:.1f} s, {took_parallel / max(rebuilt, 1) * 1000:.0f} ms an area"
+    )
+    idle = snapshot_refresh_all(budget_seconds=float("inf")).values()
+    print(f"refresh with nothing changed: {sum(r.seconds for r in idle) * 1000:.0f} ms")
+
+
+_COUNTS = ("changed", "rebuilt", "entries")
+
+
+def _change(burst: int, *, seed: int) -> None:
     from progress.services import progress_fold
-    from public.services import snapshot_refresh
     from uploads.models import Status, Upload
     from uploads.services import upload_transition
 
-    rng = random.Random(3)
+    rng = random.Random(seed)
     first = Upload.objects.order_by("pk").values_list("pk", flat=True)[0]
     last = Upload.objects.order_by("-pk").values_list("pk", flat=True)[0]
     for _ in range(burst):
@@ -95,17 +130,25 @@ def refresh_after(burst: int) -> None:
             action="bench",
         )
     progress_fold()
-    result = snapshot_refresh(budget_seconds=float("inf"))
-    per_area = result.seconds / max(result.rebuilt, 1)
-    budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS
-    print(
-        f"refresh after {burst:,} status changes: {result.changed:,} areas changed, "
-        f"{result.rebuilt:,} with entries rebuilt ({result.entries:,} entries) in "
-        f"{result.seconds:.1f} s: {per_area * 1000:.0f} ms an area, about "
-        f"{budget / per_area:.0f} areas per {budget} s budget"
-    )
-    idle = snapshot_refresh(budget_seconds=float("inf"))
-    print(f"refresh with nothing changed: {idle.seconds * 1000:.0f} ms")
+
+
+def _refresh_in_parallel(processes: int) -> list:
+    from multiprocessing import get_context
+
+    from django.db import connections
+
+    from public.services import snapshot_kinds_due
+
+    kinds = snapshot_kinds_due()
+    connections.close_all()  # each forked process opens its own
+    with get_context("fork").Pool(processes) as pool:
+        return pool.map(_refresh_kind, kinds, chunksize=1)
+
+
+def _refresh_kind(kind: str):
+    from public.services import snapshot_refresh
+
+    return snapshot_refresh(kind, budget_seconds=float("inf"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ the same statement: uploads.services) and from the public site's figures the pol
 rebuilds the entries of those areas and of every area above them, oldest change first, for at
 most a budget of seconds per run; what is left waits, in its order, for the next run. A refresh
 that fails (PostgreSQL gone) writes nothing of its state: the next one reads the same changes.
+
+Each contest kind is refreshed on its own (its state, its lock): several snapshot worker
+processes refresh several kinds at once, and a busy kind never holds up a quiet one.
 """
 
 import logging
@@ -27,7 +30,8 @@ from uploads.models import PublicAreaProgress
 
 logger = logging.getLogger(__name__)
 
-# One refresher at a time in the whole deployment, whatever the number of workers.
+# One refresher per contest kind at a time in the whole deployment, whatever the number of
+# workers: an advisory lock of this class, keyed by the kind.
 REFRESH_LOCK = 0x5EE7_0001
 # The most events one run reads; a backlog (the workers were down) is read over several runs.
 EVENTS_PER_RUN = 200_000
@@ -82,51 +86,76 @@ def snapshot_home() -> tuple[str, str] | None:
     return home
 
 
-def snapshot_refresh(*, budget_seconds: float | None = None) -> Refresh | None:
-    """Rebuilds the entries of the areas whose data changed since the last run; None when
-    another refresh is running."""
+def snapshot_kinds_due() -> list[str]:
+    """The contest kinds with entries, the one refreshed longest ago (or never) first: the order
+    their refreshes are asked for, so that when the workers cannot do them all within a period,
+    those left out come first the next time."""
+    return sorted(snapshots.kinds(), key=lambda kind: snapshots.heartbeat(kind) or 0.0)
+
+
+def snapshot_refresh(kind: str, *, budget_seconds: float | None = None) -> Refresh | None:
+    """Rebuilds the entries of the contest kind's areas whose data changed since its last run;
+    None when another refresh of the kind is running."""
     started = time.monotonic()
     budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS if budget_seconds is None else budget_seconds
-    with _only_refresher() as alone:
+    with _only_refresher(kind) as alone:
         if not alone:
             return None
-        state = snapshots.state_read()
+        state = snapshots.state_read(kind)
         newest = _newest_event()
         # No state, or one ahead of the database (restored from a backup, recreated): what
         # changed since the snapshot was built is unknown.
         if "events" not in state or newest < state["events"]["upto"]:
-            state = _first_state(newest)
-        events = _events_since(state["events"])
-        changed = events.areas | _site_figures_since(state.get("finished_at"))
+            state = _first_state(kind, newest)
+        events = _events_since(kind, state["events"], newest=newest)
+        changed = events.areas | _site_figures_since(kind, state.get("finished_at"))
         pending = _merge(state["pending"], changed, now=time.time())
         rebuilt, entries, left = _rebuild(pending, deadline=started + budget)
         _home_store()
         snapshots.state_write(
-            {"events": events.next_window, "pending": left, "finished_at": time.time()}
+            kind, {"events": events.next_window, "pending": left, "finished_at": time.time()}
         )
     return Refresh(len(changed), rebuilt, entries, len(left), time.monotonic() - started)
 
 
-def snapshot_sweep(*, budget_seconds: float = 60.0) -> int | None:
+def snapshot_refresh_all(*, budget_seconds: float | None = None) -> dict[str, Refresh | None]:
+    """Refreshes every contest kind in turn, in this process (the command, the benchmarks): a
+    Refresh for each kind, or None where another refresh of it is running."""
+    return {
+        kind: snapshot_refresh(kind, budget_seconds=budget_seconds) for kind in snapshot_kinds_due()
+    }
+
+
+def snapshot_sweep(*, budget_seconds: float = 60.0) -> int:
     """Rebuilds the entries of areas down to the kecamatan that were not rebuilt for
-    SWEEP_AFTER_SECONDS, the oldest first; how many areas (None: another refresh is running)."""
+    SWEEP_AFTER_SECONDS, the oldest first, of each contest kind not being refreshed just now (a
+    kind being refreshed waits for the next sweep); how many areas."""
     before = time.time() - SWEEP_AFTER_SECONDS
-    old = snapshots.areas_built_before(before, max_code_length=SWEPT_MAX_CODE_LENGTH)
-    return _rebuild_alone(old, budget_seconds=budget_seconds)
+    deadline = time.monotonic() + budget_seconds
+    rebuilt = 0
+    for kind in snapshots.kinds():
+        old = snapshots.areas_built_before(kind, before, max_code_length=SWEPT_MAX_CODE_LENGTH)
+        rebuilt += _rebuild_alone(kind, old, deadline=deadline) or 0
+    return rebuilt
 
 
-def snapshot_rebuild_all() -> int | None:
-    """Rebuilds every entry there is (after regions or contests changed); how many areas (None:
-    another refresh is running)."""
-    return _rebuild_alone(_every_area(), budget_seconds=float("inf"))
+def snapshot_rebuild_all() -> dict[str, int | None]:
+    """Rebuilds every entry there is (after regions or contests changed): how many areas of each
+    contest kind (None: another refresh of the kind is running, nothing rebuilt)."""
+    return {
+        kind: _rebuild_alone(kind, _every_area(kind), deadline=float("inf"))
+        for kind in snapshots.kinds()
+    }
 
 
-def _rebuild_alone(found: Iterable[tuple[str, str, float]], *, budget_seconds: float) -> int | None:
+def _rebuild_alone(
+    kind: str, found: Iterable[tuple[str, str, float]], *, deadline: float
+) -> int | None:
     areas = _ordered([list(area) for area in found])
-    with _only_refresher() as alone:
+    with _only_refresher(kind) as alone:
         if not alone:
             return None
-        rebuilt, _, _ = _rebuild(areas, deadline=time.monotonic() + budget_seconds)
+        rebuilt, _, _ = _rebuild(areas, deadline=deadline)
         _home_store()
     return rebuilt
 
@@ -137,8 +166,8 @@ def _home_store() -> None:
         snapshots.home_write(*home)
 
 
-def _every_area() -> Iterator[tuple[str, str, float]]:
-    return snapshots.areas_built_before(float("inf"), max_code_length=CODE_LENGTH[Level.TPS])
+def _every_area(kind: str) -> Iterator[tuple[str, str, float]]:
+    return snapshots.areas_built_before(kind, float("inf"), max_code_length=CODE_LENGTH[Level.TPS])
 
 
 # --- What changed
@@ -150,10 +179,10 @@ def _newest_event() -> int:
         return cursor.fetchone()[0]
 
 
-def _first_state(newest: int) -> dict:
+def _first_state(kind: str, newest: int) -> dict:
     """Where a first refresh (or one after the state was lost) starts: from the newest event,
-    with every entry there is waiting, since what changed before is not known."""
-    every = _ordered([list(area) for area in _every_area()])
+    with every entry of the kind waiting, since what changed before is not known."""
+    every = _ordered([list(area) for area in _every_area(kind)])
     return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": every}
 
 
@@ -163,47 +192,51 @@ class _Events:
     next_window: dict  # what the next run reads again (see _events_since)
 
 
-def _events_since(window: dict) -> _Events:
-    """The areas of the events not read yet.
+def _events_since(kind: str, window: dict, *, newest: int) -> _Events:
+    """The areas of the contest kind's events not read yet, up to the newest event id (read
+    before: ids above it are read by the next run).
 
     Event ids come from a sequence and are taken before their transaction commits, so an event
     may become visible after a run has read past its id. Each run therefore reads again the ids
     the run before read ("after" to "upto"), in the same statement as the new ones, and counts
     them: the same count as then means nothing arrived late and those rows are skipped; another
     count, and their TPS are rebuilt again too (rare: a transition is one short statement).
+    The window moves on by the ids read, not by the kind's events found: a quiet kind's window
+    follows the others' events instead of staying behind them.
     """
     after, upto = window["after"], window["upto"]
+    until = max(upto, min(newest, upto + EVENTS_PER_RUN))
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT contest.kind, upload.tps_id, max(event.id),
+            SELECT upload.tps_id,
                 count(*) FILTER (WHERE event.id <= %(upto)s),
                 count(*) FILTER (WHERE event.id > %(upto)s)
             FROM uploads_uploadevent event
             JOIN uploads_upload upload ON upload.id = event.upload_id
             JOIN regions_contest contest ON contest.id = upload.contest_id
-            WHERE event.id > %(after)s AND event.id <= %(upto)s + %(limit)s
-            GROUP BY 1, 2
+            WHERE contest.kind = %(kind)s AND event.id > %(after)s AND event.id <= %(until)s
+            GROUP BY 1
             """,
-            {"after": after, "upto": upto, "limit": EVENTS_PER_RUN},
+            {"kind": kind, "after": after, "upto": upto, "until": until},
         )
         rows = cursor.fetchall()
     late = sum(old for *_, old, _ in rows) != window["count"]
-    tps = {(kind, code) for kind, code, _, _, new in rows if new or late}
-    newest = max((newest for _, _, newest, _, _ in rows), default=upto)
+    tps = {code for code, _, new in rows if new or late}
     count = sum(new for *_, new in rows)
     return _Events(
-        areas={(kind, code[:length]) for kind, code in tps for length in _LENGTHS},
-        next_window={"after": upto, "upto": max(upto, newest), "count": count},
+        areas={(kind, code[:length]) for code in tps for length in _LENGTHS},
+        next_window={"after": upto, "upto": until, "count": count},
     )
 
 
-def _site_figures_since(finished_at: float | None) -> set[tuple[str, str]]:
-    """The areas whose public site figure the poller stored since the last refresh."""
+def _site_figures_since(kind: str, finished_at: float | None) -> set[tuple[str, str]]:
+    """The areas of the contest kind whose public site figure the poller stored since the kind's
+    last refresh."""
     if finished_at is None:
         return set()
     since = datetime.fromtimestamp(finished_at, tz=UTC) - SITE_FIGURE_OVERLAP
-    figures = PublicAreaProgress.objects.filter(fetched_at__gte=since)
+    figures = PublicAreaProgress.objects.filter(kind=kind, fetched_at__gte=since)
     return set(figures.values_list("kind", "area_code"))
 
 
@@ -256,15 +289,15 @@ def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
 
 
 @contextmanager
-def _only_refresher() -> Iterator[bool]:
-    """A session advisory lock: released when we are done, or when our connection dies with
-    the worker that held it."""
+def _only_refresher(kind: str) -> Iterator[bool]:
+    """The contest kind's session advisory lock: released when we are done, or when our
+    connection dies with the worker that held it."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [REFRESH_LOCK])
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
         alone = cursor.fetchone()[0]
     try:
         yield alone
     finally:
         if alone:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [REFRESH_LOCK])
+                cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [REFRESH_LOCK, kind])

@@ -4,9 +4,10 @@ Why files: on election night the whole country refreshes the same few pages. An 
 file costs a stat (and a read when it changed), not queries and a template, whatever the load;
 and when PostgreSQL or Redis is down the files are still here, served marked stale.
 
-Who writes: the workers (`public.services.snapshot_refresh`, every few seconds) rebuild the
-entries of each area whose data changed; a request for an entry nobody asked for before builds it
-once (`public.entries`) and stores it here. Nothing is built per request after that.
+Who writes: the workers (`public.services.snapshot_refresh`, every few seconds for each contest
+kind) rebuild the entries of each area whose data changed; a request for an entry nobody asked
+for before builds it once (`public.entries`) and stores it here. Nothing is built per request
+after that.
 
 Layout: the codes are a materialized path, and so are the folders: the entries of the nation are
 in <SNAPSHOT_ROOT>/<contest kind>/, those of Kabupaten PPU in <kind>/64/6409/, those of one of its
@@ -29,8 +30,9 @@ from django.conf import settings
 
 from regions.models import CODE_LENGTH
 
-# The refresher's state (public.services); its modification time is the heartbeat.
-STATE = "state.json"
+# The state of a contest kind's refresher (public.services), state.<kind>.json at the root, beside
+# the kinds' folders; its modification time is that kind's heartbeat.
+STATE = "state.{kind}.json"
 # Which area the home page shows (regions.selectors.home_place), so that / is answered without
 # a query: "<kind> <code>".
 HOME = "home"
@@ -123,15 +125,21 @@ def entry_names(kind: str, code: str) -> list[str]:
     return sorted(item.name for item in found if item.is_file() and not item.name.startswith("."))
 
 
-def areas_built_before(moment: float, *, max_code_length: int) -> Iterator[tuple[str, str, float]]:
-    """(kind, code, when its oldest entry was built) of each area with entries built before the
-    moment, down to areas of max_code_length digits (the folders below are not listed)."""
+def kinds() -> list[str]:
+    """The contest kinds with entries (a folder each)."""
     try:
-        kinds = [item for item in os.scandir(root()) if item.is_dir()]
+        return sorted(item.name for item in os.scandir(root()) if item.is_dir())
     except OSError:
-        return
-    for kind in kinds:
-        yield from _walk(kind.path, kind.name, "", moment, max_code_length)
+        return []
+
+
+def areas_built_before(
+    kind: str, moment: float, *, max_code_length: int
+) -> Iterator[tuple[str, str, float]]:
+    """(kind, code, when its oldest entry was built) of each area of the contest kind with
+    entries built before the moment, down to areas of max_code_length digits (the folders below
+    are not listed)."""
+    yield from _walk(str(root() / kind), kind, "", moment, max_code_length)
 
 
 def _walk(folder: str, kind: str, code: str, moment: float, max_code_length: int):
@@ -147,25 +155,30 @@ def _walk(folder: str, kind: str, code: str, moment: float, max_code_length: int
             yield from _walk(item.path, kind, item.name, moment, max_code_length)
 
 
-def heartbeat() -> float | None:
-    """When the workers last finished a refresh (seconds since the epoch), or None: never."""
+def state_path(kind: str) -> Path:
+    return root() / STATE.format(kind=kind)
+
+
+def heartbeat(kind: str) -> float | None:
+    """When the workers last finished a refresh of the contest kind (seconds since the epoch),
+    or None: never."""
     try:
-        return os.stat(root() / STATE).st_mtime
+        return os.stat(state_path(kind)).st_mtime
     except OSError:
         return None
 
 
-def is_stale(entry: Entry, *, now: float | None = None) -> bool:
+def is_stale(key: Key, entry: Entry, *, now: float | None = None) -> bool:
     """Whether what the entry says may be out of date: built longer ago than the stale limit and
-    not confirmed since by a finished refresh (which rebuilds whatever changed)."""
+    not confirmed since by a finished refresh of its kind (which rebuilds whatever changed)."""
     now = time.time() if now is None else now
-    confirmed = max(entry.built_at, heartbeat() or 0.0)
+    confirmed = max(entry.built_at, heartbeat(key.kind) or 0.0)
     return now - confirmed > settings.SNAPSHOT_STALE_AFTER_SECONDS
 
 
-def state_read() -> dict:
+def state_read(kind: str) -> dict:
     try:
-        return json.loads((root() / STATE).read_bytes())
+        return json.loads(state_path(kind).read_bytes())
     except (OSError, ValueError):
         return {}
 
@@ -197,9 +210,9 @@ def entry_delete(key: Key) -> None:
     key.path.unlink(missing_ok=True)
 
 
-def state_write(state: dict) -> None:
-    """Also the heartbeat: written at the end of every refresh that finished."""
-    _write_atomically(root() / STATE, json.dumps(state).encode())
+def state_write(kind: str, state: dict) -> None:
+    """Also the kind's heartbeat: written at the end of every refresh of it that finished."""
+    _write_atomically(state_path(kind), json.dumps(state).encode())
 
 
 def home_write(kind: str, code: str) -> None:

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from public import services
 
@@ -11,10 +12,20 @@ logger = logging.getLogger(__name__)
 
 @shared_task
 def refresh_public_snapshot() -> None:
-    refresh = services.snapshot_refresh()
+    """Beat's, every SNAPSHOT_REFRESH_SECONDS: one refresh per contest kind, each a task of its
+    own, so that as many snapshot worker processes as there are kinds refresh them at once. A
+    refresh not started within the period is dropped: the next period asks for it first."""
+    for kind in services.snapshot_kinds_due():
+        refresh_public_snapshot_of.apply_async((kind,), expires=settings.SNAPSHOT_REFRESH_SECONDS)
+
+
+@shared_task
+def refresh_public_snapshot_of(kind: str) -> None:
+    refresh = services.snapshot_refresh(kind)
     if refresh is not None and refresh.left:
         logger.warning(
-            "public snapshot: %d areas wait for the next refresh (%d rebuilt in %.1f s)",
+            "public snapshot %s: %d areas wait for the next refresh (%d rebuilt in %.1f s)",
+            kind,
             refresh.left,
             refresh.rebuilt,
             refresh.seconds,

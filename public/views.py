@@ -148,7 +148,7 @@ def _entry_response(request: HttpRequest, key: Key) -> HttpResponse | None:
     entry = snapshot_entry(key)
     if entry is None:
         return None
-    stale = snapshots.is_stale(entry)
+    stale = snapshots.is_stale(key, entry)
     # A stale answer is another representation (a banner, a flag): its own validator, so that
     # a cache never answers 304 for the fresh one with the stale one, or the other way.
     etag = entry.etag[:-1] + '-stale"' if stale else entry.etag

@@ -163,8 +163,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
-    # Rebuilds the public snapshot's entries of every area whose data changed since the last run.
-    # A run that waited past the next one is dropped: that one finds the same changes.
+    # Asks for a refresh of the public snapshot for each contest kind (public.tasks): its
+    # entries of every area whose data changed since its last run. A run that waited past the
+    # next one is dropped: that one finds the same changes.
     "refresh-public-snapshot": {
         "task": "public.tasks.refresh_public_snapshot",
         "schedule": float(config.env_int("SNAPSHOT_REFRESH_SECONDS", 3)),

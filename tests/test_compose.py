@@ -129,6 +129,9 @@ def test_the_snapshot_queue_has_a_worker_of_its_own_and_the_other_worker_skips_i
     assert queues("snapshot-worker") == settings.SNAPSHOT_QUEUE
     assert queues("worker") == "celery"
     assert settings.CELERY_TASK_ROUTES["public.tasks.*"]["queue"] == settings.SNAPSHOT_QUEUE
+    command = compose["services"]["snapshot-worker"]["command"]
+    # One process unless the deployment says how many kinds to refresh at once.
+    assert command[command.index("--concurrency") + 1] == "${SNAPSHOT_CONCURRENCY:-1}"
 
 
 @pytest.mark.django_db

@@ -13,16 +13,17 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from public import snapshots
-from public.services import REFRESH_LOCK, snapshot_refresh, snapshot_sweep
+from public.services import REFRESH_LOCK, snapshot_kinds_due, snapshot_refresh, snapshot_sweep
 from tests.conftest import child_env, wait_until
 from tests.test_pipeline import manage, start_beat, start_web, start_worker
-from tests.world import BABULU, move, refresh, text
+from tests.world import BABULU, babulu_tps, move, refresh, text
 from uploads.models import Status
 
 pytestmark = pytest.mark.usefixtures("ppu")
 LABANGKA = "6409032002"  # a desa of Babulu
 LABANGKA_TPS = "6409032002001"
 SEPAKU = "640904"  # another kecamatan of PPU
+KIND = "pkwkk"
 PAGES = {
     "nation": "/en/progress/pkwkk/",
     "ppu": "/en/progress/pkwkk/6409/",
@@ -32,6 +33,7 @@ PAGES = {
     "tps": f"/en/progress/pkwkk/{LABANGKA_TPS}/",
 }
 PPU_FILE = "/api/hhcw/pkwkk/64/6409.json"
+GOVERNOR_PAGE = "/en/progress/pkwkp/64/"  # Kalimantan Timur's governor, the other contest
 TPS_FILE = f"/api/hhcw/pkwkk/64/6409/{BABULU}/{LABANGKA}/{LABANGKA_TPS}.json"
 STALE_BANNER = "These figures may be out of date"
 PUBLISHED_TPS = '<p class="big-status"><span class="status status-published">'
@@ -48,7 +50,7 @@ def test_a_refresh_rebuilds_the_areas_whose_data_changed_and_those_above_them_on
     move(LABANGKA_TPS, Status.PUBLISHED)
     # Until the workers refresh, everyone is answered the snapshot as it was.
     assert etags(client, PAGES) == before
-    result = snapshot_refresh(budget_seconds=60)
+    result = snapshot_refresh(KIND, budget_seconds=60)
     # The TPS, its desa, kecamatan, kabupaten, provinsi and the nation changed; of those, five
     # have entries (nobody asked for the provinsi).
     assert (result.changed, result.rebuilt, result.left) == (6, 5, 0)
@@ -63,7 +65,7 @@ def test_a_refresh_that_finds_nothing_changed_rewrites_nothing(client, snapshot_
         client.get(url)
     refresh()
     written = {path: path.stat().st_mtime_ns for path in snapshot_root.rglob("*.html")}
-    result = snapshot_refresh(budget_seconds=60)
+    result = snapshot_refresh(KIND, budget_seconds=60)
     assert (result.changed, result.rebuilt) == (0, 0)
     assert {path: path.stat().st_mtime_ns for path in written} == written
 
@@ -95,7 +97,7 @@ def test_a_change_committed_after_a_refresh_read_past_it_is_rebuilt_by_the_next(
     refresh()
     assert PUBLISHED_TPS in client.get(pages[late]).text
     # Each change is rebuilt once: the next run finds nothing new.
-    assert snapshot_refresh(budget_seconds=60).rebuilt == 0
+    assert snapshot_refresh(KIND, budget_seconds=60).rebuilt == 0
 
 
 def test_a_refresh_over_its_budget_leaves_the_rest_for_the_next_run_the_nation_first(client):
@@ -103,13 +105,13 @@ def test_a_refresh_over_its_budget_leaves_the_rest_for_the_next_run_the_nation_f
         client.get(url)
     refresh()
     move(LABANGKA_TPS, Status.PUBLISHED)
-    first = snapshot_refresh(budget_seconds=0)
+    first = snapshot_refresh(KIND, budget_seconds=0)
     # The nation; then the provinsi, which has no entries and costs nothing; the rest waits.
     assert (first.rebuilt, first.left) == (1, 4)
     assert "1 of 293 TPS published" in text(client.get(PAGES["nation"]))
     assert "0 of 293 TPS published" in text(client.get(PAGES["ppu"]))
     for _ in range(4):
-        assert snapshot_refresh(budget_seconds=0).rebuilt == 1
+        assert snapshot_refresh(KIND, budget_seconds=0).rebuilt == 1
     assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
     assert PUBLISHED_TPS in client.get(PAGES["tps"]).text
 
@@ -118,7 +120,7 @@ def test_a_lost_state_makes_the_next_refresh_rebuild_every_entry(client, snapsho
     client.get(PAGES["ppu"])
     refresh()
     move(LABANGKA_TPS, Status.PUBLISHED)
-    (snapshot_root / snapshots.STATE).unlink()
+    snapshots.state_path(KIND).unlink()
     refresh()
     assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
 
@@ -126,21 +128,58 @@ def test_a_lost_state_makes_the_next_refresh_rebuild_every_entry(client, snapsho
 def test_a_snapshot_ahead_of_a_restored_database_is_rebuilt_whole(client, snapshot_root):
     client.get(PAGES["ppu"])
     refresh()
-    state = snapshots.state_read()
+    state = snapshots.state_read(KIND)
     state["events"] = {"after": 10**9, "upto": 10**9, "count": 0}  # the database went back
-    snapshots.state_write(state)
+    snapshots.state_write(KIND, state)
     move(LABANGKA_TPS, Status.PUBLISHED)
     refresh()
     assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
 
 
-def test_only_one_refresh_runs_at_a_time():
+def test_one_refresh_of_a_kind_runs_at_a_time_while_other_kinds_go_on(client, snapshot_root):
+    client.get(PAGES["ppu"])
+    client.get(GOVERNOR_PAGE)
+    refresh()
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    move(LABANGKA_TPS, Status.PUBLISHED, kind="pkwkp")
     with psycopg.connect(_url(connection.settings_dict)) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [REFRESH_LOCK])
-        assert snapshot_refresh() is None
-        assert snapshot_sweep() is None
-        other.execute("SELECT pg_advisory_unlock(%s)", [REFRESH_LOCK])
-        assert snapshot_refresh() is not None
+        other.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, KIND])
+        assert snapshot_refresh(KIND) is None
+        assert snapshot_refresh("pkwkp").rebuilt == 1  # Kalimantan Timur
+        long_ago = time.time() - 3600
+        for path in snapshot_root.rglob("*.html"):
+            os.utime(path, (long_ago, long_ago))
+        assert snapshot_sweep() == 1  # the governor's; the regent's waits for the next sweep
+        other.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [REFRESH_LOCK, KIND])
+    assert snapshot_refresh(KIND).rebuilt == 1  # PPU
+    assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+    assert "1 of " in text(client.get(GOVERNOR_PAGE))
+
+
+def test_the_kind_refreshed_longest_ago_is_asked_for_first(client):
+    client.get(PAGES["ppu"])
+    client.get(GOVERNOR_PAGE)
+    assert set(snapshot_kinds_due()) == {"pkwkk", "pkwkp"}
+    snapshot_refresh("pkwkp")
+    assert snapshot_kinds_due() == ["pkwkk", "pkwkp"]  # pkwkk never was
+    time.sleep(0.01)
+    snapshot_refresh("pkwkk")
+    assert snapshot_kinds_due() == ["pkwkp", "pkwkk"]
+
+
+def test_a_quiet_kind_keeps_up_with_the_events_of_a_busy_one(client, monkeypatch):
+    """Each run reads at most EVENTS_PER_RUN event ids: a kind with none of its own among them
+    still moves on past them, and finds its own event when it comes."""
+    monkeypatch.setattr("public.services.EVENTS_PER_RUN", 3)
+    client.get(GOVERNOR_PAGE)
+    refresh()
+    for tps in babulu_tps(10):  # ten events of the regent's contest
+        move(tps, Status.PUBLISHED)
+    snapshot_refresh("pkwkp")
+    move(LABANGKA_TPS, Status.PUBLISHED, kind="pkwkp")
+    for _ in range(5):  # the ten, three a run, then the governor's one
+        snapshot_refresh("pkwkp")
+    assert "1 of " in text(client.get(GOVERNOR_PAGE))
 
 
 def test_the_sweep_rebuilds_old_entries_down_to_the_kecamatan_not_below(client, snapshot_root):
@@ -162,7 +201,7 @@ def test_the_command_rebuilds_what_changed_or_everything(client, snapshot_root):
     client.get(PAGES["ppu"])
     move(LABANGKA_TPS, Status.PUBLISHED)
     call_command("refresh_public_snapshot", "--all", stdout=(out := _Out()))
-    assert out.text == "rebuilt the entries of 1 areas\n"
+    assert out.text == "pkwkk: rebuilt the entries of 1 areas\n"
     assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
 
 
@@ -231,7 +270,7 @@ def test_with_postgresql_down_the_last_snapshot_is_served_marked_stale(
     page = httpx.get(web + PAGES["ppu"])
     data = httpx.get(web + PPU_FILE)
     assert page.status_code == data.status_code == 200
-    wait_until(lambda: snapshots.heartbeat() is not None, timeout=30)
+    wait_until(lambda: snapshots.heartbeat(KIND) is not None, timeout=30)
 
     restartable_postgres.stop()
     wait_until(lambda: "X-Snapshot-Stale" in httpx.get(web + PAGES["ppu"]).headers, timeout=15)
@@ -264,7 +303,7 @@ def test_with_redis_down_the_snapshot_is_served_marked_stale_until_it_is_back(
     start_worker(start_process, env, concurrency=1)
     start_beat(start_process, env, tmp_path)
     assert httpx.get(web + PAGES["ppu"]).status_code == 200
-    wait_until(lambda: snapshots.heartbeat() is not None, timeout=60)
+    wait_until(lambda: snapshots.heartbeat(KIND) is not None, timeout=60)
 
     restartable_redis.stop()
     wait_until(lambda: "X-Snapshot-Stale" in httpx.get(web + PAGES["ppu"]).headers, timeout=15)

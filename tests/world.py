@@ -3,7 +3,7 @@ person does."""
 
 import re
 
-from public.services import snapshot_refresh
+from public.services import snapshot_refresh_all
 from regions.models import Area, Level
 from uploads.models import Status, Upload
 from uploads.services import upload_transition
@@ -38,5 +38,6 @@ def text(response) -> str:
 
 def refresh() -> None:
     """What the workers do every few seconds: rebuild the public snapshot's entries of what
-    changed (public.services.snapshot_refresh), all of it."""
-    assert snapshot_refresh(budget_seconds=float("inf")) is not None
+    changed (public.services.snapshot_refresh), all of it, for each contest kind."""
+    refreshed = snapshot_refresh_all(budget_seconds=float("inf"))
+    assert None not in refreshed.values(), refreshed
