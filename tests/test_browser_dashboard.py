@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from progress.services import progress_snapshot_take
 from simulator.kpps import form_png
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, wait_until
 from tests.documents import page_file
 from tests.test_pipeline import pipeline_env, staff, start_beat, start_worker, world  # noqa: F401
 from tests.world import publish_all_but
@@ -49,8 +49,11 @@ def pipeline(world, publication_server_factory, start_process, tmp_path):  # noq
     progress_snapshot_take(at=timezone.now() - timedelta(minutes=10))
     server = publication_server_factory(publish_delay_s=0)
     env = pipeline_env(world, server)
-    start_worker(start_process, env)
-    start_beat(start_process, env, tmp_path)
+    worker = start_worker(start_process, env)
+    beat = start_beat(start_process, env, tmp_path)
+    # Running before the page opens: the wait below is the pipeline's, not the processes' start.
+    wait_until(lambda: "ready." in worker.output(), timeout=60)
+    wait_until(lambda: "Sending due task" in beat.output(), timeout=60)
     return server
 
 
@@ -69,9 +72,10 @@ def test_staff_watch_one_more_tps_arrive_and_drill_down_to_its_desa(
     photo = page_file(form_png(LEFT[0]), "c-hasil.png", "image/png")
     upload_receive(tps_code=LEFT[0], kind="pkwkk", files=[photo], user=staff())
 
-    # Delivery, the poller's next round (every second here) and the page's next poll (5 s).
+    # Delivery, the poller's next round (every second here), the fold of the counts (every 2 s)
+    # and the page's next poll (5 s); with room for a machine busy with other tests.
     # (expect, not wait_for_function: the latter evaluates a string, which the CSP forbids.)
-    expect(big).to_have_text("98,97%", timeout=10_000)
+    expect(big).to_have_text("98,97%", timeout=20_000)
     assert page.evaluate("window.notReloaded") is True
     assert page.locator("progress.bar").get_attribute("value") == "290"
     assert page.locator(f"{BABULU_ROW} .percent").inner_text() == "95,08%"  # 58/61
@@ -90,7 +94,9 @@ def test_staff_watch_one_more_tps_arrive_and_drill_down_to_its_desa(
     arrived = page.locator(f"#tps-{LEFT[0]}")
     assert "terpublikasi" in arrived.inner_text()
     photo = arrived.locator("img")
-    assert photo.evaluate("image => image.complete && image.naturalWidth") == 240
+    photo.scroll_into_view_if_needed()
+    # Lazy: fetched once in view, after the page's load event; expect waits for it.
+    expect(photo).to_have_js_property("naturalWidth", 240)
     assert "belum ada" in page.locator(f"#tps-{LEFT[1]}").inner_text()
     shot(page, "labangka")
 

@@ -99,7 +99,8 @@ def test_a_visitor_on_a_phone_watches_ppu_reach_290_of_293_without_reloading(
     phone.wait_for_url(re.compile(rf"/progress/pkwkk/{LEFT[0]}/$"))
     image = phone.locator(".document-pages img")
     image.scroll_into_view_if_needed()
-    assert image.evaluate("image => image.complete && image.naturalWidth") == 240
+    # Lazy: fetched once in view, after the page's load event; expect waits for it.
+    expect(image).to_have_js_property("naturalWidth", 240)
     assert receipt.document.pages.get().sha256 in phone.locator(".document-pages").inner_text()
     shot(phone, "tps-published-phone")
     assert phone.errors == []
