@@ -88,7 +88,9 @@ def refresh_after(burst: int, processes: int) -> None:
     started = time.perf_counter()
     refreshes = list(snapshot_refresh_all(budget_seconds=float("inf")).values())
     took = time.perf_counter() - started
-    changed, rebuilt, entries = (sum(getattr(r, name) for r in refreshes) for name in _COUNTS)
+    changed = sum(refresh.changed for refresh in refreshes)
+    rebuilt = sum(refresh.rebuilt for refresh in refreshes)
+    entries = sum(refresh.entries for refresh in refreshes)
     per_area = took / max(rebuilt, 1)
     budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS
     print(
@@ -109,9 +111,6 @@ def refresh_after(burst: int, processes: int) -> None:
     )
     idle = snapshot_refresh_all(budget_seconds=float("inf")).values()
     print(f"refresh with nothing changed: {sum(r.seconds for r in idle) * 1000:.0f} ms")
-
-
-_COUNTS = ("changed", "rebuilt", "entries")
 
 
 def _change(burst: int, *, seed: int) -> None:

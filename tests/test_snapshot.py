@@ -10,7 +10,7 @@ import time
 import httpx
 import psycopg
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 
 from public import snapshots
@@ -208,6 +208,15 @@ def test_the_command_rebuilds_what_changed_or_everything(client, snapshot_root):
     call_command("refresh_public_snapshot", "--all", stdout=(out := _Out()))
     assert out.text == "pkwkk: rebuilt the entries of 1 areas\n"
     assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+    call_command("refresh_public_snapshot", stdout=_Out())  # the refresher's state, once
+    move("6409032002002", Status.PUBLISHED)
+    call_command("refresh_public_snapshot", stdout=(out := _Out()))
+    assert out.text.startswith("pkwkk: 6 areas changed; rebuilt 1 entries of 1 areas in ")
+    assert "2 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+    with psycopg.connect(_url(connection.settings_dict)) as other:
+        other.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, KIND])
+        with pytest.raises(CommandError, match="another refresh of pkwkk is running"):
+            call_command("refresh_public_snapshot", stdout=_Out())
 
 
 def test_an_entry_cut_short_by_a_crash_is_built_again(client, snapshot_root):
@@ -253,6 +262,16 @@ def test_without_a_refresh_for_a_while_what_is_served_is_marked_stale(client, se
     refresh()
     assert STALE_BANNER not in text(client.get(PAGES["ppu"]))
     assert "stale" not in client.get(PPU_FILE).json()["tracker"]
+
+
+def test_an_entry_is_stale_by_the_refreshes_of_its_own_kind(client, settings):
+    settings.SNAPSHOT_STALE_AFTER_SECONDS = 1
+    client.get(PAGES["ppu"])
+    client.get(GOVERNOR_PAGE)
+    time.sleep(1.2)
+    snapshot_refresh("pkwkp")  # the regent's refresher has not run for a while
+    assert STALE_BANNER not in text(client.get(GOVERNOR_PAGE))
+    assert STALE_BANNER in text(client.get(PAGES["ppu"]))
 
 
 # --- Outages, with real processes

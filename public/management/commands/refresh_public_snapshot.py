@@ -4,7 +4,7 @@ opened."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from public.services import snapshot_rebuild_all, snapshot_refresh_all
+from public.services import Refresh, snapshot_rebuild_all, snapshot_refresh_all
 
 BUSY = "another refresh of {kinds} is running; try again in a few seconds"
 
@@ -16,23 +16,22 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="rebuild every entry there is")
 
     def handle(self, *args, **options) -> None:
-        busy = self._rebuild_all() if options["all"] else self._refresh()
+        if options["all"]:
+            results = snapshot_rebuild_all()
+            said = "rebuilt the entries of {} areas".format
+        else:
+            results = snapshot_refresh_all(budget_seconds=float("inf"))
+            said = _refresh_said
+        for kind, result in results.items():
+            if result is not None:
+                self.stdout.write(f"{kind}: {said(result)}")
+        busy = [kind for kind, result in results.items() if result is None]
         if busy:
             raise CommandError(BUSY.format(kinds=", ".join(busy)))
 
-    def _rebuild_all(self) -> list[str]:
-        rebuilt = snapshot_rebuild_all()
-        for kind, areas in rebuilt.items():
-            if areas is not None:
-                self.stdout.write(f"{kind}: rebuilt the entries of {areas} areas")
-        return [kind for kind, areas in rebuilt.items() if areas is None]
 
-    def _refresh(self) -> list[str]:
-        refreshed = snapshot_refresh_all(budget_seconds=float("inf"))
-        for kind, refresh in refreshed.items():
-            if refresh is not None:
-                self.stdout.write(
-                    f"{kind}: {refresh.changed} areas changed; rebuilt {refresh.entries} "
-                    f"entries of {refresh.rebuilt} areas in {refresh.seconds:.2f} s"
-                )
-        return [kind for kind, refresh in refreshed.items() if refresh is None]
+def _refresh_said(refresh: Refresh) -> str:
+    return (
+        f"{refresh.changed} areas changed; rebuilt {refresh.entries} entries of "
+        f"{refresh.rebuilt} areas in {refresh.seconds:.2f} s"
+    )
