@@ -81,7 +81,7 @@ def test_without_any_contest_the_dashboard_says_how_to_open_one(staff_client, db
     [
         "/dashboard/pkwkk/9999/",  # no such area
         "/dashboard/pkwkk/64.09/",  # not a code
-        f"/dashboard/pkwkk/{LABANGKA_TPS}/",  # a TPS is a row of its desa's page
+        "/dashboard/pkwkk/6409032002999/",  # no such TPS
         "/dashboard/ppwp/6409/",  # no such contest there
         "/dashboard/pkwkk/6401/",  # outside every pkwkk contest
     ],
@@ -116,6 +116,7 @@ def test_the_counts_by_status_and_stuck_are_listed(staff_client, ppu):
     )
     response = staff_client.get("/en" + PPU)
     counts = dict(re.findall(r'status-(\w+)"><span class="count">(\d+)</span>', response.text))
+    # Each TPS in one status: the counts add up to the total ...
     assert counts == {
         "published": "1",
         "delivered": "1",
@@ -124,8 +125,10 @@ def test_the_counts_by_status_and_stuck_are_listed(staff_client, ppu):
         "retrying": "1",
         "rejected": "1",
         "missing": "289",
-        "stuck": "1",
     }
+    assert sum(map(int, counts.values())) == 293
+    # ... and stuck is a flag across them, said apart.
+    assert "1 of these TPS is flagged stuck" in text(response)
 
 
 def test_children_are_listed_by_code_and_lowest_progress_first_is_one_click(staff_client, ppu):
@@ -133,7 +136,7 @@ def test_children_are_listed_by_code_and_lowest_progress_first_is_one_click(staf
     by_code = staff_client.get("/en" + PPU)
     rows = re.findall(r'<tr id="area-(\d+)">', by_code.text)
     assert rows == ["640901", "640902", "640903", "640904"]
-    assert 'href="?sort=progress"' in by_code.text
+    assert 'href="/en/dashboard/pkwkk/6409/?sort=progress"' in by_code.text
     lowest_first = staff_client.get("/en" + PPU + "?sort=progress")
     assert re.findall(r'<tr id="area-(\d+)">', lowest_first.text)[0] == BABULU
     babulu_row = re.search(r'<tr id="area-640903">.*?</tr>', lowest_first.text, re.S).group()
@@ -153,9 +156,10 @@ def test_the_public_sites_figure_is_shown_beside_ours(staff_client, ppu):
         children={BABULU: 57},
     )
     page = text(staff_client.get("/en" + PPU))
-    assert "Public site: 290/293" in page
+    # The site's time is WIB; PPU's pages speak WITA, an hour later.
+    assert "KPU public site: 290/293 (as of 28 Nov 07:10 WITA)" in page
     assert "here: 289/293" in page
-    assert "Public site" in page.split("Areas below")[1]
+    assert "KPU public site" in page.split("Areas below")[1]
 
 
 def test_a_desa_lists_its_tps_with_status_attempts_pages_and_sha256(staff_client, ppu, staff):

@@ -30,6 +30,7 @@ from uploads import documents
 from uploads.models import (
     REPLACEABLE,
     WAITING_TO_SEND,
+    Action,
     Document,
     Page,
     Source,
@@ -230,7 +231,7 @@ def upload_mark_stuck(*, upload_id: int, reason: str, actor=None, note: str = ""
         upload_id=upload_id,
         expected=UNPUBLISHED,
         new=None,
-        action="stuck",
+        action=Action.STUCK,
         actor=actor,
         reason=f"{StuckReason(reason).label}. {note}".strip(),
         guard={"stuck": False},
@@ -354,7 +355,7 @@ def _queue(upload: Upload, document: Document, user, source: str) -> None:
         upload_id=upload.pk,
         expected=REPLACEABLE,
         new=Status.QUEUED,
-        action="replaced" if replaced else "received",
+        action=Action.REPLACED if replaced else Action.RECEIVED,
         source=source,
         actor=user,
         reason=f"{len(document.pages.all())} page(s), SHA-256 {document.sha256}",
@@ -368,6 +369,7 @@ def _queue(upload: Upload, document: Document, user, source: str) -> None:
             "lease_token": None,
             "lease_expires_at": None,
             "last_error": "",
+            "failing_since": None,
         },
     )
 
@@ -403,6 +405,8 @@ class Lease:
     sha256: str
     pages: list[Page]
     attempt: int
+    # The first failed attempt of this document, if any (Upload.failing_since).
+    failing_since: datetime.datetime | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -421,7 +425,7 @@ def upload_claim(*, upload_id: int) -> Lease | None:
         upload_id=upload_id,
         expected=WAITING_TO_SEND,
         new=Status.SENDING,
-        action="claimed",
+        action=Action.CLAIMED,
         guard={"next_attempt_at__lte": timezone.now()},
         changes={
             "lease_token": token,
@@ -442,6 +446,7 @@ def upload_claim(*, upload_id: int) -> Lease | None:
         upload.document.sha256,
         pages,
         upload.attempts,
+        upload.failing_since,
     )
 
 
@@ -460,23 +465,26 @@ class Outcome:
 def upload_record_outcome(*, lease: Lease, outcome: Outcome) -> bool:
     """Writes the result of a delivery attempt, fenced by the lease: a worker whose lease expired
     (and whose upload another worker took over) cannot overwrite newer state."""
+    now = timezone.now()
     released = {"lease_token": None, "lease_expires_at": None}
+    # The lease fences the write, so the failing_since it read at the claim is still current.
+    failed = {**released, "last_error": outcome.reason, "failing_since": lease.failing_since or now}
     if outcome.kind == "accepted":
         changes = {
             **released,
-            "delivered_at": timezone.now(),
+            "delivered_at": now,
             "next_attempt_at": None,
             "last_error": "",
+            "failing_since": None,
         }
-        new, action = Status.DELIVERED, "delivered"
+        new, action = Status.DELIVERED, Action.DELIVERED
     elif outcome.kind == "permanent":
-        changes = {**released, "next_attempt_at": None, "last_error": outcome.reason}
-        new, action = Status.REJECTED, "rejected"
+        changes = {**failed, "next_attempt_at": None}
+        new, action = Status.REJECTED, Action.REJECTED
     else:
         delay = _retry_delay(lease.attempt, outcome.retry_after)
-        due = timezone.now() + datetime.timedelta(seconds=delay)
-        changes = {**released, "next_attempt_at": due, "last_error": outcome.reason}
-        new, action = Status.RETRYING, "retry"
+        changes = {**failed, "next_attempt_at": now + datetime.timedelta(seconds=delay)}
+        new, action = Status.RETRYING, Action.RETRY
     won = upload_transition(
         upload_id=lease.upload_id,
         expected=(Status.SENDING,),
@@ -553,7 +561,7 @@ def _expire_leases(batch: int) -> int:
                 upload_id=upload_id,
                 expected=(Status.SENDING,),
                 new=Status.RETRYING,
-                action="lease expired",
+                action=Action.LEASE_EXPIRED,
                 reason="the worker sending it stopped answering; another will send it",
                 guard={"lease_expires_at__lt": timezone.now()},
                 changes={
@@ -616,7 +624,7 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
         upload_id=upload_id,
         expected=UNPUBLISHED,
         new=Status.PUBLISHED,
-        action="published",
+        action=Action.PUBLISHED,
         source=Source.PUBLIC_SITE,
         reason=f"{len(images)} image(s) on the public site",
         changes={
@@ -628,6 +636,7 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
             "lease_token": None,
             "lease_expires_at": None,
             "next_attempt_at": None,
+            "failing_since": None,
             "source": _SOURCE_OF_PUBLISHED,
         },
     )
