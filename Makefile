@@ -24,6 +24,7 @@ $(STAMP): requirements-dev.txt
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py load_demo
+	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@trap '$(PY) -m sirekap_tracker.embedded stop' EXIT; trap : INT; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile --env /dev/null start; \
 	status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ]
@@ -41,6 +42,9 @@ run: export POLL_INTERVAL_SECONDS ?= 10
 run: export DELIVERY_TIMEOUT_SECONDS ?= 5
 run: export DELIVERY_BACKOFF_CAP_SECONDS ?= 30
 run: export STUCK_AFTER_MINUTES ?= 2
+# Static files as production serves them (hashed, compressed, cached for a year), so that a
+# phone's first view of a public page weighs what it will on the night.
+run: export STATIC_ROOT ?= $(CURDIR)/.var/static
 
 # The embedded servers the checks start on demand are stopped afterwards (unless they were
 # already running, e.g. for a `make run` in another terminal).

@@ -13,9 +13,16 @@ from progress.services import progress_fold, progress_snapshot_take
 from regions.models import Area, Level
 from tests import world
 from tests.documents import PNG_HEAD, page_bytes, page_file
-from tests.world import babulu_tps, move, publish_all_but, text
+from tests.world import babulu_tps, move, publish_all_but, text, text_of
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_receive
+from regions.zones import in_zone_text, zone_of_area
+from uploads.services import (
+    Outcome,
+    upload_claim,
+    upload_mark_stuck,
+    upload_receive,
+    upload_record_outcome,
+)
 
 PPU = "/dashboard/pkwkk/6409/"
 BABULU = world.BABULU
@@ -204,6 +211,104 @@ def test_the_stuck_list_gives_reason_age_and_last_event(staff_client, ppu):
     assert "server queue" in section
     assert "antre lama" in section
     assert "in the server queue" in section
+
+
+def test_a_stuck_row_says_where_the_tps_is_and_since_when_it_has_really_been_failing(
+    staff_client, ppu, staff, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    upload = upload_receive(
+        tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff
+    ).upload
+    lease = upload_claim(upload_id=upload.pk)
+    first_failure = timezone.now()
+    failure = Outcome("transient", "connection: Server disconnected without sending a response.")
+    upload_record_outcome(lease=lease, outcome=failure)
+    time_machine.shift(timedelta(minutes=40))
+    upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.NETWORK)
+    page = staff_client.get(PPU)  # in Indonesian
+    row = text_of(re.search(r'<table class="board stuck">.*?</table>', page.text, re.S).group())
+    assert "TPS 001 LABANGKA, BABULU 6409032002001" in row
+    assert in_zone_text(first_failure, zone_of_area("6409")) in row  # not the flag's time
+    assert "40 menit" in row
+    # The last event in Indonesian, the server's own words behind a details element.
+    assert "ditandai macet" in row
+    english = staff_client.get("/en" + PPU).text
+    assert "flagged stuck" in english
+
+
+def test_the_last_error_reads_in_the_pages_language_with_the_raw_text_behind_details(
+    staff_client, ppu, staff
+):
+    upload = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    lease = upload_claim(upload_id=upload.upload.pk)
+    raw = "connection: Server disconnected without sending a response."
+    upload_record_outcome(lease=lease, outcome=Outcome("transient", raw, network=True))
+    row = re.search(
+        rf'<tr id="tps-{LABANGKA_TPS}">.*?</tr>',
+        staff_client.get(f"/dashboard/pkwkk/{LABANGKA}/").text,
+        re.S,
+    ).group()
+    assert "tidak tersambung (jaringan)" in row
+    details = re.search(r"<details[^>]*>(.*?)</details>", row, re.S).group(1)
+    assert "detail teknis" in details and raw in details
+    assert raw not in text_of(row.replace(details, ""))
+
+
+def test_a_tps_has_a_staff_page_with_its_history_and_every_document(staff_client, ppu, staff):
+    first = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    png = page_bytes(PNG_HEAD)
+    second = upload_receive(
+        tps_code=LABANGKA_TPS,
+        kind="pkwkk",
+        files=[page_file(), page_file(png, "p2.png", "image/png")],
+        user=staff,
+    )
+    lease = upload_claim(upload_id=first.upload.pk)
+    upload_record_outcome(lease=lease, outcome=Outcome("transient", "timeout: read", network=True))
+    response = staff_client.get(f"/en/dashboard/pkwkk/{LABANGKA_TPS}/")
+    assert response.status_code == 200
+    page = text(response)
+    assert "TPS 001" in page and "LABANGKA" in page  # the breadcrumb down to its desa
+    assert "Attempts 1" in page
+    history = page.split("History")[1]
+    for said in ("document received", "document replaced", "sending", "sending failed, will retry"):
+        assert said in history
+    assert history.count("WITA") == 4  # every event, in the area's zone
+    assert "Current document" in page and "Replaced document" in page
+    for document in (first.document, second.document):
+        assert f"SHA-256 {document.sha256}" in page
+        for stored in document.pages.all():
+            assert stored.sha256 in page
+            assert f'href="/en/dokumen/halaman/{stored.pk}/"' in response.text
+    assert staff_client.get("/dashboard/pkwkp/6409032002001/").status_code == 200
+
+
+def test_staff_pages_say_who_is_logged_in_and_log_out_with_a_post(staff_client, ppu, staff):
+    staff.first_name, staff.last_name = "Sri", "Wahyuni"
+    staff.save()
+    html = staff_client.get("/en" + PPU).text
+    nav = re.search(r'<nav class="staff-nav".*?</nav>', html, re.S).group()
+    assert "Sri Wahyuni" in nav
+    assert 'href="/en/unggah/"' in nav and 'href="/admin/"' in nav
+    assert re.search(r'<form method="post" action="/en/keluar/"', nav)
+    assert "csrfmiddlewaretoken" in nav
+    assert (
+        staff_client.get("/en/keluar/").status_code == 405
+    )  # never by a GET: a link can't log out
+    assert staff_client.post("/en/keluar/").status_code == 302
+    assert staff_client.get(PPU).status_code == 302
+
+
+def test_the_admin_shows_times_in_the_areas_zone(staff_client, ppu, staff):
+    staff.is_superuser = True
+    staff.save()
+    upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    upload = Upload.objects.get(tps_id=LABANGKA_TPS, contest__kind="pkwkk")
+    listing = text(staff_client.get("/admin/uploads/upload/?q=6409032002001"))
+    assert in_zone_text(upload.status_since, zone_of_area(LABANGKA_TPS)) in listing
+    detail = text(staff_client.get(f"/admin/uploads/upload/{upload.pk}/change/"))
+    assert "WITA" in detail and " WIB" not in detail
 
 
 # --- Live

@@ -275,7 +275,8 @@ def test_a_young_timeline_measures_the_rate_from_its_first_point():
 
 
 def test_the_first_minutes_of_the_night_give_no_estimate_yet():
-    assert completion_estimate(steady(MORNING, 3, published=0, per_minute=10), now=MORNING).at is None
+    young = steady(MORNING, 3, published=0, per_minute=10)
+    assert completion_estimate(young, now=MORNING + 2 * MINUTE).at is None
     timeline = steady(MORNING, 6, published=0, per_minute=10)
     assert completion_estimate(timeline, now=MORNING + 5 * MINUTE).at is not None
 

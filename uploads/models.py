@@ -228,6 +228,10 @@ class UploadEvent(models.Model):
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     old_status = models.CharField(_("from"), max_length=10, choices=Status.choices, blank=True)
     new_status = models.CharField(_("to"), max_length=10, choices=Status.choices, blank=True)
+    # The stuck flag's reason after the event ("" when not stuck): what a "stuck" event flagged.
+    stuck_reason = models.CharField(
+        _("stuck reason"), max_length=12, choices=StuckReason.choices, blank=True, db_default=""
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("actor"),

@@ -74,11 +74,13 @@ _TRANSITION = """
         FROM locked WHERE uploads_upload.id = locked.id
         RETURNING uploads_upload.id AS upload_id, uploads_upload.contest_id,
             uploads_upload.tps_id, locked.status AS old_status, uploads_upload.status AS new_status,
-            locked.stuck AS was_stuck, uploads_upload.stuck AS is_stuck
+            locked.stuck AS was_stuck, uploads_upload.stuck AS is_stuck,
+            uploads_upload.stuck_reason
     ), event AS (
-        INSERT INTO uploads_uploadevent
-            (upload_id, action, old_status, new_status, actor_id, source, reason, created_at)
-        SELECT upload_id, {action}, old_status, new_status, {actor}, {source}, {reason}, {now}
+        INSERT INTO uploads_uploadevent (upload_id, action, old_status, new_status, stuck_reason,
+            actor_id, source, reason, created_at)
+        SELECT upload_id, {action}, old_status, new_status, stuck_reason,
+            {actor}, {source}, {reason}, {now}
         FROM moved
     ), counted AS ({count})
     SELECT old_status FROM moved
@@ -233,7 +235,7 @@ def upload_mark_stuck(*, upload_id: int, reason: str, actor=None, note: str = ""
         new=None,
         action=Action.STUCK,
         actor=actor,
-        reason=f"{StuckReason(reason).label}. {note}".strip(),
+        reason=note,
         guard={"stuck": False},
         changes={"stuck": True, "stuck_reason": reason, "stuck_since": timezone.now()},
     )
@@ -358,7 +360,7 @@ def _queue(upload: Upload, document: Document, user, source: str) -> None:
         action=Action.REPLACED if replaced else Action.RECEIVED,
         source=source,
         actor=user,
-        reason=f"{len(document.pages.all())} page(s), SHA-256 {document.sha256}",
+        reason=f"SHA-256 {document.sha256}",
         changes={
             "document": document,
             "source": source,
@@ -524,11 +526,8 @@ def _flag_if_overdue(upload_id: int, outcome: Outcome) -> None:
     too_long = waited >= datetime.timedelta(minutes=settings.STUCK_AFTER_MINUTES)
     if upload.attempts >= settings.STUCK_AFTER_ATTEMPTS or too_long:
         reason = StuckReason.NETWORK if outcome.network else StuckReason.SERVER_QUEUE
-        upload_mark_stuck(
-            upload_id=upload_id,
-            reason=reason,
-            note=f"{upload.attempts} attempts; last error: {outcome.reason}",
-        )
+        # The note is the last error as the server gave it: pages show what it means.
+        upload_mark_stuck(upload_id=upload_id, reason=reason, note=outcome.reason)
 
 
 # --- The sweeper
@@ -562,7 +561,6 @@ def _expire_leases(batch: int) -> int:
                 expected=(Status.SENDING,),
                 new=Status.RETRYING,
                 action=Action.LEASE_EXPIRED,
-                reason="the worker sending it stopped answering; another will send it",
                 guard={"lease_expires_at__lt": timezone.now()},
                 changes={
                     "lease_token": None,
@@ -596,14 +594,8 @@ def _flag_server_queue(batch: int) -> int:
     ids = Upload.objects.filter(
         status=Status.DELIVERED, stuck=False, status_since__lt=since
     ).values_list("pk", flat=True)[:batch]
-    minutes = settings.SERVER_QUEUE_STUCK_MINUTES
     return sum(
-        upload_mark_stuck(
-            upload_id=upload_id,
-            reason=StuckReason.SERVER_QUEUE,
-            note=f"delivered more than {minutes} minutes ago and not yet public",
-        )
-        for upload_id in ids
+        upload_mark_stuck(upload_id=upload_id, reason=StuckReason.SERVER_QUEUE) for upload_id in ids
     )
 
 
@@ -626,7 +618,6 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
         new=Status.PUBLISHED,
         action=Action.PUBLISHED,
         source=Source.PUBLIC_SITE,
-        reason=f"{len(images)} image(s) on the public site",
         changes={
             "published_at": timezone.now(),
             "public_images": images,
