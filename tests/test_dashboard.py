@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from progress.services import progress_fold, progress_snapshot_take
 from regions.models import Area, Level
+from regions.zones import in_zone_text, zone_of_area
 from tests import world
 from tests.documents import PNG_HEAD, page_bytes, page_file
 from tests.world import babulu_tps, move, publish_all_but, text, text_of
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
-from regions.zones import in_zone_text, zone_of_area
 from uploads.services import (
     Outcome,
     upload_claim,
