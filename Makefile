@@ -33,7 +33,11 @@ run: install
 # The demo's clocks are shorter than production's, so that the story plays within its five
 # minutes: a dropped delivery gives up after 5 s (not 30), retries wait at most 30 s (not 300),
 # and an upload still undelivered after 2 minutes (not 30) is flagged stuck.
-run: export DEBUG ?= true
+# Production's own settings otherwise (DEBUG off: hashed static names, error pages without
+# tracebacks, which the terminal shows instead; `DEBUG=true make run` for Django's debug pages),
+# but cookies over plain HTTP, since the demo runs on http://127.0.0.1.
+run: export DEBUG ?= false
+run: export SECURE_COOKIES ?= false
 run: export WEB_PORT ?= 8000
 run: export PUBLICATION_PORT ?= 8001
 run: export PUBLICATION_URL ?= http://127.0.0.1:$(PUBLICATION_PORT)
