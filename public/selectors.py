@@ -6,7 +6,7 @@ query, a fixed number of times whatever the area; the builders
 (`hhcw_area`, `hhcw_tps`, `wilayah_list`, `progress_csv`, `json_bytes`, `hhcw_etag`,
 `bytes_etag`) are pure functions of what a read returned: the public snapshot (public/entries.py)
 builds the very bytes the views answer from them.
-Format and paths: docs/api.md; the KPU's own: reference/sirekap-format.md in the shared docs.
+Format and paths: docs/api.md; the KPU's own: docs/kpu-format.md.
 """
 
 import csv

@@ -105,7 +105,7 @@ CACHES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Celery. PostgreSQL is the source of truth; Redis is only the doorbell (see DESIGN.md).
+# --- Celery. PostgreSQL is the source of truth; Redis is only the doorbell (see docs/design.md).
 
 CELERY_BROKER_URL = config.broker_url(REDIS_URL)
 # No result backend: tasks report by writing rows, and nothing waits on a result.

@@ -3,7 +3,7 @@
 Times come from the application's clock (timezone.now()), not PostgreSQL's now(), which stands
 still for a whole transaction.
 
-Rules (DESIGN.md): a status changes only through `upload_transition`, a compare-and-swap on the
+Rules (docs/design.md): a status changes only through `upload_transition`, a compare-and-swap on the
 expected status that writes an UploadEvent in the same transaction; zero rows means someone else
 won. PostgreSQL is the source of truth and Redis only the doorbell: a task is sent after commit,
 and the sweeper rings again for anything due whose doorbell went unanswered.
