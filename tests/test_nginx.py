@@ -221,3 +221,37 @@ def test_nginx_answers_its_own_health_check(nginx, upstream):
     status, _, body = get(nginx, "/nginx-health")
     assert (status, body) == (200, b"ok\n")
     assert upstream.seen == []
+
+
+@pytest.mark.parametrize("path", ["/masuk/", "/en/masuk/", "/admin/login/", "/dashboard/"])
+def test_a_body_over_64_kib_is_refused_before_django_except_where_documents_arrive(
+    nginx, upstream, path
+):
+    assert get(nginx, path, method="POST", body=b"x" * 65_536)[0] == 200
+    assert get(nginx, path, method="POST", body=b"x" * 65_537)[0] == 413
+    assert upstream.hits(path) == 1
+
+
+@pytest.mark.parametrize("path", ["/unggah/", "/en/unggah/", "/api/uploads/"])
+def test_where_documents_arrive_a_large_body_is_passed_on(nginx, upstream, path):
+    assert get(nginx, path, method="POST", body=b"x" * 1_000_000)[0] == 200
+    assert upstream.hits(path) == 1
+
+
+def test_a_clients_own_x_forwarded_proto_is_overwritten_unless_it_is_the_tls_proxy(
+    upstream, tmp_path
+):
+    port = free_port()
+    config = production_config(
+        upstream=f"127.0.0.1:{upstream.server_port}",
+        port=port,
+        cache_folder=tmp_path / "cache",
+        tls_proxy="10.255.0.1",  # a load balancer elsewhere: not this test's loopback client
+    )
+    with LocalNginx(tmp_path / "nginx", [config], [port]):
+        claimed = get(port, "/api/x.json", {"X-Forwarded-Proto": "https"})
+        plain = get(port, "/api/x.json")
+    ((_, _, seen),) = {(m, p, h["X-Forwarded-Proto"]) for m, p, h in upstream.seen}
+    assert seen == "http"
+    # The same answer for both: one cache entry, the one for plain HTTP.
+    assert (claimed[1]["X-Cache-Status"], plain[1]["X-Cache-Status"]) == ("MISS", "HIT")
