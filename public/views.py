@@ -260,6 +260,11 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
     return response
 
 
+@open_data
+def api_unknown(request: HttpRequest, rest: str) -> HttpResponse:
+    raise ApiError(404, f"no such path under /api/: {rest[:100]!r}; the paths are in docs/api.md")
+
+
 # --- Pages. A page and its parts come from one template; the part is chosen by ?part= in the
 # URL, never by a request header (HX-Request), so that a cache keyed by the URL alone (most CDNs
 # ignore Vary) cannot hand a part out for a page. `live` is polled every 15 s, `timeline` every

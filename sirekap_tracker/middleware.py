@@ -4,6 +4,7 @@ from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 
 class UrlLocaleMiddleware(LocaleMiddleware):
@@ -25,11 +26,13 @@ class UrlLocaleMiddleware(LocaleMiddleware):
         return response
 
 
-def _refusal(request: HttpRequest, status: int, message: str) -> HttpResponse:
-    """JSON under /api/ (its clients read JSON), a small page anywhere else."""
+def _refusal(request: HttpRequest, status: int, message: str, **values) -> HttpResponse:
+    """JSON under /api/ in English, as the API's other errors are; a small page in the page's
+    language anywhere else. `message` is marked for translation, `values` fill it in."""
     if request.path_info.startswith("/api/"):
-        return JsonResponse({"error": message}, status=status)
-    context = {"status": status, "message": message}
+        with translation.override("en"):
+            return JsonResponse({"error": _(message) % values}, status=status)
+    context = {"status": status, "message": _(message) % values}
     return render(request, "refused.html", context, status=status)
 
 
@@ -52,12 +55,15 @@ class RequestBodyLimitMiddleware:
         limit = document_body_max_bytes() if takes_documents else settings.REQUEST_BODY_MAX_BYTES
         declared = request.META.get("CONTENT_LENGTH") or ""
         if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            message = _("Send the body with a Content-Length header.")
-            return _refusal(request, 411, str(message))
+            return _refusal(
+                request, 411, gettext_noop("Send the body with a Content-Length header.")
+            )
         size = int(declared) if declared.isdigit() else 0
         if size > limit:
-            message = _("The request body of %(size)s bytes is larger than the %(limit)s allowed.")
-            return _refusal(request, 413, message % {"size": size, "limit": limit})
+            message = gettext_noop(
+                "The request body of %(size)s bytes is larger than the %(limit)s allowed."
+            )
+            return _refusal(request, 413, message, size=size, limit=limit)
         return self.get_response(request)
 
 
@@ -85,6 +91,5 @@ class NulCharacterMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         query = request.META.get("QUERY_STRING", "")
         if "\x00" in request.path_info or "%00" in query or "\x00" in query:
-            message = _("The address contains a NUL character.")
-            return _refusal(request, 400, str(message))
+            return _refusal(request, 400, gettext_noop("The address contains a NUL character."))
         return self.get_response(request)

@@ -26,6 +26,25 @@ def token():
     return api_token_create(username="kpu")
 
 
+# What the refusal page says, in each language (the JSON of the API is in English).
+SAID = {
+    "too large": (
+        "The request body of 314572800 bytes is larger than the 65536 allowed.",
+        "Isi permintaan sebesar 314572800 bita melebihi batas 65536 bita yang diizinkan.",
+    ),
+    "no length": (
+        "Send the body with a Content-Length header.",
+        "Kirim isi permintaan dengan header Content-Length.",
+    ),
+    "nul": ("The address contains a NUL character.", "Alamat ini berisi karakter NUL."),
+}
+
+
+def says(response, what: str) -> bool:
+    english, indonesian = SAID[what]
+    return (english if response["Content-Language"] == "en" else indonesian) in response.text
+
+
 def multipart(client, path: str, length: str, **extra):
     return client.post(path, {"username": "x", "file": page_file()}, CONTENT_LENGTH=length, **extra)
 
@@ -37,7 +56,7 @@ def multipart(client, path: str, length: str, **extra):
 def test_a_large_anonymous_body_is_refused_413_before_the_csrf_check_reads_it(path):
     response = multipart(Client(enforce_csrf_checks=True), path, HUGE, **FORGED_CSRF)
     assert response.status_code == 413
-    assert "The request body of 314572800 bytes is larger than the 65536 allowed." in response.text
+    assert says(response, "too large")
 
 
 def test_a_large_body_to_the_open_data_is_refused_in_json(client):
@@ -81,7 +100,7 @@ def test_a_body_of_unknown_length_is_refused_rather_than_taken_as_empty(client):
         HTTP_TRANSFER_ENCODING="chunked",
     )
     assert response.status_code == 411
-    assert "Send the body with a Content-Length header." in response.text
+    assert says(response, "no length")
 
 
 # --- NUL characters in addresses
@@ -105,7 +124,7 @@ def test_a_nul_in_an_address_is_a_400_page_for_anyone(client, url):
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.test"))
     response = client.get(url)
     assert response.status_code == 400
-    assert "The address contains a NUL character." in response.text
+    assert says(response, "nul")
 
 
 def test_a_nul_in_an_open_data_address_is_a_json_400(client):
@@ -192,3 +211,10 @@ def test_another_method_on_the_intake_api_is_a_json_405(client):
     assert response.status_code == 405
     assert response["Allow"] == "POST"
     assert response.json() == {"error": "method GET is not allowed; use POST"}
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/nothing.json", "/api/uploads", "/api/upload/"])
+def test_an_unknown_api_path_is_a_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"].startswith("no such path under /api/")
