@@ -39,10 +39,10 @@ SAMPLES = {
     "name": "1.jpg",
     "url": "nothing/here/",
 }
-# Anyone may read these (the public site, open data, health, the login pages).
+# Anyone may read these (the public site, open data and the rest of /api/ but the intake,
+# health, the login pages).
 PUBLIC = re.compile(
-    r"^/(en/)?($|progress/|wilayah/|masuk/)|^/api/(hhcw|wilayah|progress|dokumen|pilkada)/"
-    r"|^/(healthz|livez)$|^/admin/login/$"
+    r"^/(en/)?($|progress/|wilayah/|masuk/)|^/api/(?!uploads/)|^/(healthz|livez)$|^/admin/login/$"
 )
 
 
