@@ -105,16 +105,17 @@ def api_upload(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload_form(request: HttpRequest) -> HttpResponse:
-    receipt, status, retry_after = None, 200, None
-    if request.method == "POST":
-        retry_after = intake_rate_check(address=client_address(request), user_id=request.user.pk)
-    if retry_after:
+    if request.method == "POST" and (
+        retry_after := intake_rate_check(address=client_address(request), user_id=request.user.pk)
+    ):
         # Not validated: checking the pages is the work the limit saves.
-        form = UploadForm()
-        status = 429
-    else:
-        form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and not retry_after and form.is_valid():
+        context = {"form": UploadForm(), "retry_after": retry_after}
+        response = render(request, "uploads/form.html", context, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
+    form = UploadForm(request.POST or None, request.FILES or None)
+    receipt, status = None, 200
+    if request.method == "POST" and form.is_valid():
         try:
             receipt = upload_receive(
                 tps_code=form.cleaned_data["tps"],
@@ -126,13 +127,10 @@ def upload_form(request: HttpRequest) -> HttpResponse:
         except UploadRefused as refused:
             form.add_error(None, str(refused))
             status = refused.status
-    elif request.method == "POST" and not retry_after:
+    elif request.method == "POST":
         status = 400
-    context = {"form": form, "receipt": receipt, "retry_after": retry_after}
-    response = render(request, "uploads/form.html", context, status=status)
-    if retry_after:
-        response["Retry-After"] = str(retry_after)
-    return response
+    context = {"form": form, "receipt": receipt}
+    return render(request, "uploads/form.html", context, status=status)
 
 
 @login_required
