@@ -100,6 +100,10 @@ HOSTILE = {
         pdf_written(pdf_opening_javascript),
         "the PDF carries active content (/JS, /JavaScript, /OpenAction)",
     ),
+    "pdf hiding its javascript behind escaped names": (
+        pdf_written(pdf_opening_javascript).replace(b"/JavaScript", b"/J#61vaScript"),
+        "the PDF carries active content (/JS, /JavaScript, /OpenAction)",
+    ),
     "pdf launching a program on opening": (
         pdf_written(pdf_with_open_action),
         "the PDF carries active content (/Launch, /OpenAction)",
