@@ -22,9 +22,8 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def _from_proxy(address: str) -> bool:
     found = _address(address)
     return found is not None and any(
-        found in ipaddress.ip_network(allowed, strict=False)
+        allowed == "*" or found in ipaddress.ip_network(allowed, strict=False)
         for allowed in settings.FORWARDED_ALLOW_IPS
-        if allowed != "*"
     )
 
 
