@@ -21,7 +21,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Model, Q, Value, When
+from django.db.models import Case, Count, F, Model, Q, Value, When
 from django.db.models.sql import Query
 from django.utils import timezone
 
@@ -275,7 +275,7 @@ def upload_receive(
         existing = _known_document(upload, sha256, idempotency_key)
         if existing:
             return Receipt(upload, existing, created=False)
-        _check_replaceable(upload)
+        _check_replaceable(upload, sha256)
         document = _document_create(upload, pages, sha256, user, source, idempotency_key)
         _queue(upload, document, user, source)
         transaction.on_commit(partial(doorbell_ring, [upload.pk]))
@@ -313,9 +313,8 @@ def _upload_locked(tps_code: str, kind: str) -> Upload:
 
 
 def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
-    """The document this request already made (same Idempotency-Key) or the current one if it
-    has the same content. An earlier version sent again is refused: it is not made current
-    again (that would be a new delivery), and answering it as taken would be untrue."""
+    """The document this request already made (same Idempotency-Key), or the current one if it
+    has the same content."""
     if key:
         by_key = Document.objects.filter(upload=upload, idempotency_key=key).first()
         if by_key and by_key.sha256 != sha256:
@@ -325,22 +324,16 @@ def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
         if by_key:
             return by_key
     current = upload.document
-    if current and current.sha256 == sha256:
-        return current
-    if upload.documents.filter(sha256=sha256).exists():
-        raise UploadRefused(
-            f"this document (SHA-256 {sha256}) was sent for TPS {upload.tps_id} "
-            f"{upload.contest.kind} before and was replaced by another one "
-            f"(SHA-256 {current.sha256 if current else '-'}), which stays the current one; an "
-            "earlier version cannot be made current again",
-            status=409,
-        )
-    return None
+    return current if current and current.sha256 == sha256 else None
 
 
-def _check_replaceable(upload: Upload) -> None:
-    """A new document is refused once the upload is published, and beyond
-    UPLOAD_MAX_DOCUMENTS versions (each is kept and delivered)."""
+def _check_replaceable(upload: Upload, sha256: str) -> None:
+    """A new document is refused once the upload is published, when it is an earlier version
+    sent again, and beyond UPLOAD_MAX_DOCUMENTS versions (each is kept and delivered).
+
+    An earlier version is not made current again: that would be a new delivery (alternating two
+    documents would deliver forever), and answering it as taken would be untrue.
+    """
     where = f"TPS {upload.tps_id} {upload.contest.kind}"
     if upload.status == Status.PUBLISHED:
         raise UploadRefused(
@@ -348,8 +341,19 @@ def _check_replaceable(upload: Upload) -> None:
             "a replacement goes through the PPK with a reason",
             status=409,
         )
+    versions = upload.documents.aggregate(
+        total=Count("pk"), same=Count("pk", filter=Q(sha256=sha256))
+    )
+    if versions["same"]:
+        current = upload.document.sha256 if upload.document else "-"
+        raise UploadRefused(
+            f"this document (SHA-256 {sha256}) was sent for {where} before and was replaced "
+            f"by another one (SHA-256 {current}), which stays the current one; an earlier "
+            "version cannot be made current again",
+            status=409,
+        )
     limit = settings.UPLOAD_MAX_DOCUMENTS
-    if upload.documents.count() >= limit:
+    if versions["total"] >= limit:
         raise UploadRefused(
             f"{where} already has {limit} versions of its document, the most allowed; "
             "the current one stays and is delivered",
