@@ -36,6 +36,17 @@ def _refusal(request: HttpRequest, status: int, message: str, **values) -> HttpR
     return render(request, "refused.html", context, status=status)
 
 
+# Where documents arrive: the intake API (and the tus endpoint that will live under it) and the
+# upload form in both languages.
+DOCUMENT_PATHS = ("/api/uploads/", "/unggah/", "/en/unggah/")
+
+
+def document_body_max_bytes() -> int:
+    """A whole document: every page at its largest, plus the form fields and multipart framing."""
+    pages = settings.UPLOAD_MAX_PAGES * settings.UPLOAD_MAX_PAGE_BYTES
+    return pages + settings.REQUEST_BODY_MAX_BYTES
+
+
 class RequestBodyLimitMiddleware:
     """Refuses a request body larger than REQUEST_BODY_MAX_BYTES before anything reads it, except
     where documents arrive (DOCUMENT_PATHS), which take a whole document.
@@ -65,17 +76,6 @@ class RequestBodyLimitMiddleware:
             )
             return _refusal(request, 413, message, size=size, limit=limit)
         return self.get_response(request)
-
-
-# Where documents arrive: the intake API (and the tus endpoint that will live under it) and the
-# upload form in both languages.
-DOCUMENT_PATHS = ("/api/uploads/", "/unggah/", "/en/unggah/")
-
-
-def document_body_max_bytes() -> int:
-    """A whole document: every page at its largest, plus the form fields and multipart framing."""
-    pages = settings.UPLOAD_MAX_PAGES * settings.UPLOAD_MAX_PAGE_BYTES
-    return pages + settings.REQUEST_BODY_MAX_BYTES
 
 
 class NulCharacterMiddleware:
