@@ -15,4 +15,10 @@ graceful_timeout = 30
 max_requests = 50_000
 max_requests_jitter = 25_000
 accesslog = "-"
-forwarded_allow_ips = "*"
+# Only the proxy in front may say the visitor used HTTPS: X-Forwarded-Proto is believed from these
+# addresses alone (setting wsgi.url_scheme, which Django reads) and ignored from anyone else.
+# docker-compose.yml sets nginx's address; Django reads the same variable (settings.py).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The one header nginx overwrites; gunicorn's other defaults (X-Forwarded-Ssl, ...) would reach it
+# from the client untouched.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}

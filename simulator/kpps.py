@@ -83,13 +83,19 @@ def bad_network_script(publication_url: str, plan: Plan, kinds: set[str], drops:
                 client.post("/_control/script", json={"path": path, "responses": responses})
 
 
-def upload_send(client: httpx.Client, tps: str, kind: str) -> int:
+def upload_send(client: httpx.Client, tps: str, kind: str, tries: int = 3) -> int:
+    """Posts one TPS's form; told to slow down (429), waits as Retry-After says and tries again,
+    as a well-behaved KPPS app does (one token uploads the whole demo, near the rate limit)."""
     page = form_png(f"{kind}/{tps}")
-    response = client.post(
-        "/api/uploads/",
-        data={"tps": tps, "contest": kind},
-        files={"file": (f"{tps}-c-hasil.png", page, "image/png")},
-    )
+    for _ in range(tries):
+        response = client.post(
+            "/api/uploads/",
+            data={"tps": tps, "contest": kind},
+            files={"file": (f"{tps}-c-hasil.png", page, "image/png")},
+        )
+        if response.status_code != 429:
+            break
+        time.sleep(float(response.headers.get("Retry-After", "1")))
     if response.status_code not in (200, 201):
         logger.warning("%s %s: HTTP %s %s", kind, tps, response.status_code, response.text[:200])
     return response.status_code

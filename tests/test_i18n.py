@@ -11,18 +11,28 @@ from tests.conftest import PROJECT_DIR
 CATALOGUE = PROJECT_DIR / "locale" / "id" / "LC_MESSAGES"
 
 
-def po_entries(path) -> dict[str, str]:
+def po_entries(path, *, plural: bool = False) -> dict[str, str]:
+    """msgid: msgstr of the singular entries, or of the plural ones (keyed by the English
+    singular and plural forms, each with the one Indonesian form: Indonesian has nplurals=1)."""
     text = path.read_text(encoding="utf-8")
     entries = {}
-    for block in re.findall(r'msgid ((?:".*"\n)+)msgstr ((?:".*"\n)+)', text):
-        msgid, msgstr = ("".join(re.findall(r'"(.*)"', part)) for part in block)
-        if msgid:
+    pattern = r'msgid ((?:".*"\n)+)(?:msgid_plural ((?:".*"\n)+))?msgstr(?:\[0\])? ((?:".*"\n)+)'
+    for block in re.findall(pattern, text):
+        msgid, plural_form, msgstr = ("".join(re.findall(r'"(.*)"', part)) for part in block)
+        if msgid and bool(plural_form) == plural:
             entries[msgid] = msgstr
+            if plural_form:
+                entries[plural_form] = msgstr
     return entries
 
 
+def every_entry() -> dict[str, str]:
+    path = CATALOGUE / "django.po"
+    return po_entries(path) | po_entries(path, plural=True)
+
+
 def test_every_interface_string_has_an_indonesian_translation():
-    entries = po_entries(CATALOGUE / "django.po")
+    entries = every_entry()
     assert entries
     assert "#, fuzzy" not in (CATALOGUE / "django.po").read_text()
     untranslated = [msgid for msgid, msgstr in entries.items() if not msgstr]
@@ -61,7 +71,7 @@ def english_fragments() -> set[str]:
     """The English text of every catalogue entry translated into something else: the pieces
     between its placeholders, those long enough to be English rather than a shared word."""
     fragments = set()
-    for msgid, msgstr in po_entries(CATALOGUE / "django.po").items():
+    for msgid, msgstr in every_entry().items():
         if msgstr == msgid:
             continue
         for piece in re.split(r"%\(\w+\)[sd]|%[sd]|\{\w*\}", msgid.replace('\\"', '"')):

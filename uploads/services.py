@@ -21,7 +21,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Model, Q, Value, When
+from django.db.models import Case, Count, F, Model, Q, Value, When
 from django.db.models.sql import Query
 from django.utils import timezone
 
@@ -263,26 +263,22 @@ def upload_receive(
 ) -> Receipt:
     """Takes a document for a TPS and contest, queues it for delivery, rings the doorbell.
 
-    The same content again (or the same Idempotency-Key) returns the upload as it is: no second
-    document, no second delivery. Raises UploadRefused (400, 403 or 409) and writes nothing.
+    The identifiers and the user's region are checked before any page is read. The same content
+    again (or the same Idempotency-Key) returns the upload as it is: no second document, no
+    second delivery. Raises UploadRefused (400, 403 or 409) and writes nothing.
     """
-    _check_identifiers(tps_code, kind)
+    intake_target_check(tps_code=tps_code, kind=kind, user=user)
     try:
         pages = documents.pages_check(files)
     except documents.PageRefused as error:
         raise UploadRefused(str(error)) from error
     sha256 = documents.document_sha256(pages)
     with transaction.atomic():
-        upload = _upload_for_intake(tps_code, kind, user)
+        upload = _upload_locked(tps_code, kind)
         existing = _known_document(upload, sha256, idempotency_key)
         if existing:
             return Receipt(upload, existing, created=False)
-        if upload.status == Status.PUBLISHED:
-            raise UploadRefused(
-                f"TPS {tps_code} {kind} is already published with a different document; "
-                "a replacement goes through the PPK with a reason",
-                status=409,
-            )
+        _check_replaceable(upload, sha256)
         document = _document_create(upload, pages, sha256, user, source, idempotency_key)
         _queue(upload, document, user, source)
         transaction.on_commit(partial(doorbell_ring, [upload.pk]))
@@ -290,34 +286,38 @@ def upload_receive(
     return Receipt(upload, document, created=True)
 
 
-def _check_identifiers(tps_code: str, kind: str) -> None:
-    if not (tps_code.isascii() and tps_code.isdigit() and len(tps_code) == CODE_LENGTH[Level.TPS]):
-        raise UploadRefused(f"tps: expected a 13-digit TPS code, got {tps_code!r}")
-    if kind not in ContestKind.values:
-        raise UploadRefused(f"contest: unknown {kind!r}; one of {', '.join(ContestKind.values)}")
-
-
-def _upload_for_intake(tps_code: str, kind: str, user) -> Upload:
+def intake_target_check(*, tps_code: str, kind: str, user) -> None:
+    """Refuses a malformed code or contest, a TPS outside the user's region (403, whether or not
+    it exists: a code outside says nothing about what is there), an unknown TPS inside it and a
+    contest not open there (400). Reads no page."""
     from accounts.selectors import user_may_act_on
+    from regions.models import Area
 
-    upload = (
-        Upload.objects.select_for_update(of=("self",))
-        .select_related("tps", "contest")
-        .filter(tps_id=tps_code, contest__kind=kind)
-        .first()
-    )
-    if upload is None:
-        from regions.models import Area
-
+    if not (tps_code.isascii() and tps_code.isdigit() and len(tps_code) == CODE_LENGTH[Level.TPS]):
+        raise UploadRefused(f"tps: expected a 13-digit TPS code, got {tps_code[:40]!r}")
+    if kind not in ContestKind.values:
+        raise UploadRefused(
+            f"contest: unknown {kind[:40]!r}; one of {', '.join(ContestKind.values)}"
+        )
+    if not user_may_act_on(user, tps_code):
+        raise UploadRefused(f"TPS {tps_code} is outside your region", status=403)
+    if not Upload.objects.filter(tps_id=tps_code, contest__kind=kind).exists():
         if not Area.objects.filter(code=tps_code, level=Level.TPS).exists():
             raise UploadRefused(f"tps: no TPS with code {tps_code}")
         raise UploadRefused(f"contest: {kind} is not open at TPS {tps_code}")
-    if not user_may_act_on(user, tps_code):
-        raise UploadRefused(f"TPS {tps_code} is outside your region", status=403)
-    return upload
+
+
+def _upload_locked(tps_code: str, kind: str) -> Upload:
+    return (
+        Upload.objects.select_for_update(of=("self",))
+        .select_related("tps", "contest")
+        .get(tps_id=tps_code, contest__kind=kind)
+    )
 
 
 def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
+    """The document this request already made (same Idempotency-Key), or the current one if it
+    has the same content."""
     if key:
         by_key = Document.objects.filter(upload=upload, idempotency_key=key).first()
         if by_key and by_key.sha256 != sha256:
@@ -328,6 +328,40 @@ def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
             return by_key
     current = upload.document
     return current if current and current.sha256 == sha256 else None
+
+
+def _check_replaceable(upload: Upload, sha256: str) -> None:
+    """A new document is refused once the upload is published, when it is an earlier version
+    sent again, and beyond UPLOAD_MAX_DOCUMENTS versions (each is kept and delivered).
+
+    An earlier version is not made current again: that would be a new delivery (alternating two
+    documents would deliver forever), and answering it as taken would be untrue.
+    """
+    where = f"TPS {upload.tps_id} {upload.contest.kind}"
+    if upload.status == Status.PUBLISHED:
+        raise UploadRefused(
+            f"{where} is already published with a different document; "
+            "a replacement goes through the PPK with a reason",
+            status=409,
+        )
+    versions = upload.documents.aggregate(
+        total=Count("pk"), same=Count("pk", filter=Q(sha256=sha256))
+    )
+    if versions["same"]:
+        current = upload.document.sha256 if upload.document else "-"
+        raise UploadRefused(
+            f"this document (SHA-256 {sha256}) was sent for {where} before and was replaced "
+            f"by another one (SHA-256 {current}), which stays the current one; an earlier "
+            "version cannot be made current again",
+            status=409,
+        )
+    limit = settings.UPLOAD_MAX_DOCUMENTS
+    if versions["total"] >= limit:
+        raise UploadRefused(
+            f"{where} already has {limit} versions of its document, the most allowed; "
+            "the current one stays and is delivered",
+            status=409,
+        )
 
 
 def _document_create(upload, pages, sha256, user, source, key) -> Document:
