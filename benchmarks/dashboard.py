@@ -40,9 +40,10 @@ def liven_up(changes: int) -> None:
     rounds ten minutes of snapshots apart, so that the timelines have points to draw."""
     from django.utils import timezone
 
-    from progress.services import progress_fold, progress_snapshot_take
     from uploads.models import Status, StuckReason, Upload
-    from uploads.services import upload_mark_stuck, upload_transition
+    from uploads.progress.services import progress_fold, timeline_point_take
+    from uploads.services.stuck import upload_mark_stuck
+    from uploads.services.transitions import upload_transition
 
     rng = random.Random(1)
     first = Upload.objects.order_by("pk").values_list("pk", flat=True)[0]
@@ -58,7 +59,7 @@ def liven_up(changes: int) -> None:
             if number % 10 == 0 and new != Status.PUBLISHED:
                 upload_mark_stuck(upload_id=upload_id, reason=StuckReason.NETWORK)
         progress_fold()
-        progress_snapshot_take(at=timezone.now() - timedelta(minutes=minutes_ago))
+        timeline_point_take(at=timezone.now() - timedelta(minutes=minutes_ago))
     took = time.perf_counter() - started
     print(f"{changes:,} status changes, a tenth of them stuck, and 3 snapshots in {took:.1f} s")
 

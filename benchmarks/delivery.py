@@ -59,8 +59,8 @@ def _prepare() -> None:
 
     from django.core.management import call_command
 
-    from regions.services import contest_open
     from sirekap_tracker.health import redis_client
+    from uploads.services.contests import contest_open
 
     redis_client().flushdb()
     call_command("load_demo", stdout=StringIO())
@@ -106,7 +106,7 @@ def _receive(count: int) -> None:
 
     from simulator.kpps import form_png
     from uploads.models import Upload
-    from uploads.services import upload_receive
+    from uploads.services.intake import upload_receive
 
     user = get_user_model().objects.create_user("bench", is_staff=True)
     targets = Upload.objects.order_by("pk").values_list("tps_id", "contest__kind")[:count]

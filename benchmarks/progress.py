@@ -43,7 +43,7 @@ def load_data(tps: int) -> None:
     from django.db import connection
 
     from regions.models import Area, Level
-    from regions.services import contest_open
+    from uploads.services.contests import contest_open
 
     seconds, output = timed("generate_regions", "--tps", str(tps))
     print(f"generate_regions: {seconds:.1f} s; {output}")
@@ -61,8 +61,8 @@ def load_data(tps: int) -> None:
 def load(*, seconds: float, writers: int) -> None:
     from django.db import connections
 
-    from progress.services import progress_fold
     from uploads.models import Upload
+    from uploads.progress.services import progress_fold
 
     progress_fold()
     # contest_open inserts in bulk: the ids run without gaps.
@@ -88,7 +88,7 @@ def load(*, seconds: float, writers: int) -> None:
 
 def _write(seed: int, first: int, last: int, deadline: float, results) -> None:
     from uploads.models import Status
-    from uploads.services import upload_transition
+    from uploads.services.transitions import upload_transition
 
     rng = random.Random(seed)
     changes = calls = 0
@@ -105,7 +105,7 @@ def _write(seed: int, first: int, last: int, deadline: float, results) -> None:
 
 
 def _fold(deadline: float, results) -> None:
-    from progress.services import progress_fold
+    from uploads.progress.services import progress_fold
 
     folds = []
     while time.time() < deadline:
@@ -149,7 +149,7 @@ def _report_load(seconds: float, outcomes: list, read_timings: dict) -> None:
 
 
 def report_reads(reads: int, title: str) -> None:
-    from progress.services import progress_fold
+    from uploads.progress.services import progress_fold
 
     progress_fold()
     cases = _read_cases()
@@ -183,7 +183,7 @@ def _read_cases() -> dict:
 
 
 def _timed_read(contests: list[int], code: str) -> float:
-    from progress.selectors import progress_of_area
+    from uploads.progress.selectors import progress_of_area
 
     started = time.perf_counter()
     progress_of_area(contest_ids=contests, area_code=code)
@@ -198,7 +198,7 @@ def _percentiles(milliseconds: list[float]) -> str:
 
 
 def check_counts() -> None:
-    from progress.services import progress_recount
+    from uploads.progress.services import progress_recount
 
     started = time.perf_counter()
     recount = progress_recount()

@@ -114,9 +114,9 @@ def refresh_after(burst: int, processes: int) -> None:
 
 
 def _change(burst: int, *, seed: int) -> None:
-    from progress.services import progress_fold
     from uploads.models import Status, Upload
-    from uploads.services import upload_transition
+    from uploads.progress.services import progress_fold
+    from uploads.services.transitions import upload_transition
 
     rng = random.Random(seed)
     first = Upload.objects.order_by("pk").values_list("pk", flat=True)[0]

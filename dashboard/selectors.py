@@ -1,9 +1,9 @@
 """What a dashboard page shows below its header, and its validator.
 
 A page reads a fixed number of queries whatever the number of children: the place (two,
-regions.selectors.place_of_area), the counts (one, progress.selectors), the public site's
-figure (one), the stuck list (one), the timeline (one, progress.timeline.place_chart) and, at a
-desa, the TPS with their documents (two).
+regions.selectors.place_of_area), the counts (one, uploads.progress.selectors), the public
+site's figure (one), the stuck list (one), the timeline (one,
+uploads.progress.timeline.place_chart) and, at a desa, the TPS with their documents (two).
 """
 
 import hashlib
@@ -12,11 +12,11 @@ from datetime import datetime
 
 from django.db.models import Prefetch
 
-from progress.selectors import STUCK_LIST_LIMIT, AreaCounts, CountsBoard, progress_of_area
-from progress.timeline import Chart
-from regions.models import CODE_LENGTH, Level
+from regions import codes
 from regions.selectors import Place, place_of_area
 from uploads.models import Document, Status, Upload, UploadEvent
+from uploads.progress.selectors import STUCK_LIST_LIMIT, AreaCounts, CountsBoard, progress_of_area
+from uploads.progress.timeline import Chart
 from uploads.selectors import (
     SiteFigure,
     StuckTps,
@@ -103,9 +103,9 @@ class TpsBoard:
 
 def dashboard_tps(*, kind: str, tps_code: str) -> TpsBoard | None:
     """The staff page of a TPS, or None when no contest of the kind covers it. Six queries."""
-    if len(tps_code) != CODE_LENGTH[Level.TPS] or not tps_code.isdigit():
+    if not codes.is_code(tps_code, [codes.TPS_LENGTH]):
         return None
-    place = place_of_area(kind=kind, area_code=tps_code[: CODE_LENGTH[Level.DESA]])
+    place = place_of_area(kind=kind, area_code=tps_code[: codes.DESA_LENGTH])
     if place is None:
         return None
     versions = Document.objects.order_by("-created_at", "-pk").prefetch_related("pages")

@@ -14,10 +14,10 @@ from django.utils.cache import get_conditional_response, patch_cache_control, pa
 from django.views.decorators.http import require_GET
 
 from dashboard.selectors import board_etag, dashboard_board, dashboard_tps
-from progress.selectors import CHILD_SORTS
-from progress.timeline import place_chart
-from regions.models import CODE_LENGTH, Level
+from regions import codes
 from regions.selectors import home_place, place_of_area
+from uploads.progress.selectors import CHILD_SORTS
+from uploads.progress.timeline import place_chart
 
 # What an HTMX request asks for: the live part every 5 s, the timeline every minute (?part=).
 PARTS = {"live": "dashboard/area.html#live", "timeline": "dashboard/area.html#timeline"}
@@ -46,7 +46,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     _staff(request)
-    if len(code) == CODE_LENGTH[Level.TPS]:
+    if len(code) == codes.TPS_LENGTH:
         return _tps(request, kind, code)
     place = place_of_area(kind=kind, area_code=code)
     if place is None:

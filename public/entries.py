@@ -21,9 +21,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
-from progress.timeline import Chart, place_chart
 from public.selectors import (
-    TPS_CODE_LENGTH,
     AreaBoard,
     TpsBoard,
     bytes_etag,
@@ -37,6 +35,8 @@ from public.selectors import (
     wilayah_list,
 )
 from public.snapshots import Entry
+from regions import codes
+from uploads.progress.timeline import Chart, place_chart
 
 JSON = "application/json"
 HHCW = "hhcw.json"
@@ -74,7 +74,7 @@ class Source:
 
     @cached_property
     def board(self) -> AreaBoard | TpsBoard | None:
-        if len(self.code) == TPS_CODE_LENGTH:
+        if len(self.code) == codes.TPS_LENGTH:
             return progress_tps(kind=self.kind, tps_code=self.code)
         return progress_board(kind=self.kind, area_code=self.code)
 

@@ -19,12 +19,18 @@ from datetime import datetime
 from django.db.models import F
 from django.urls import reverse
 
-from progress.selectors import STUCK_LIST_LIMIT, AreaCounts, Counts, CountsBoard, progress_of_area
-from regions.models import CODE_LENGTH, LEVEL_OF_LENGTH, Level
+from regions import codes
 from regions.selectors import Place, place_of_area
 from regions.zones import WIB
 from uploads.documents import EXTENSION
 from uploads.models import Page, Status, StuckReason, Upload
+from uploads.progress.selectors import (
+    STUCK_LIST_LIMIT,
+    AreaCounts,
+    Counts,
+    CountsBoard,
+    progress_of_area,
+)
 from uploads.selectors import (
     SiteFigure,
     StuckTps,
@@ -35,7 +41,6 @@ from uploads.selectors import (
 
 # The KPU marks re-votes (pemungutan suara ulang) here; we track regular voting only.
 PSU = "Reguler"
-TPS_CODE_LENGTH = CODE_LENGTH[Level.TPS]
 
 # The statuses the open data speaks of. `sending` (a worker holding a queued upload for the
 # seconds of one delivery attempt) is counted as `queued`: both mean "received here, not yet
@@ -64,9 +69,9 @@ def _place_and_upload_of_tps(kind: str, tps_code: str) -> tuple[Place, Upload] |
     """The TPS's desa (as a place) and its upload of the kind. Where two contests of one kind
     cover the TPS (Pemilu contests opened over nested regions), the first one opened counts:
     the KPU keeps one file per kind and TPS."""
-    if len(tps_code) != TPS_CODE_LENGTH:
+    if len(tps_code) != codes.TPS_LENGTH:
         return None
-    place = place_of_area(kind=kind, area_code=tps_code[: CODE_LENGTH[Level.DESA]])
+    place = place_of_area(kind=kind, area_code=tps_code[: codes.DESA_LENGTH])
     if place is None:
         return None
     uploads = uploads_of_desa(contest_ids=place.contest_ids, desa_code=tps_code)
@@ -243,7 +248,7 @@ def _status_counts(counts: Counts) -> dict[str, int]:
 
 def _level(code: str) -> int:
     """The KPU's tingkat: 1 provinsi ... 5 TPS; 0 for the nation."""
-    return int(LEVEL_OF_LENGTH.get(len(code), 0))
+    return codes.level_of(code)
 
 
 # --- Pages: what a public progress page shows. Besides the place (areas and contests, public by

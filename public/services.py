@@ -24,7 +24,7 @@ from django.db import DatabaseError, connection
 from public import snapshots
 from public.entries import Source, entry_build
 from public.snapshots import Entry, Key
-from regions.models import CODE_LENGTH, Level
+from regions import codes
 from regions.selectors import home_place
 from uploads.models import PublicAreaProgress
 
@@ -40,7 +40,7 @@ EVENTS_PER_RUN = 200_000
 SITE_FIGURE_OVERLAP = timedelta(seconds=30)
 # Levels whose entries the sweep rebuilds when old: their pages draw a timeline, whose time axis
 # moves on when nothing changes.
-SWEPT_MAX_CODE_LENGTH = CODE_LENGTH[Level.KECAMATAN]
+SWEPT_MAX_CODE_LENGTH = codes.LENGTH[codes.KECAMATAN]
 SWEEP_AFTER_SECONDS = 300
 # The snapshot of an earlier build (public.snapshots.build) that no refresh wrote for this long
 # is removed by the sweep: the processes of the deploy before are gone.
@@ -172,7 +172,7 @@ def _home_store() -> None:
 
 
 def _every_area(kind: str) -> Iterator[tuple[str, str, float]]:
-    return snapshots.areas_built_before(kind, float("inf"), max_code_length=CODE_LENGTH[Level.TPS])
+    return snapshots.areas_built_before(kind, float("inf"), max_code_length=codes.TPS_LENGTH)
 
 
 # --- What changed
@@ -230,7 +230,7 @@ def _events_since(kind: str, window: dict, *, newest: int) -> _Events:
     tps = {code for code, _, new in rows if new or late}
     count = sum(new for *_, new in rows)
     return _Events(
-        areas={(kind, code[:length]) for code in tps for length in _LENGTHS},
+        areas={(kind, area) for code in tps for area in ["", *codes.lineage(code)]},
         next_window={"after": upto, "upto": until, "count": count},
     )
 
@@ -243,9 +243,6 @@ def _site_figures_since(kind: str, finished_at: float | None) -> set[tuple[str, 
     since = datetime.fromtimestamp(finished_at, tz=UTC) - SITE_FIGURE_OVERLAP
     figures = PublicAreaProgress.objects.filter(kind=kind, fetched_at__gte=since)
     return set(figures.values_list("kind", "area_code"))
-
-
-_LENGTHS = (0, *CODE_LENGTH.values())
 
 
 def _merge(pending: list, changed: set[tuple[str, str]], *, now: float) -> list[list]:

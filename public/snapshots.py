@@ -35,7 +35,7 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 
-from regions.models import CODE_LENGTH
+from regions import codes
 
 # The state of a contest kind's refresher (public.services), state.<kind>.json at the root, beside
 # the kinds' folders; its modification time is that kind's heartbeat.
@@ -112,8 +112,7 @@ def _build_files(base: Path) -> list[Path]:
 
 def area_folder(kind: str, code: str) -> Path:
     """code: "" for the nation; entry names are never digits, so never a child's folder."""
-    codes = [code[:length] for length in CODE_LENGTH.values() if length <= len(code)]
-    return root().joinpath(kind, *codes)
+    return root().joinpath(kind, *codes.lineage(code))
 
 
 # --- Reads

@@ -19,7 +19,6 @@ from django.utils.cache import get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from progress.selectors import CHILD_SORTS
 from public import snapshots
 from public.entries import (
     AREA_PARTS,
@@ -30,11 +29,13 @@ from public.entries import (
     home_name,
     page_name,
 )
-from public.selectors import TPS_CODE_LENGTH, json_bytes, public_page
+from public.selectors import json_bytes, public_page
 from public.services import SnapshotUnavailable, snapshot_entry, snapshot_home
 from public.snapshots import Entry, Key
-from regions.models import CODE_LENGTH, LEVEL_WORD, ContestKind, Level
+from regions import codes
+from regions.models import LEVEL_WORD, ContestKind, Level
 from uploads.documents import EXTENSION, page_response
+from uploads.progress.selectors import CHILD_SORTS
 
 # Set on an answer from a snapshot the workers have not confirmed lately: when it was built.
 STALE_HEADER = "X-Snapshot-Stale"
@@ -49,12 +50,11 @@ RETRY_AFTER_SECONDS = 10
 # database away) it keeps serving the last good file for 10 minutes rather than an error.
 SHORT_CACHE = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
 # A page's URL names one stored file, never overwritten, of a document that may no longer be
-# replaced once published (uploads.models.REPLACEABLE): its bytes never change.
+# replaced once published (Status.UNPUBLISHED): its bytes never change.
 LONG_CACHE = "public, max-age=31536000, immutable"
 METHODS = "GET, HEAD, OPTIONS"
 KINDS = tuple(ContestKind.values)
-PILKADA = (ContestKind.PKWKP.value, ContestKind.PKWKK.value)
-LENGTHS = list(CODE_LENGTH.values())
+PILKADA = tuple(sorted(codes.PILKADA_KINDS))
 
 
 class ApiError(Exception):
@@ -116,25 +116,15 @@ def _chain(
     below the one before and starting with it, as the KPU's paths are, at most `deepest` deep."""
     if not rest.endswith(suffix):
         raise ApiError(400, f"the path must end in {suffix}")
-    kind, *codes = rest.removesuffix(suffix).split("/")
-    if not _is_chain(codes, LENGTHS[: int(deepest)]):
+    kind, *chain = rest.removesuffix(suffix).split("/")
+    if not codes.is_chain(chain, deepest=int(deepest)):
         raise ApiError(
             400,
             f"expected <contest>{suffix} or <contest>/<code>/.../<code>{suffix}, each code one "
             f"level below the one before, as in pkwkk/64/6409/640903{suffix}, down to a "
             f"{LEVEL_WORD[deepest]}",
         )
-    return _kind(kind, kinds), codes
-
-
-def _is_chain(codes: list[str], lengths: list[int]) -> bool:
-    return len(codes) <= len(lengths) and all(
-        code.isascii()
-        and code.isdigit()
-        and len(code) == lengths[depth]
-        and code.startswith(codes[depth - 1] if depth else "")
-        for depth, code in enumerate(codes)
-    )
+    return _kind(kind, kinds), chain
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -201,9 +191,9 @@ def _nowhere(kind: str, code: str) -> str:
 @open_data
 def hhcw(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> HttpResponse:
     """/api/hhcw/<contest>.json, /api/hhcw/<contest>/<prov>/.../<tps>.json."""
-    kind, codes = _chain(rest, suffix=".json", deepest=Level.TPS, kinds=kinds)
-    code = codes[-1] if codes else ""
-    missing = f"no TPS {code} in a {kind} contest" if len(code) == TPS_CODE_LENGTH else None
+    kind, chain = _chain(rest, suffix=".json", deepest=Level.TPS, kinds=kinds)
+    code = chain[-1] if chain else ""
+    missing = f"no TPS {code} in a {kind} contest" if len(code) == codes.TPS_LENGTH else None
     return _api_entry(request, Key(kind, code, HHCW), missing or _nowhere(kind, code))
 
 
@@ -212,12 +202,12 @@ def wilayah(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> 
     """/api/wilayah/<contest>/0.json (provinsi), /api/wilayah/<contest>/<prov>/....json."""
     kind, _, tail = rest.partition("/")
     if tail == "0.json":
-        kind, codes = _kind(kind, kinds), []
+        kind, chain = _kind(kind, kinds), []
     else:
-        kind, codes = _chain(rest, suffix=".json", deepest=Level.DESA, kinds=kinds)
-        if not codes:
+        kind, chain = _chain(rest, suffix=".json", deepest=Level.DESA, kinds=kinds)
+        if not chain:
             raise ApiError(400, f"the provinsi list is {kind}/0.json")
-    code = codes[-1] if codes else ""
+    code = chain[-1] if chain else ""
     return _api_entry(request, Key(kind, code, "wilayah.json"), _nowhere(kind, code))
 
 
@@ -227,9 +217,9 @@ def progress(request: HttpRequest, rest: str) -> HttpResponse:
     if not rest.endswith(".csv"):
         raise ApiError(400, "the path must end in .csv")
     kind, slash, code = rest.removesuffix(".csv").partition("/")
-    if slash and not _is_code(code):
+    if slash and not codes.is_code(code):
         raise ApiError(400, f"not an area code: {code!r}")
-    if len(code) == TPS_CODE_LENGTH:
+    if len(code) == codes.TPS_LENGTH:
         raise ApiError(404, "a TPS has no rows: read its hhcw file")
     kind = _kind(kind, KINDS)
     return _api_entry(request, Key(kind, code, "progress.csv"), _nowhere(kind, code))
@@ -293,13 +283,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 def progress_page(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     """/progress/<contest>/ (the nation), /progress/<contest>/<area or TPS code>/."""
-    if kind not in KINDS or (code and not _is_code(code)):
+    if kind not in KINDS or (code and not codes.is_code(code)):
         raise Http404("no such contest or area code")
     part = request.GET.get("part", "page")
-    if part not in (TPS_PARTS if len(code) == TPS_CODE_LENGTH else AREA_PARTS):
+    if part not in (TPS_PARTS if len(code) == codes.TPS_LENGTH else AREA_PARTS):
         raise Http404("no such part of the page")
     sort = request.GET.get("sort", "code")
-    if sort not in CHILD_SORTS or len(code) == TPS_CODE_LENGTH:
+    if sort not in CHILD_SORTS or len(code) == codes.TPS_LENGTH:
         sort = "code"
     name = page_name(language=translation.get_language(), part=part, sort=sort)
     try:
@@ -316,7 +306,3 @@ def _unavailable(request: HttpRequest) -> HttpResponse:
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _is_code(code: str) -> bool:
-    return code.isascii() and code.isdigit() and len(code) in LENGTHS

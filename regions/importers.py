@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from regions.models import LEVEL_OF_LENGTH, LEVEL_WORD, Level
+from regions import codes
+from regions.models import LEVEL_WORD, Level
 
 DOTTED_CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4}(\.\d{3})?)?)?)?$")
 BPS_DESA_LENGTH = 7  # BPS numbers kecamatan with 7 digits; they cannot be joined to KPU codes
@@ -50,18 +51,18 @@ def normalise_code(raw: str, where: str) -> tuple[str, int]:
         if not DOTTED_CODE.match(text):
             raise RegionImportError(f"{where}: code {raw!r} is not a dotted Kemendagri code")
         text = text.replace(".", "")
-    if not text.isdigit() or not text.isascii():
+    if not (text.isascii() and text.isdigit()):
         raise RegionImportError(f"{where}: code {raw!r} must contain digits only")
     if len(text) == BPS_DESA_LENGTH:
         raise RegionImportError(
             f"{where}: code {raw!r} has 7 digits, like a BPS code; BPS codes cannot be joined "
             "to KPU codes: use the Kemendagri/KPU code (2/4/6/10/13 digits)"
         )
-    if len(text) not in LEVEL_OF_LENGTH:
+    if not codes.is_code(text):
         raise RegionImportError(
             f"{where}: code {raw!r} has {len(text)} digits; a KPU code has 2, 4, 6, 10 or 13"
         )
-    return text, LEVEL_OF_LENGTH[len(text)]
+    return text, codes.level_of(text)
 
 
 def _row(code: str, name: str, where: str) -> AreaRow:
@@ -160,7 +161,7 @@ def _json_row(entry: object, parent: str | None, where: str) -> AreaRow:
             f"{where}: tingkat {tingkat!r} disagrees with code {row.code}, which is "
             f"{LEVEL_WORD[row.level]} (tingkat {row.level})"
         )
-    expected_parent_level = Level.PROVINSI - 1 if parent is None else LEVEL_OF_LENGTH[len(parent)]
+    expected_parent_level = Level.PROVINSI - 1 if parent is None else codes.level_of(parent)
     if row.level != expected_parent_level + 1 or (parent and not row.code.startswith(parent)):
         owner = "the top file" if parent is None else f"the file of {parent}"
         raise RegionImportError(f"{where}: code {row.code} is not a child of {owner}")

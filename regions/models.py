@@ -8,6 +8,8 @@ range scan at national scale; no tree machinery is needed for a fixed-depth hier
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from regions import codes
+
 
 class Level(models.IntegerChoices):
     PROVINSI = 1, _("Province")
@@ -17,26 +19,8 @@ class Level(models.IntegerChoices):
     TPS = 5, _("Polling station")
 
 
-CODE_LENGTH = {
-    Level.PROVINSI: 2,
-    Level.KABUPATEN: 4,
-    Level.KECAMATAN: 6,
-    Level.DESA: 10,
-    Level.TPS: 13,
-}
-LEVEL_OF_LENGTH = {length: level for level, length in CODE_LENGTH.items()}
-
-
 # The KPU's own words for the levels, used as they are in both languages (logs, summaries).
 LEVEL_WORD = {1: "provinsi", 2: "kabupaten/kota", 3: "kecamatan", 4: "kelurahan/desa", 5: "TPS"}
-
-
-def parent_code(code: str) -> str | None:
-    """The code of the area one level up, or None for a provinsi."""
-    level = LEVEL_OF_LENGTH[len(code)]
-    if level == Level.PROVINSI:
-        return None
-    return code[: CODE_LENGTH[Level(level - 1)]]
 
 
 # What an area is called before its name, by what it is: a kabupaten or a kota (kota codes are
@@ -56,7 +40,7 @@ TITLES = {
 def area_kind(code: str) -> str:
     """What the area of a KPU code is, in the KPU's word: provinsi, kabupaten, kota, kecamatan,
     kelurahan, desa or tps."""
-    level = LEVEL_OF_LENGTH[len(code)]
+    level = codes.level_of(code)
     if level == Level.KABUPATEN:
         return "kota" if code[2:4] >= "71" else "kabupaten"
     if level == Level.DESA:

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from regions.models import CODE_LENGTH, Area, Contest, ContestKind, Level
+from regions import codes
+from regions.models import Area, Contest, ContestKind, Level
 from regions.zones import Zone, zone_of_area
 
 
 def area_breadcrumb(area: Area) -> list[Area]:
     """The area's ancestors from the provinsi down, then the area itself, in one query."""
-    prefixes = [area.code[:length] for level, length in CODE_LENGTH.items() if level < area.level]
+    prefixes = codes.lineage(area.code)[:-1]
     ancestors = list(Area.objects.filter(code__in=prefixes).order_by("level"))
     return [*ancestors, area]
 
@@ -63,9 +64,9 @@ def place_of_area(*, kind: str, area_code: str) -> Place | None:
     area with its ancestors and the contests of the kind over or under it. None when there is no
     such area (a TPS is a row of its desa) or no contest of that kind over or under it. Two
     queries (one for the nation)."""
-    if area_code and len(area_code) not in CODE_LENGTH.values():
+    if area_code and not codes.is_code(area_code):
         return None
-    lineage = [area_code[:length] for length in CODE_LENGTH.values() if length <= len(area_code)]
+    lineage = codes.lineage(area_code)
     areas = list(Area.objects.filter(code__in=lineage).order_by("level"))
     area = areas[-1] if areas and areas[-1].code == area_code else None
     if area_code and (area is None or area.level == Level.TPS):

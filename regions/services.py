@@ -1,4 +1,5 @@
-"""Writes to areas and contests."""
+"""Writes to areas and contests: importing areas, saving a contest. (Opening a contest, with the
+uploads it expects, is uploads.services.contests.contest_open.)"""
 
 import datetime
 from collections import Counter
@@ -7,14 +8,9 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from regions.codes import parent_code_sql
 from regions.importers import AreaRow, RegionImportError
-from regions.models import CONTEST_LEVEL, LEVEL_WORD, Area, Contest, ContestKind, Level
-
-# Parent code of a child code, by the child's length (see models.CODE_LENGTH).
-PARENT_CODE_SQL = """
-    CASE length(code) WHEN 4 THEN left(code, 2) WHEN 6 THEN left(code, 4)
-                      WHEN 10 THEN left(code, 6) WHEN 13 THEN left(code, 10) END
-"""
+from regions.models import CONTEST_LEVEL, LEVEL_WORD, Area, Contest, ContestKind
 
 
 @dataclass
@@ -84,13 +80,13 @@ def _check_duplicates(cursor) -> None:
 def _check_parents(cursor) -> None:
     cursor.execute(
         f"""
-        SELECT child.source, child.code, {PARENT_CODE_SQL.replace("code", "child.code")}
+        SELECT child.source, child.code, {parent_code_sql("child.code")}
         FROM import_area child
         WHERE length(child.code) > 2
           AND NOT EXISTS (SELECT 1 FROM import_area p
-                          WHERE p.code = {PARENT_CODE_SQL.replace("code", "child.code")})
+                          WHERE p.code = {parent_code_sql("child.code")})
           AND NOT EXISTS (SELECT 1 FROM regions_area p
-                          WHERE p.code = {PARENT_CODE_SQL.replace("code", "child.code")})
+                          WHERE p.code = {parent_code_sql("child.code")})
         ORDER BY child.position LIMIT 1
         """
     )
@@ -108,7 +104,7 @@ def _upsert(cursor) -> ImportSummary:
     cursor.execute(
         f"""
         INSERT INTO regions_area (code, name, level, parent_id)
-        SELECT DISTINCT ON (code) code, name, level, {PARENT_CODE_SQL}
+        SELECT DISTINCT ON (code) code, name, level, {parent_code_sql("code")}
         FROM import_area ORDER BY code, position
         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name
         WHERE regions_area.name IS DISTINCT FROM EXCLUDED.name
@@ -122,27 +118,16 @@ def _upsert(cursor) -> ImportSummary:
     return ImportSummary(per_level=per_level, created=created, renamed=len(written) - created)
 
 
-@dataclass
-class OpenedContest:
-    contest: Contest
-    created: bool
-    new_uploads: int
-    total_uploads: int
-
-
-@transaction.atomic
-def contest_open(
+def contest_save(
     *,
     kind: str,
     region_code: str,
     name: str | None = None,
     closes_at: datetime.datetime | None = None,
-) -> OpenedContest:
-    """Creates the contest if needed and one expected upload per TPS under its region.
-
-    Running it again after new TPS were imported adds only theirs: the totals are exact from the
-    start and stay so.
-    """
+) -> tuple[Contest, bool]:
+    """The contest of a kind over a region, created if needed (with a default name), its name
+    and closing time updated when given; and whether it was created. ValueError saying what is
+    wrong: an unknown kind or area, or a Pilkada contest over an area of another level."""
     if kind not in ContestKind.values:
         raise ValueError(f"unknown contest {kind!r}; one of {', '.join(ContestKind.values)}")
     region = Area.objects.filter(code=region_code).first()
@@ -160,9 +145,7 @@ def contest_open(
         defaults={"name": name or _default_name(kind, region), "closes_at": closes_at},
     )
     _update_contest(contest, name=name, closes_at=closes_at)
-    new_uploads = _create_expected_uploads(contest)
-    total = contest.uploads.count()
-    return OpenedContest(contest, created, new_uploads, total)
+    return contest, created
 
 
 def _default_name(kind: str, region: Area) -> str:
@@ -179,22 +162,3 @@ def _update_contest(contest: Contest, *, name: str | None, closes_at) -> None:
         changed.append("closes_at")
     if changed:
         contest.save(update_fields=changed)
-
-
-def _create_expected_uploads(contest: Contest) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO uploads_upload (contest_id, tps_id, status)
-            SELECT %s, code, 'missing' FROM regions_area
-            WHERE level = %s AND code LIKE %s
-            ON CONFLICT (contest_id, tps_id) DO NOTHING
-            """,
-            [contest.pk, Level.TPS, contest.region_id + "%"],
-        )
-        created = cursor.rowcount
-    # Counted in this transaction, so the per-area totals are exact from the start.
-    from progress.services import progress_count_new_uploads
-
-    progress_count_new_uploads(contest_id=contest.pk)
-    return created

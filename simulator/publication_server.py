@@ -37,7 +37,8 @@ from zoneinfo import ZoneInfo
 from django.db import DatabaseError, connection
 from django.db.models import Q
 
-from regions.models import LEVEL_OF_LENGTH, Area, Contest, parent_code
+from regions.codes import level_of, parent_code
+from regions.models import Area, Contest
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def tree_build(regions: Iterable[str], names: dict[str, str]) -> ContestTree:
     children = defaultdict(list)
     totals = dict.fromkeys(["", *codes], 0)
     for code in codes:
-        children[parent_code(code) or ""].append(code)
+        children[parent_code(code)].append(code)
         if len(code) == TPS_LENGTH:
             for prefix in lineage(code):
                 totals[prefix] += 1
@@ -226,7 +227,7 @@ def wilayah_list(tree: ContestTree, code: str) -> list[dict]:
             "nama": tree.names[child],
             "id": area_id(child),
             "kode": child,
-            "tingkat": int(LEVEL_OF_LENGTH[len(child)]),
+            "tingkat": level_of(child),
         }
         for child in tree.children.get(code, ())
     ]

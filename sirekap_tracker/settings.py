@@ -31,7 +31,7 @@ INSTALLED_APPS = [
     "regions",
     "accounts",
     "uploads",
-    "progress",
+    "uploads.progress",
     "simulator",
     "dashboard",
     "public",
@@ -109,7 +109,8 @@ CACHES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Celery. PostgreSQL is the source of truth; Redis is only the doorbell (see docs/design.md).
+# --- Celery. PostgreSQL is the source of truth; Redis only carries the news that there is work (see
+# docs/design.md).
 
 CELERY_BROKER_URL = config.broker_url(REDIS_URL)
 # No result backend: tasks report by writing rows, and nothing waits on a result.
@@ -155,15 +156,15 @@ CELERY_BEAT_SCHEDULE = {
     # but add up whatever is pending, so it runs often; a run that waited too long in the queue
     # is dropped (the next one folds everything).
     "fold-progress": {
-        "task": "progress.tasks.fold_progress",
+        "task": "uploads.progress.tasks.fold_progress",
         "schedule": 2.0,
         "options": {"expires": 10},
     },
-    # The timeline's points: a snapshot of each area whose counts changed in the last minute
+    # The timeline's points: one of each area whose counts changed in the last minute
     # (minute resolution is what a chart of hours needs; a quiet minute writes nothing). A run
-    # that waited past the next one is dropped: that one takes the same snapshot.
-    "snapshot-progress": {
-        "task": "progress.tasks.snapshot_progress",
+    # that waited past the next one is dropped: that one takes the same points.
+    "take-timeline-points": {
+        "task": "uploads.progress.tasks.take_timeline_points",
         "schedule": 60.0,
         "options": {"expires": 50},
     },
@@ -182,11 +183,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 250},
     },
-    # Thins the snapshots as they age (every minute for 3 hours, then one per 15 minutes, then
-    # one per hour). Hourly is enough: a snapshot stays finer than its age asks for an hour at
-    # most. Runs must not be further apart than progress.services.COMPACTION_LOOKBACK (3 h).
-    "compact-progress-snapshots": {
-        "task": "progress.tasks.compact_progress_snapshots",
+    # Thins the timeline's points as they age (every minute for 3 hours, then one per 15
+    # minutes, then one per hour). Hourly is enough: a point stays finer than its age asks for
+    # an hour at most. Runs must not be further apart than
+    # uploads.progress.services.COMPACTION_LOOKBACK (3 h).
+    "compact-timeline-points": {
+        "task": "uploads.progress.tasks.compact_timeline_points",
         "schedule": 3600.0,
     },
 }

@@ -69,12 +69,13 @@ SMALL_WORLD = [
 def small_world(db, settings, tmp_path):
     """What tests of one TPS need, in a few milliseconds rather than the whole demo's second or
     two: the Labangka TPS of `ppu` (6409032002001) and one in Penajam (6409011011001)."""
+    from regions import codes
     from regions.importers import AreaRow
-    from regions.models import LEVEL_OF_LENGTH
-    from regions.services import areas_import, contest_open
+    from regions.services import areas_import
+    from uploads.services.contests import contest_open
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    rows = [AreaRow(code, name, LEVEL_OF_LENGTH[len(code)], "test") for code, name in SMALL_WORLD]
+    rows = [AreaRow(code, name, codes.level_of(code), "test") for code, name in SMALL_WORLD]
     areas_import(rows=rows)
     contest_open(kind="pkwkp", region_code="64")
     contest_open(kind="pkwkk", region_code="6409")

@@ -24,7 +24,9 @@ def main() -> None:
 
 def burst(*, seed: int, changes: int) -> None:
     from uploads.models import Status, StuckReason, Upload
-    from uploads.services import upload_mark_published, upload_mark_stuck, upload_transition
+    from uploads.services.publication import upload_mark_published
+    from uploads.services.stuck import upload_mark_stuck
+    from uploads.services.transitions import upload_transition
 
     rng = random.Random(seed)
     upload_ids = list(Upload.objects.values_list("pk", flat=True))

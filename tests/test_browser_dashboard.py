@@ -12,13 +12,13 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from progress.services import progress_snapshot_take
 from simulator.kpps import form_png
 from tests.conftest import PROJECT_DIR, wait_until
 from tests.documents import page_file
 from tests.test_pipeline import pipeline_env, staff, start_beat, start_worker, world  # noqa: F401
 from tests.world import publish_all_but
-from uploads.services import upload_receive
+from uploads.progress.services import timeline_point_take
+from uploads.services.intake import upload_receive
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
@@ -46,7 +46,7 @@ def shot(page, name: str) -> None:
 def pipeline(world, publication_server_factory, start_process, tmp_path):  # noqa: F811
     publish_all_but(*LEFT)
     # Where the night stood ten minutes ago, as beat's minutely snapshots would have kept it.
-    progress_snapshot_take(at=timezone.now() - timedelta(minutes=10))
+    timeline_point_take(at=timezone.now() - timedelta(minutes=10))
     server = publication_server_factory(publish_delay_s=0)
     env = pipeline_env(world, server)
     worker = start_worker(start_process, env)

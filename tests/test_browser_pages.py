@@ -7,19 +7,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from progress.services import progress_snapshot_take
 from regions import demo
 from tests.conftest import PROJECT_DIR
 from tests.documents import page_file
 from tests.world import publish_all_but
+from uploads.delivery import Outcome
 from uploads.models import PublicAreaProgress, StuckReason, Upload
-from uploads.services import (
-    Outcome,
-    upload_claim,
-    upload_mark_stuck,
-    upload_receive,
-    upload_record_outcome,
-)
+from uploads.progress.services import timeline_point_take
+from uploads.services.delivery import upload_claim, upload_record_outcome
+from uploads.services.intake import upload_receive
+from uploads.services.stuck import upload_mark_stuck
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
@@ -42,7 +39,7 @@ FIGURE = {"stuck-tps": ".big-status"}
 def morning(ppu, kpu_staff):
     """PPU the morning after: 290 of 293 published, the story's three stuck in Babulu after
     failing for an hour, the KPU site read, a timeline with a past."""
-    progress_snapshot_take(at=timezone.now() - timedelta(minutes=50))
+    timeline_point_take(at=timezone.now() - timedelta(minutes=50))
     publish_all_but(*STUCK)
     for tps in STUCK:
         receipt = upload_receive(tps_code=tps, kind="pkwkk", files=[page_file()], user=kpu_staff)
@@ -54,7 +51,7 @@ def morning(ppu, kpu_staff):
         failing_since=timezone.now() - timedelta(hours=1)
     )
     PublicAreaProgress.objects.create(
-        kind="pkwkk", area_code="6409", total=293, progres=290, site_ts="2024-11-28 06:00:00"
+        kind="pkwkk", area_code="6409", total=293, published=290, site_ts="2024-11-28 06:00:00"
     )
     kpu_staff.first_name = "Sri"
     kpu_staff.save()

@@ -9,14 +9,14 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from progress.services import progress_snapshot_take
 from simulator.kpps import form_png
 from tests.conftest import PROJECT_DIR
 from tests.documents import page_bytes, page_file
 from tests.test_public_pages import mark_stuck_by_an_operator
 from tests.world import move, publish_all_but
 from uploads.models import Status
-from uploads.services import upload_receive
+from uploads.progress.services import timeline_point_take
+from uploads.services.intake import upload_receive
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
@@ -54,7 +54,7 @@ def night(ppu, kpu_staff):
     move(LEFT[1], Status.RETRYING)
     mark_stuck_by_an_operator(LEFT[1])
     upload_receive(tps_code=LEFT[2], kind="pkwkk", files=[page_file(page_bytes())], user=kpu_staff)
-    progress_snapshot_take(at=timezone.now() - timedelta(minutes=10))
+    timeline_point_take(at=timezone.now() - timedelta(minutes=10))
 
 
 def test_a_visitor_on_a_phone_watches_ppu_reach_290_of_293_without_reloading(

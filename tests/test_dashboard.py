@@ -9,20 +9,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from progress.services import progress_fold, progress_snapshot_take
 from regions.models import Area, Level
 from regions.zones import in_zone_text, zone_of_area
 from tests import world
 from tests.documents import PNG_HEAD, page_bytes, page_file
 from tests.world import babulu_tps, move, publish_all_but, text, text_of
+from uploads.delivery import Outcome
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
-from uploads.services import (
-    Outcome,
-    upload_claim,
-    upload_mark_stuck,
-    upload_receive,
-    upload_record_outcome,
-)
+from uploads.progress.services import progress_fold, timeline_point_take
+from uploads.services.delivery import upload_claim, upload_record_outcome
+from uploads.services.intake import upload_receive
+from uploads.services.stuck import upload_mark_stuck
 
 PPU = "/dashboard/pkwkk/6409/"
 BABULU = world.BABULU
@@ -158,7 +155,7 @@ def test_the_public_sites_figure_is_shown_beside_ours(staff_client, ppu):
         kind="pkwkk",
         area_code="6409",
         total=293,
-        progres=290,
+        published=290,
         site_ts="2024-11-28 06:10:00",
         children={BABULU: 57},
     )
@@ -354,8 +351,8 @@ def test_the_page_works_without_javascript_through_plain_links(staff_client, ppu
 
 def test_the_timeline_draws_the_areas_progress_with_an_estimate(staff_client, ppu):
     page = text(staff_client.get("/en" + PPU))
-    assert "No snapshots of this area's progress yet" in page
-    progress_snapshot_take(at=timezone.now() - timedelta(minutes=10))
+    assert "Nothing recorded yet of this area's progress over time" in page
+    timeline_point_take(at=timezone.now() - timedelta(minutes=10))
     for tps in babulu_tps(30):
         move(tps, Status.PUBLISHED)
     response = staff_client.get("/en" + PPU)
@@ -366,7 +363,7 @@ def test_the_timeline_draws_the_areas_progress_with_an_estimate(staff_client, pp
 
 
 def test_the_timeline_polls_once_a_minute_on_its_own_and_answers_304_unchanged(staff_client, ppu):
-    progress_snapshot_take()
+    timeline_point_take()
     with CaptureQueriesContext(connection) as captured:
         part = staff_client.get(PPU + "?part=timeline", headers={"HX-Request": "true"})
     # The session and its user, the place, the counts, the timeline: none of the lists.
@@ -399,7 +396,7 @@ def test_every_page_costs_the_same_fixed_number_of_queries(staff_client, ppu, st
             reason=StuckReason.NETWORK,
         )
     progress_fold()
-    progress_snapshot_take()
+    timeline_point_take()
     # The session and its user, the area with its ancestors (none for the nation), the contests,
     # the counts, the public site's figure, the stuck list, the timeline. PPU has four kecamatan,
     # Penajam and Babulu 18 and 13 desa: the number of children or stuck rows changes nothing.

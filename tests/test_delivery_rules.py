@@ -11,10 +11,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from progress.models import COUNTED, ProgressChange
 from tests.documents import page_file
-from uploads import delivery, services
+from uploads import delivery as delivery_http
 from uploads.models import Source, Status, StuckReason, Upload
+from uploads.progress.models import COUNTED, ProgressChange
+from uploads.services import delivery, intake, publication, stuck, sweeper, transitions
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +32,7 @@ def world(settings, tmp_path):
 def queued(django_capture_on_commit_callbacks) -> Upload:
     user = get_user_model().objects.create_user("kpu", is_staff=True)
     with django_capture_on_commit_callbacks():
-        receipt = services.upload_receive(
-            tps_code=TPS, kind="pkwkk", files=[page_file()], user=user
-        )
+        receipt = intake.upload_receive(tps_code=TPS, kind="pkwkk", files=[page_file()], user=user)
     return receipt.upload
 
 
@@ -41,13 +40,13 @@ def reload(upload: Upload) -> Upload:
     return Upload.objects.get(pk=upload.pk)
 
 
-def transient(reason="HTTP 503: overloaded", **kwargs) -> services.Outcome:
-    return services.Outcome("transient", reason, **kwargs)
+def transient(reason="HTTP 503: overloaded", **kwargs) -> delivery_http.Outcome:
+    return delivery_http.Outcome("transient", reason, **kwargs)
 
 
 def test_only_one_of_two_claims_on_the_same_upload_wins(queued):
-    first = services.upload_claim(upload_id=queued.pk)
-    second = services.upload_claim(upload_id=queued.pk)
+    first = delivery.upload_claim(upload_id=queued.pk)
+    second = delivery.upload_claim(upload_id=queued.pk)
     assert first is not None and second is None
     upload = reload(queued)
     assert upload.status == Status.SENDING and upload.attempts == 1
@@ -70,9 +69,9 @@ def test_a_transition_writes_its_event_and_its_count_change_with_the_upload(queu
 
 
 def test_a_claim_that_loses_the_race_writes_no_event_and_no_count_change(queued):
-    assert services.upload_claim(upload_id=queued.pk) is not None
+    assert delivery.upload_claim(upload_id=queued.pk) is not None
     before = reload(queued)
-    assert services.upload_claim(upload_id=queued.pk) is None
+    assert delivery.upload_claim(upload_id=queued.pk) is None
     after = reload(queued)
     assert (after.status_since, after.attempts) == (before.status_since, 1)
     assert list(queued.events.values_list("action", flat=True)) == ["received", "claimed"]
@@ -81,7 +80,7 @@ def test_a_claim_that_loses_the_race_writes_no_event_and_no_count_change(queued)
 
 def test_a_transition_to_the_status_it_has_writes_its_event_but_no_count_change(queued):
     since = reload(queued).status_since
-    old = services.upload_transition(
+    old = transitions.upload_transition(
         upload_id=queued.pk, expected=(Status.QUEUED,), new=Status.QUEUED, action="again"
     )
     assert old == Status.QUEUED
@@ -96,8 +95,8 @@ def test_a_transition_to_the_status_it_has_writes_its_event_but_no_count_change(
 
 
 def test_marking_an_upload_stuck_twice_writes_one_event_and_counts_it_once(queued):
-    assert services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.DEVICE, note="HP")
-    assert not services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.NETWORK)
+    assert stuck.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.DEVICE, note="HP")
+    assert not stuck.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.NETWORK)
     upload = reload(queued)
     assert (upload.status, upload.stuck, upload.stuck_reason) == (
         Status.QUEUED,
@@ -115,14 +114,14 @@ def test_marking_an_upload_stuck_twice_writes_one_event_and_counts_it_once(queue
 
 
 def test_a_published_upload_is_not_marked_stuck(queued):
-    assert services.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
-    assert not services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.OTHER)
+    assert publication.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
+    assert not stuck.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.OTHER)
     assert not reload(queued).stuck
 
 
 def test_publication_keeps_the_source_of_a_document_received_here(queued):
-    assert services.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
-    assert not services.upload_mark_published(upload_id=queued.pk, images=["again"])
+    assert publication.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
+    assert not publication.upload_mark_published(upload_id=queued.pk, images=["again"])
     upload = reload(queued)
     assert upload.source == Source.KPPS
     assert upload.events.get(action="published").source == Source.PUBLIC_SITE
@@ -132,7 +131,7 @@ def test_publication_keeps_the_source_of_a_document_received_here(queued):
 @pytest.mark.django_db(transaction=True)
 def test_transitions_go_on_after_the_database_connection_is_replaced(queued):
     def again() -> str | None:
-        return services.upload_transition(
+        return transitions.upload_transition(
             upload_id=queued.pk, expected=(Status.QUEUED,), new=Status.QUEUED, action="again"
         )
 
@@ -143,16 +142,16 @@ def test_transitions_go_on_after_the_database_connection_is_replaced(queued):
 
 
 def test_an_upload_waiting_out_its_backoff_is_not_sent_early(queued):
-    lease = services.upload_claim(upload_id=queued.pk)
-    services.upload_record_outcome(lease=lease, outcome=transient(retry_after=60))
-    assert services.upload_claim(upload_id=queued.pk) is None
+    lease = delivery.upload_claim(upload_id=queued.pk)
+    delivery.upload_record_outcome(lease=lease, outcome=transient(retry_after=60))
+    assert delivery.upload_claim(upload_id=queued.pk) is None
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=61)):
-        assert services.upload_claim(upload_id=queued.pk) is not None
+        assert delivery.upload_claim(upload_id=queued.pk) is not None
 
 
 def test_accepted_means_delivered_and_the_lease_is_released(queued):
-    lease = services.upload_claim(upload_id=queued.pk)
-    assert services.upload_record_outcome(lease=lease, outcome=services.Outcome("accepted"))
+    lease = delivery.upload_claim(upload_id=queued.pk)
+    assert delivery.upload_record_outcome(lease=lease, outcome=delivery_http.Outcome("accepted"))
     upload = reload(queued)
     assert upload.status == Status.DELIVERED and upload.lease_token is None
     assert upload.delivered_at is not None
@@ -160,30 +159,32 @@ def test_accepted_means_delivered_and_the_lease_is_released(queued):
 
 def test_a_worker_whose_lease_expired_cannot_overwrite_the_newer_state(queued, settings):
     settings.DELIVERY_LEASE_SECONDS = 30
-    stale = services.upload_claim(upload_id=queued.pk)
+    stale = delivery.upload_claim(upload_id=queued.pk)
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=31)):
-        assert services.uploads_sweep().leases_expired == 1
-        fresh = services.upload_claim(upload_id=queued.pk)
-        services.upload_record_outcome(lease=fresh, outcome=services.Outcome("accepted"))
-    late = services.upload_record_outcome(lease=stale, outcome=services.Outcome("permanent", "x"))
+        assert sweeper.uploads_sweep().leases_expired == 1
+        fresh = delivery.upload_claim(upload_id=queued.pk)
+        delivery.upload_record_outcome(lease=fresh, outcome=delivery_http.Outcome("accepted"))
+    late = delivery.upload_record_outcome(
+        lease=stale, outcome=delivery_http.Outcome("permanent", "x")
+    )
     assert late is False
     assert reload(queued).status == Status.DELIVERED
 
 
 def test_a_permanent_refusal_is_rejected_with_the_servers_reason_and_not_retried(queued):
-    lease = services.upload_claim(upload_id=queued.pk)
-    outcome = services.Outcome("permanent", "HTTP 422: halaman tidak terbaca")
-    services.upload_record_outcome(lease=lease, outcome=outcome)
+    lease = delivery.upload_claim(upload_id=queued.pk)
+    outcome = delivery_http.Outcome("permanent", "HTTP 422: halaman tidak terbaca")
+    delivery.upload_record_outcome(lease=lease, outcome=outcome)
     upload = reload(queued)
     assert upload.status == Status.REJECTED and upload.next_attempt_at is None
     assert upload.last_error == "HTTP 422: halaman tidak terbaca"
-    assert services.uploads_sweep().rung == 0
+    assert sweeper.uploads_sweep().enqueued == 0
 
 
 def test_retry_after_sets_the_next_attempt(queued):
-    lease = services.upload_claim(upload_id=queued.pk)
+    lease = delivery.upload_claim(upload_id=queued.pk)
     before = timezone.now()
-    services.upload_record_outcome(lease=lease, outcome=transient("HTTP 429", retry_after=40))
+    delivery.upload_record_outcome(lease=lease, outcome=transient("HTTP 429", retry_after=40))
     wait = (reload(queued).next_attempt_at - before).total_seconds()
     assert 39 <= wait <= 41
 
@@ -193,7 +194,7 @@ def test_backoff_grows_with_full_jitter_up_to_the_cap(settings):
     settings.DELIVERY_BACKOFF_CAP_SECONDS = 300
     settings.STUCK_AFTER_ATTEMPTS = 100
     for attempt, ceiling in [(1, 5), (2, 10), (4, 40), (7, 300), (20, 300)]:
-        delays = [services._retry_delay(attempt, None) for _ in range(200)]
+        delays = [delivery._retry_delay(attempt, None) for _ in range(200)]
         assert min(delays) >= 0 and max(delays) <= ceiling
         assert max(delays) > ceiling / 2  # spread over the whole range, not a fixed wait
 
@@ -203,8 +204,8 @@ def test_after_the_threshold_the_upload_is_stuck_and_retries_at_the_cap(queued, 
     settings.DELIVERY_BACKOFF_CAP_SECONDS = 300
     for attempt in range(1, 4):
         Upload.objects.filter(pk=queued.pk).update(next_attempt_at=timezone.now())
-        lease = services.upload_claim(upload_id=queued.pk)
-        services.upload_record_outcome(
+        lease = delivery.upload_claim(upload_id=queued.pk)
+        delivery.upload_record_outcome(
             lease=lease, outcome=transient("connection: refused", network=True)
         )
         assert reload(queued).stuck is (attempt == 3)
@@ -218,34 +219,34 @@ def test_after_the_threshold_the_upload_is_stuck_and_retries_at_the_cap(queued, 
 def test_server_errors_past_the_deadline_flag_it_stuck_in_the_server_queue(queued, settings):
     settings.STUCK_AFTER_MINUTES = 30
     with time_machine.travel(timezone.now() + datetime.timedelta(minutes=31)):
-        lease = services.upload_claim(upload_id=queued.pk)
-        services.upload_record_outcome(lease=lease, outcome=transient())
+        lease = delivery.upload_claim(upload_id=queued.pk)
+        delivery.upload_record_outcome(lease=lease, outcome=transient())
     assert reload(queued).stuck_reason == StuckReason.SERVER_QUEUE
 
 
-def test_the_sweeper_rings_for_a_due_upload_once_until_the_grace_passes(queued, settings):
+def test_the_sweeper_enqueues_a_due_upload_once_until_the_grace_passes(queued, settings):
     settings.DISPATCH_GRACE_SECONDS = 60
     Upload.objects.filter(pk=queued.pk).update(dispatched_at=None)
-    assert services.uploads_sweep().rung == 1
-    assert services.uploads_sweep().rung == 0
+    assert sweeper.uploads_sweep().enqueued == 1
+    assert sweeper.uploads_sweep().enqueued == 0
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=61)):
-        assert services.uploads_sweep().rung == 1
+        assert sweeper.uploads_sweep().enqueued == 1
 
 
 def test_a_delivery_left_in_the_server_queue_too_long_is_flagged(queued, settings):
     settings.SERVER_QUEUE_STUCK_MINUTES = 60
-    lease = services.upload_claim(upload_id=queued.pk)
-    services.upload_record_outcome(lease=lease, outcome=services.Outcome("accepted"))
-    assert services.uploads_sweep().flagged_in_server_queue == 0
+    lease = delivery.upload_claim(upload_id=queued.pk)
+    delivery.upload_record_outcome(lease=lease, outcome=delivery_http.Outcome("accepted"))
+    assert sweeper.uploads_sweep().flagged_in_server_queue == 0
     with time_machine.travel(timezone.now() + datetime.timedelta(minutes=61)):
-        assert services.uploads_sweep().flagged_in_server_queue == 1
+        assert sweeper.uploads_sweep().flagged_in_server_queue == 1
     upload = reload(queued)
     assert upload.stuck and upload.stuck_reason == StuckReason.SERVER_QUEUE
 
 
 def test_publication_clears_the_stuck_flag(queued):
-    services.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.NETWORK)
-    services.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
+    stuck.upload_mark_stuck(upload_id=queued.pk, reason=StuckReason.NETWORK)
+    publication.upload_mark_published(upload_id=queued.pk, images=["https://x.test/1.jpg"])
     upload = reload(queued)
     assert upload.status == Status.PUBLISHED and not upload.stuck
     assert upload.public_images == ["https://x.test/1.jpg"]
@@ -274,7 +275,7 @@ def test_events_cannot_be_edited_or_deleted(queued):
 )
 def test_answers_are_classified_as_the_design_says(status, headers, kind, retry_after):
     response = httpx.Response(status, headers=headers, json={"error": "why"})
-    outcome = delivery.classify(response)
+    outcome = delivery_http.classify(response)
     assert (outcome.kind, outcome.retry_after) == (kind, retry_after)
     if kind != "accepted":
         assert outcome.reason == f"HTTP {status}: why"
@@ -285,16 +286,16 @@ def test_retry_after_as_an_http_date_is_understood():
     response = httpx.Response(
         429, headers={"Retry-After": when.strftime("%a, %d %b %Y %H:%M:%S GMT")}
     )
-    assert 28 <= delivery.retry_after_seconds(response) <= 31
+    assert 28 <= delivery_http.retry_after_seconds(response) <= 31
 
 
 # --- How long an upload has really been failing
 
 
 def fail_once(upload: Upload, reason: str = "connection: Server disconnected") -> None:
-    lease = services.upload_claim(upload_id=upload.pk)
+    lease = delivery.upload_claim(upload_id=upload.pk)
     assert lease is not None
-    services.upload_record_outcome(lease=lease, outcome=transient(reason, network=True))
+    delivery.upload_record_outcome(lease=lease, outcome=transient(reason, network=True))
     Upload.objects.filter(pk=upload.pk).update(next_attempt_at=timezone.now())
 
 
@@ -318,16 +319,16 @@ def test_failing_since_is_the_first_failed_attempt_whatever_the_retries_after_it
 
 def test_a_delivery_or_a_new_document_ends_the_failing(queued, django_capture_on_commit_callbacks):
     fail_once(queued)
-    lease = services.upload_claim(upload_id=queued.pk)
-    services.upload_record_outcome(lease=lease, outcome=services.Outcome("accepted"))
+    lease = delivery.upload_claim(upload_id=queued.pk)
+    delivery.upload_record_outcome(lease=lease, outcome=delivery_http.Outcome("accepted"))
     assert reload(queued).failing_since is None
     other = Upload.objects.get(tps_id="6409032002002", contest__kind="pkwkk")
     user = get_user_model().objects.get(username="kpu")
     with django_capture_on_commit_callbacks():
-        services.upload_receive(tps_code=other.tps_id, kind="pkwkk", files=[page_file()], user=user)
+        intake.upload_receive(tps_code=other.tps_id, kind="pkwkk", files=[page_file()], user=user)
     fail_once(other)
     with django_capture_on_commit_callbacks():
-        services.upload_receive(tps_code=other.tps_id, kind="pkwkk", files=[page_file()], user=user)
+        intake.upload_receive(tps_code=other.tps_id, kind="pkwkk", files=[page_file()], user=user)
     assert reload(other).failing_since is None
 
 

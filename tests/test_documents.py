@@ -20,7 +20,7 @@ from accounts.services import api_token_create
 from tests.documents import JPEG_HEAD, PDF_HEAD, PNG_HEAD, page_bytes, page_file
 from tests.world import move
 from uploads.models import Document, Page, Status, UploadEvent
-from uploads.services import upload_receive
+from uploads.services.intake import upload_receive
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_world")]
 

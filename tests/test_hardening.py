@@ -21,7 +21,8 @@ from regions.models import Area
 from tests.documents import page_file
 from tests.world import move
 from uploads.models import PublicAreaProgress, Status, Upload
-from uploads.services import upload_mark_stuck, upload_receive
+from uploads.services.intake import upload_receive
+from uploads.services.stuck import upload_mark_stuck
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_world")]
 
@@ -128,7 +129,7 @@ def kpu():
     Profile.objects.create(user=user, region=Area.objects.get(code="6409"))
     api_token_create(username="kpu")
     upload_receive(tps_code=TPS, kind="pkwkk", files=[page_file()], user=user)
-    PublicAreaProgress.objects.create(kind="pkwkk", area_code="6409", total=3, progres=0)
+    PublicAreaProgress.objects.create(kind="pkwkk", area_code="6409", total=3, published=0)
     return user
 
 

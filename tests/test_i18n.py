@@ -90,20 +90,17 @@ def night(ppu, kpu_staff, time_machine):
 
     from django.utils import timezone
 
-    from progress.services import progress_snapshot_take
     from tests.documents import page_file
     from tests.world import babulu_tps, move, publish_all_but
+    from uploads.delivery import Outcome
     from uploads.models import PublicAreaProgress, Status, StuckReason
-    from uploads.services import (
-        Outcome,
-        upload_claim,
-        upload_mark_stuck,
-        upload_receive,
-        upload_record_outcome,
-    )
+    from uploads.progress.services import timeline_point_take
+    from uploads.services.delivery import upload_claim, upload_record_outcome
+    from uploads.services.intake import upload_receive
+    from uploads.services.stuck import upload_mark_stuck
 
     left = babulu_tps(6)
-    progress_snapshot_take(at=timezone.now() - timedelta(minutes=40))
+    timeline_point_take(at=timezone.now() - timedelta(minutes=40))
     publish_all_but(*left)
     move(left[0], Status.DELIVERED)
     move(left[1], Status.REJECTED)
@@ -113,7 +110,7 @@ def night(ppu, kpu_staff, time_machine):
     upload_record_outcome(lease=lease, outcome=error)
     upload_mark_stuck(upload_id=receipt.upload.pk, reason=StuckReason.NETWORK)
     PublicAreaProgress.objects.create(
-        kind="pkwkk", area_code="6409", total=293, progres=287, site_ts="2024-11-28 06:10:00"
+        kind="pkwkk", area_code="6409", total=293, published=287, site_ts="2024-11-28 06:10:00"
     )
     return left
 

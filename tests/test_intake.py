@@ -11,7 +11,7 @@ from accounts.services import api_token_create
 from regions.models import Area
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
-from uploads.services import upload_mark_published
+from uploads.services.publication import upload_mark_published
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
@@ -56,7 +56,7 @@ def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
     client, staff_token, django_capture_on_commit_callbacks
 ):
     data = page_bytes()
-    with django_capture_on_commit_callbacks() as doorbells:
+    with django_capture_on_commit_callbacks() as tasks_sent:
         response = post(client, staff_token, page_file(data))
     assert response.status_code == 201
     upload = upload_of()
@@ -68,22 +68,22 @@ def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
         "sha256": sha256(data),
     }
     assert upload.status == Status.QUEUED and upload.source == Source.KPPS
-    assert len(doorbells) == 1
+    assert len(tasks_sent) == 1
     event = upload.events.get()
     assert (event.action, event.old_status, event.new_status) == ("received", "missing", "queued")
     assert event.actor.username == "kpu"
 
 
-def test_the_same_content_again_answers_200_with_the_same_body_and_rings_nothing(
+def test_the_same_content_again_answers_200_with_the_same_body_and_sends_nothing(
     client, staff_token, django_capture_on_commit_callbacks
 ):
     data = page_bytes()
     first = post(client, staff_token, page_file(data))
-    with django_capture_on_commit_callbacks() as doorbells:
+    with django_capture_on_commit_callbacks() as tasks_sent:
         again = post(client, staff_token, page_file(data, name="other-name.jpg"))
     assert again.status_code == 200
     assert again.json() == first.json()
-    assert Document.objects.count() == 1 and doorbells == []
+    assert Document.objects.count() == 1 and tasks_sent == []
 
 
 def test_an_idempotency_key_reused_for_other_content_is_a_conflict(client, staff_token):

@@ -57,7 +57,7 @@ def test_versions_beyond_the_cap_are_refused_and_the_last_one_stays(
 ):
     settings.UPLOAD_MAX_DOCUMENTS = 3
     sent = [post(client, staff_token).json()["sha256"] for _ in range(3)]
-    with django_capture_on_commit_callbacks() as doorbells:
+    with django_capture_on_commit_callbacks() as tasks_sent:
         refused = post(client, staff_token)
     assert refused.status_code == 409
     assert refused.json()["error"] == (
@@ -65,7 +65,7 @@ def test_versions_beyond_the_cap_are_refused_and_the_last_one_stays(
         "the current one stays and is delivered"
     )
     upload = Upload.objects.get(tps_id=LABANGKA_TPS, contest__kind="pkwkk")
-    assert documents_of() == 3 and upload.document.sha256 == sent[-1] and doorbells == []
+    assert documents_of() == 3 and upload.document.sha256 == sent[-1] and tasks_sent == []
     # The current one sent again is still the same answer as ever.
     assert post(client, staff_token, upload.document.pages.get().file.read()).status_code == 200
 
@@ -76,7 +76,7 @@ def test_an_earlier_version_sent_again_stores_and_delivers_nothing_and_says_why(
     first, second = page_bytes(), page_bytes()
     a = post(client, staff_token, first).json()["sha256"]
     b = post(client, staff_token, second).json()["sha256"]
-    with django_capture_on_commit_callbacks() as doorbells:
+    with django_capture_on_commit_callbacks() as tasks_sent:
         again = post(client, staff_token, first)
     assert again.status_code == 409
     assert again.json()["error"] == (
@@ -85,7 +85,7 @@ def test_an_earlier_version_sent_again_stores_and_delivers_nothing_and_says_why(
         "version cannot be made current again"
     )
     upload = Upload.objects.get(tps_id=LABANGKA_TPS, contest__kind="pkwkk")
-    assert upload.document.sha256 == b and documents_of() == 2 and doorbells == []
+    assert upload.document.sha256 == b and documents_of() == 2 and tasks_sent == []
     assert list(upload.events.values_list("action", flat=True)) == ["received", "replaced"]
 
 

@@ -11,17 +11,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from progress.services import progress_fold
 from regions.models import Area, Level
 from simulator.publication_server import PublicationSite, SiteConfig, catalog_load
 from tests.documents import PNG_HEAD, page_bytes, page_file, sha256
 from tests.world import babulu_tps, move, publish_all_but, refresh
 from uploads.models import Status, Upload
-from uploads.services import (
-    upload_mark_published,
-    upload_mark_stuck,
-    upload_receive,
-)
+from uploads.progress.services import progress_fold
+from uploads.services.intake import upload_receive
+from uploads.services.publication import upload_mark_published
+from uploads.services.stuck import upload_mark_stuck
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 

@@ -18,10 +18,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from accounts.services import api_token_create
-from regions.services import contest_open
 from tests.conftest import child_env, wait_until
 from tests.documents import page_bytes
 from uploads.models import Status, Upload, UploadEvent
+from uploads.services.contests import contest_open
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -110,10 +110,10 @@ def post_upload(web: str, token: str, tps: str, kind: str = "pkwkk", data: bytes
 
 
 def receive(user, tps: str, kind: str = "pkwkk") -> Upload:
-    """Intake in the test process: the same service the API calls; the doorbell rings for real."""
+    """Intake in the test process: the same service the API calls; the delivery task is sent for real."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from uploads.services import upload_receive
+    from uploads.services.intake import upload_receive
 
     page = SimpleUploadedFile("c-hasil.jpg", page_bytes(), "image/jpeg")
     return upload_receive(tps_code=tps, kind=kind, files=[page], user=user).upload

@@ -19,11 +19,12 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
+from regions import codes
 from regions.models import Area, Level
-from regions.services import contest_open
 from tests.conftest import PROJECT_DIR, child_env, wait_until
-from uploads import poller, tasks
+from uploads import kpu, poller, tasks
 from uploads.models import PublicAreaProgress, Source, Status, Upload, UploadEvent
+from uploads.services.contests import contest_open
 
 pytestmark = pytest.mark.django_db
 
@@ -164,7 +165,7 @@ def tps_file(images: list[str] | None) -> dict:
 def build(site: Site, kind: str, published: set[str], root: str, extra: dict | None = None):
     """Writes every hhcw file of `kind` from `root` down, the `published` TPS counted and listing
     their images. `extra`: rows of areas we do not track, added to the root's table."""
-    pemilu = kind not in poller.PILKADA
+    pemilu = kind not in codes.PILKADA_KINDS
     areas = list(
         Area.objects.filter(code__startswith=root).values_list("code", "level", "parent_id")
     )
@@ -184,9 +185,9 @@ def build(site: Site, kind: str, published: set[str], root: str, extra: dict | N
         if code == root:
             table.update(extra or {})
         done, total = counts(code)
-        site.write(poller.area_path(kind, code), area_file(table, total, done, pemilu))
+        site.write(kpu.hhcw_path(kind, code), area_file(table, total, done, pemilu))
     for code in published:
-        site.write(poller.area_path(kind, code), tps_file(images_of(code)))
+        site.write(kpu.hhcw_path(kind, code), tps_file(images_of(code)))
 
 
 def tps(desa: str, number: int) -> str:
@@ -194,7 +195,7 @@ def tps(desa: str, number: int) -> str:
 
 
 def path(code: str) -> str:
-    return poller.area_path("pkwkk", code)
+    return kpu.hhcw_path("pkwkk", code)
 
 
 def published_tps(kind: str) -> set[str]:
@@ -206,13 +207,13 @@ def published_tps(kind: str) -> set[str]:
 
 
 def test_the_path_of_an_area_is_the_chain_of_its_ancestors_codes():
-    assert poller.area_path("pkwkk", "640903") == "pilkada/hhcw/pkwkk/64/6409/640903.json"
+    assert kpu.hhcw_path("pkwkk", "640903") == "pilkada/hhcw/pkwkk/64/6409/640903.json"
     assert (
-        poller.area_path("pkwkk", "6409032002001")
+        kpu.hhcw_path("pkwkk", "6409032002001")
         == "pilkada/hhcw/pkwkk/64/6409/640903/6409032002/6409032002001.json"
     )
-    assert poller.area_path("pkwkk", "") == "pilkada/hhcw/pkwkk.json"
-    assert poller.area_path("ppwp", "64") == "pemilu/hhcw/ppwp/64.json"
+    assert kpu.hhcw_path("pkwkk", "") == "pilkada/hhcw/pkwkk.json"
+    assert kpu.hhcw_path("ppwp", "64") == "pemilu/hhcw/ppwp/64.json"
 
 
 def test_a_messy_site_marks_exactly_the_tps_that_list_images(site, settings, caplog):
@@ -314,11 +315,11 @@ def test_the_public_figures_of_the_areas_read_are_stored(site):
     poller.poll(kind="pkwkk")
 
     kab = PublicAreaProgress.objects.get(kind="pkwkk", area_code="6409")
-    assert (kab.total, kab.progres, kab.site_ts) == (293, 2, TS)
+    assert (kab.total, kab.published, kab.site_ts) == (293, 2, TS)
     assert kab.children == {"640901": 0, "640902": 0, "640903": 2, "640904": 0}
     assert kab.etag
     labangka = PublicAreaProgress.objects.get(kind="pkwkk", area_code="6409032002")
-    assert (labangka.total, labangka.progres) == (6, 2)
+    assert (labangka.total, labangka.published) == (6, 2)
     assert labangka.children[tps("6409032002", 1)] == 1
     assert labangka.children[tps("6409032002", 3)] == 0
     read = set(PublicAreaProgress.objects.values_list("area_code", flat=True))

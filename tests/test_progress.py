@@ -14,16 +14,18 @@ from django.db.models.functions import Left
 from django.template import Context, Template
 from django.utils import translation
 
-from progress.models import COLUMNS, AreaProgress, ProgressChange
-from progress.percent import cut_percent
-from progress.selectors import Counts, progress_of_area
-from progress.services import FOLD_LOCK, progress_fold, progress_recount
-from progress.tasks import fold_progress
 from regions.models import Area, Contest, Level
-from regions.services import contest_open
 from tests.conftest import child_env, database_url
 from uploads.models import Status, StuckReason, Upload
-from uploads.services import upload_mark_published, upload_mark_stuck, upload_transition
+from uploads.progress.models import COLUMNS, AreaProgress, ProgressChange
+from uploads.progress.percent import cut_percent
+from uploads.progress.selectors import Counts, progress_of_area
+from uploads.progress.services import FOLD_LOCK, progress_fold, progress_recount
+from uploads.progress.tasks import fold_progress
+from uploads.services.contests import contest_open
+from uploads.services.publication import upload_mark_published
+from uploads.services.stuck import upload_mark_stuck
+from uploads.services.transitions import upload_transition
 
 BABULU_TPS = "6409032002001"  # Labangka, TPS 001
 BABULU = "640903"

@@ -11,13 +11,14 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from progress.services import progress_fold, progress_snapshot_take
 from tests import world
 from tests.conftest import PROJECT_DIR, child_env
 from tests.documents import page_bytes, page_file
 from tests.world import babulu_tps, move, publish_all_but, refresh, text
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_receive
+from uploads.progress.services import progress_fold, timeline_point_take
+from uploads.services.intake import upload_receive
+from uploads.services.stuck import upload_mark_stuck
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
@@ -109,7 +110,7 @@ def test_the_public_sites_figure_is_shown_beside_ours(client):
         kind="pkwkk",
         area_code="6409",
         total=293,
-        progres=290,
+        published=290,
         site_ts="2024-11-28 06:10:00",
         children={BABULU: 57},
     )
@@ -201,7 +202,7 @@ PUBLIC_URLS = [
 
 @pytest.mark.parametrize("url", PUBLIC_URLS)
 def test_no_public_page_sets_a_cookie_even_for_a_logged_in_staff_member(client, kpu_staff, url):
-    progress_snapshot_take()
+    timeline_point_take()
     for _ in ("anonymous", "logged in"):
         response = client.get(url)
         assert response.status_code == 200, url
@@ -328,7 +329,7 @@ def test_every_page_is_built_once_for_a_fixed_number_of_queries_then_read_with_n
         upload_receive(tps_code=tps, kind="pkwkk", files=files, user=kpu_staff)
         move(tps, Status.PUBLISHED)
     progress_fold()
-    progress_snapshot_take()
+    timeline_point_take()
     client.force_login(kpu_staff)  # no session or user is read: the cost is the same
     # The contests, the counts, the public site's figure, the stuck list, the timeline; and
     # for an area its ancestors; at a desa its TPS and their pages instead of the timeline.

@@ -12,8 +12,11 @@ from django.core.management import call_command
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from progress.models import ProgressSnapshot
-from progress.selectors import (
+from regions.models import Contest
+from regions.zones import Zone
+from uploads.models import Status, StuckReason, Upload
+from uploads.progress.models import TimelinePoint
+from uploads.progress.selectors import (
     Estimate,
     Point,
     Timeline,
@@ -21,13 +24,15 @@ from progress.selectors import (
     progress_of_area,
     progress_timeline,
 )
-from progress.services import progress_fold, progress_snapshot_take, progress_snapshots_compact
-from progress.tasks import compact_progress_snapshots, snapshot_progress
-from progress.timeline import timeline_chart
-from regions.models import Contest
-from regions.zones import Zone
-from uploads.models import Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_transition
+from uploads.progress.services import (
+    progress_fold,
+    timeline_point_take,
+    timeline_points_compact,
+)
+from uploads.progress.tasks import compact_timeline_points, take_timeline_points
+from uploads.progress.timeline import timeline_chart
+from uploads.services.stuck import upload_mark_stuck
+from uploads.services.transitions import upload_transition
 
 BABULU = "640903"
 BABULU_TPS = "6409032002001"
@@ -56,7 +61,7 @@ def publish(tps: str, kind: str = "pkwkk") -> None:
 
 
 def written(at: datetime) -> set[tuple[str, str]]:
-    rows = ProgressSnapshot.objects.filter(taken_at=at)
+    rows = TimelinePoint.objects.filter(taken_at=at)
     return set(rows.values_list("contest__kind", "area_code"))
 
 
@@ -64,36 +69,36 @@ def written(at: datetime) -> set[tuple[str, str]]:
 
 
 def test_the_first_snapshot_records_every_area_down_to_kecamatan_but_no_desa(ppu):
-    assert progress_snapshot_take(at=MORNING) == 2 * len(PPU_AREAS)
+    assert timeline_point_take(at=MORNING) == 2 * len(PPU_AREAS)
     assert {code for _, code in written(MORNING)} == PPU_AREAS
-    national = ProgressSnapshot.objects.get(contest__kind="pkwkk", area_code="")
+    national = TimelinePoint.objects.get(contest__kind="pkwkk", area_code="")
     counts = (national.total, national.published, national.delivered, national.stuck)
     assert counts == (293, 0, 0, 0)
 
 
 def test_a_second_snapshot_with_nothing_changed_writes_nothing(ppu):
-    progress_snapshot_take(at=MORNING)
-    assert progress_snapshot_take(at=MORNING + MINUTE) == 0
+    timeline_point_take(at=MORNING)
+    assert timeline_point_take(at=MORNING + MINUTE) == 0
     progress_fold()
-    assert progress_snapshot_take(at=MORNING + 2 * MINUTE) == 0
-    assert ProgressSnapshot.objects.count() == 2 * len(PPU_AREAS)
+    assert timeline_point_take(at=MORNING + 2 * MINUTE) == 0
+    assert TimelinePoint.objects.count() == 2 * len(PPU_AREAS)
 
 
 def test_a_snapshot_writes_only_the_areas_whose_counts_changed_folded_or_still_pending(ppu):
-    progress_snapshot_take(at=MORNING)
+    timeline_point_take(at=MORNING)
     publish(BABULU_TPS)
     babulu_and_up = {("pkwkk", code) for code in ("", "64", "6409", BABULU)}
-    assert progress_snapshot_take(at=MORNING + MINUTE) == 4
+    assert timeline_point_take(at=MORNING + MINUTE) == 4
     assert written(MORNING + MINUTE) == babulu_and_up
     progress_fold()
-    assert progress_snapshot_take(at=MORNING + 2 * MINUTE) == 0, "folding changes no count"
+    assert timeline_point_take(at=MORNING + 2 * MINUTE) == 0, "folding changes no count"
     upload = Upload.objects.get(tps_id=BABULU_TPS, contest__kind="pkwkp")
     upload_transition(
         upload_id=upload.pk, expected=(Status.MISSING,), new=Status.DELIVERED, action="test"
     )
     upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.SERVER_QUEUE)
-    assert progress_snapshot_take(at=MORNING + 3 * MINUTE) == 4
-    babulu = ProgressSnapshot.objects.get(taken_at=MORNING + 3 * MINUTE, area_code=BABULU)
+    assert timeline_point_take(at=MORNING + 3 * MINUTE) == 4
+    babulu = TimelinePoint.objects.get(taken_at=MORNING + 3 * MINUTE, area_code=BABULU)
     assert (babulu.contest.kind, babulu.published, babulu.delivered, babulu.stuck) == (
         "pkwkp",
         0,
@@ -104,24 +109,24 @@ def test_a_snapshot_writes_only_the_areas_whose_counts_changed_folded_or_still_p
 
 def test_a_snapshot_is_stamped_with_the_present_and_beat_takes_one_every_minute(ppu, time_machine):
     time_machine.move_to(MORNING, tick=False)
-    snapshot_progress()
+    take_timeline_points()
     assert len(written(MORNING)) == 2 * len(PPU_AREAS)
-    assert settings.CELERY_BEAT_SCHEDULE["snapshot-progress"]["schedule"] == 60
-    assert settings.CELERY_BEAT_SCHEDULE["snapshot-progress"]["task"] == (
-        "progress.tasks.snapshot_progress"
+    assert settings.CELERY_BEAT_SCHEDULE["take-timeline-points"]["schedule"] == 60
+    assert settings.CELERY_BEAT_SCHEDULE["take-timeline-points"]["task"] == (
+        "uploads.progress.tasks.take_timeline_points"
     )
-    assert settings.CELERY_BEAT_SCHEDULE["compact-progress-snapshots"]["task"] == (
-        "progress.tasks.compact_progress_snapshots"
+    assert settings.CELERY_BEAT_SCHEDULE["compact-timeline-points"]["task"] == (
+        "uploads.progress.tasks.compact_timeline_points"
     )
 
 
 # --- Compaction
 
 
-def series(contest: int, area: str, times: list[datetime]) -> list[ProgressSnapshot]:
+def series(contest: int, area: str, times: list[datetime]) -> list[TimelinePoint]:
     """A snapshot at each time, one more TPS published at each."""
-    return ProgressSnapshot.objects.bulk_create(
-        ProgressSnapshot(
+    return TimelinePoint.objects.bulk_create(
+        TimelinePoint(
             contest_id=contest,
             area_code=area,
             taken_at=at,
@@ -155,9 +160,9 @@ def test_compaction_keeps_the_last_of_each_quarter_past_3_hours_and_of_each_hour
     before = series(pkwkk, "6409", old + recent)
     series(pkwkk, BABULU, recent[-10:])
 
-    deleted = progress_snapshots_compact(now=now)
+    deleted = timeline_points_compact(now=now)
 
-    kept = list(ProgressSnapshot.objects.filter(area_code="6409").order_by("taken_at"))
+    kept = list(TimelinePoint.objects.filter(area_code="6409").order_by("taken_at"))
     kept_times = [row.taken_at for row in kept]
     # 09:45, 10:45 and 11:45 two days before; 07:14 to 08:59; then from 09:00 every minute.
     hourly = [old[3] + n * timedelta(hours=1) for n in range(3)]
@@ -165,24 +170,24 @@ def test_compaction_keeps_the_last_of_each_quarter_past_3_hours_and_of_each_hour
     every_minute = [at for at in recent if at >= now - timedelta(hours=3)]
     assert kept_times == hourly + quarterly + every_minute
     assert deleted == len(before) - len(kept)
-    assert ProgressSnapshot.objects.filter(area_code=BABULU).count() == 10, "young ones stay"
+    assert TimelinePoint.objects.filter(area_code=BABULU).count() == 10, "young ones stay"
     # The step function keeps its value at the end of every bucket, and at every kept point.
     for moment in [*hourly, *quarterly, *every_minute, now]:
         assert step_value(kept, moment) == step_value(before, moment), moment
-    assert progress_snapshots_compact(now=now) == 0, "a second run deletes nothing"
+    assert timeline_points_compact(now=now) == 0, "a second run deletes nothing"
 
 
 def test_compaction_an_hour_later_thins_only_what_aged_in_that_hour(ppu, time_machine):
     now = datetime(2024, 11, 28, 12, 0, tzinfo=UTC)
     recent = minutes(now - timedelta(hours=4), now)
     series(contest_id("pkwkp"), "64", recent)
-    progress_snapshots_compact(now=now)
-    assert ProgressSnapshot.objects.count() == 4 + 180
-    assert progress_snapshots_compact(now=now + timedelta(minutes=59)) == 45 - 3
-    assert ProgressSnapshot.objects.count() == 4 + 3 + 135
+    timeline_points_compact(now=now)
+    assert TimelinePoint.objects.count() == 4 + 180
+    assert timeline_points_compact(now=now + timedelta(minutes=59)) == 45 - 3
+    assert TimelinePoint.objects.count() == 4 + 3 + 135
     time_machine.move_to(now + timedelta(hours=2))
-    compact_progress_snapshots()  # beat's: 09:45 to 10:59 aged past 3 hours, in 5 quarters
-    assert ProgressSnapshot.objects.count() == 4 + 3 + 5 + 60
+    compact_timeline_points()  # beat's: 09:45 to 10:59 aged past 3 hours, in 5 quarters
+    assert TimelinePoint.objects.count() == 4 + 3 + 5 + 60
 
 
 # --- The timeline
@@ -192,11 +197,11 @@ def test_the_timeline_of_two_contests_carries_each_contests_last_value_forward(
     ppu, django_assert_num_queries
 ):
     both = [contest_id("pkwkk"), contest_id("pkwkp")]
-    progress_snapshot_take(at=MORNING)
+    timeline_point_take(at=MORNING)
     publish(BABULU_TPS, "pkwkk")
-    progress_snapshot_take(at=MORNING + MINUTE)
+    timeline_point_take(at=MORNING + MINUTE)
     publish(SEPAKU_TPS, "pkwkp")
-    progress_snapshot_take(at=MORNING + 2 * MINUTE)
+    timeline_point_take(at=MORNING + 2 * MINUTE)
 
     with django_assert_num_queries(1):
         timeline = progress_timeline(contest_ids=both, area_code="6409")
@@ -220,7 +225,7 @@ def test_the_timeline_ends_with_the_counts_read_now_once_there_are_snapshots(ppu
     current = progress_of_area(contest_ids=pkwkk, area_code="6409").area
     empty = progress_timeline(contest_ids=pkwkk, area_code="6409", current=current)
     assert empty.points == []
-    progress_snapshot_take(at=MORNING)
+    timeline_point_take(at=MORNING)
     publish(BABULU_TPS)
     current = progress_of_area(contest_ids=pkwkk, area_code="6409").area
     later = MORNING + 5 * MINUTE
@@ -409,7 +414,7 @@ def test_the_timeline_partial_keeps_svg_numbers_with_a_dot_in_indonesian():
 
 def test_the_timeline_partial_says_so_when_there_are_no_snapshots_yet():
     html = render(timeline_chart(Timeline("6409", [])))
-    assert "No snapshots of this area" in html
+    assert "Nothing recorded yet of this area" in html
     assert "<svg" not in html
 
 

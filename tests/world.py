@@ -6,7 +6,7 @@ import re
 from public.services import snapshot_refresh_all
 from regions.models import Area, Level
 from uploads.models import Status, Upload
-from uploads.services import upload_transition
+from uploads.services.transitions import upload_transition
 
 BABULU = "640903"
 

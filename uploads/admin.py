@@ -87,7 +87,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
 @admin.register(PublicAreaProgress)
 class PublicAreaProgressAdmin(admin.ModelAdmin):
-    list_display = ["kind", "area_code", "progres", "total", "site_ts", "fetched"]
+    list_display = ["kind", "area_code", "published", "total", "site_ts", "fetched"]
     list_filter = ["kind"]
     search_fields = ["^area_code"]
 

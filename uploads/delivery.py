@@ -1,20 +1,64 @@
 """One delivery attempt over HTTP to the publication server, and what its answer means.
 
-Transient (try again): timeouts, connection errors, 5xx, 429 (with its Retry-After). Permanent
-(a person must act): any other 4xx. The Idempotency-Key lets the server keep one write however
-many times the same document is sent, e.g. after a response lost on the way back.
+A worker holds a Lease on the upload while it sends; the server's answer is an Outcome:
+accepted, transient (try again: timeouts, connection errors, 5xx, 429 with its Retry-After) or
+permanent (a person must act: any other 4xx). The Idempotency-Key lets the server keep one write
+however many times the same document is sent, e.g. after a response lost on the way back. The
+services write what an Outcome means (uploads.services.delivery).
 """
 
+import datetime
 import email.utils
 import os
 import time
+import uuid
+from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from uploads import documents
-from uploads.services import Lease, Outcome
+from uploads.models import Page
+
+
+@dataclass
+class Lease:
+    """One worker's right to send one upload's current document once (Upload.lease_token)."""
+
+    upload_id: int
+    token: uuid.UUID
+    kind: str
+    tps_code: str
+    sha256: str
+    pages: list[Page]
+    attempt: int
+    # The first failed attempt of this document, if any (Upload.failing_since).
+    failing_since: datetime.datetime | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.upload_id}:{self.sha256}"
+
+
+class OutcomeKind(models.TextChoices):
+    ACCEPTED = "accepted", _("accepted")
+    TRANSIENT = "transient", _("failed, to be tried again")
+    PERMANENT = "permanent", _("refused for good")
+
+
+@dataclass
+class Outcome:
+    """What the publication server said."""
+
+    kind: OutcomeKind
+    reason: str = ""
+    # The server's Retry-After, in seconds, when it gave one.
+    retry_after: float | None = None
+    # A network failure (no answer) rather than the server refusing: names the stuck reason.
+    network: bool = False
+
 
 ACCEPTED = (200, 201, 202)
 NOT_CONFIGURED = "PUBLICATION_URL is not set: nowhere to deliver to"
@@ -33,7 +77,7 @@ FAILURES = (
 
 def deliver(lease: Lease) -> Outcome:
     if not settings.PUBLICATION_URL:
-        return Outcome("transient", NOT_CONFIGURED)
+        return Outcome(OutcomeKind.TRANSIENT, NOT_CONFIGURED)
     url = f"{settings.PUBLICATION_URL}/documents/{lease.kind}/{lease.tps_code}"
     files = [
         (
@@ -51,9 +95,11 @@ def deliver(lease: Lease) -> Outcome:
             url, files=files, headers={"Idempotency-Key": lease.idempotency_key}
         )
     except httpx.TimeoutException as error:
-        return Outcome("transient", f"timeout: {error or type(error).__name__}", network=True)
+        reason = f"timeout: {error or type(error).__name__}"
+        return Outcome(OutcomeKind.TRANSIENT, reason, network=True)
     except httpx.TransportError as error:
-        return Outcome("transient", f"connection: {error or type(error).__name__}", network=True)
+        reason = f"connection: {error or type(error).__name__}"
+        return Outcome(OutcomeKind.TRANSIENT, reason, network=True)
     return classify(response)
 
 
@@ -74,12 +120,13 @@ def classify(response: httpx.Response) -> Outcome:
     status = response.status_code
     reason = f"HTTP {status}: {_server_reason(response)}"
     if status in ACCEPTED:
-        return Outcome("accepted")
+        return Outcome(OutcomeKind.ACCEPTED)
     if status == 429:
-        return Outcome("transient", reason, retry_after=retry_after_seconds(response))
+        return Outcome(OutcomeKind.TRANSIENT, reason, retry_after=retry_after_seconds(response))
     if status >= 500:
-        return Outcome("transient", reason, retry_after=retry_after_seconds(response))
-    return Outcome("permanent" if 400 <= status < 500 else "transient", reason)
+        return Outcome(OutcomeKind.TRANSIENT, reason, retry_after=retry_after_seconds(response))
+    kind = OutcomeKind.PERMANENT if 400 <= status < 500 else OutcomeKind.TRANSIENT
+    return Outcome(kind, reason)
 
 
 def _server_reason(response: httpx.Response) -> str:

@@ -2,7 +2,7 @@
 
 An in-region token could otherwise post documents as fast as the network carries them. The
 limiter fails open: with Redis down intake must keep answering 201 (PostgreSQL holds the rows,
-the sweeper rings when Redis is back), so an outage lifts the limits rather than the intake.
+the sweeper enqueues them when Redis is back), so an outage lifts the limits rather than the intake.
 """
 
 import functools

@@ -1,9 +1,11 @@
 """One upload per (TPS, contest), its documents and its history.
 
 The upload is created when the contest opens (status `missing`), so totals are exact from the
-start. Its status only changes through `uploads.services.upload_transition`, which writes an
-UploadEvent in the same transaction.
+start. Its status only changes through `uploads.services.transitions.upload_transition`, which
+writes an UploadEvent in the same statement.
 """
+
+import enum
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Status(models.TextChoices):
+    """Where an upload is. The groups below are named sets of statuses (not members)."""
+
     MISSING = "missing", _("missing")
     QUEUED = "queued", _("queued")
     SENDING = "sending", _("sending")
@@ -21,21 +25,15 @@ class Status(models.TextChoices):
     PUBLISHED = "published", _("published")
     REJECTED = "rejected", _("rejected")
 
-
-# Waiting for a worker to send it: what the sweeper looks at for due rows.
-WAITING_TO_SEND = (Status.QUEUED, Status.RETRYING)
-# Received here and on its way to the publication server: one phase, however often it flips
-# between sending and retrying.
-ON_ITS_WAY = (Status.QUEUED, Status.SENDING, Status.RETRYING)
-# A different document may replace the current one only before it is public.
-REPLACEABLE = (
-    Status.MISSING,
-    Status.QUEUED,
-    Status.SENDING,
-    Status.RETRYING,
-    Status.DELIVERED,
-    Status.REJECTED,
-)
+    # Waiting for a worker to send it: what the sweeper looks at for due rows.
+    WAITING_TO_SEND = enum.nonmember(("queued", "retrying"))
+    # Received here and on its way to the publication server: one phase, however often it
+    # flips between sending and retrying.
+    ON_ITS_WAY = enum.nonmember(("queued", "sending", "retrying"))
+    # Everything but published: what may still be published, replaced, or flagged stuck.
+    UNPUBLISHED = enum.nonmember(
+        ("missing", "queued", "sending", "retrying", "delivered", "rejected")
+    )
 
 
 class StuckReason(models.TextChoices):
@@ -104,7 +102,7 @@ class Upload(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), db_default=0)
     queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
-    # When a doorbell (task message) was last rung for this row; the sweeper rings again only
+    # When a delivery task was last sent for this row; the sweeper sends one again only
     # when that message had time to be taken and was not.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.UUIDField(null=True, blank=True)
@@ -131,7 +129,7 @@ class Upload(models.Model):
             models.Index(
                 fields=["next_attempt_at"],
                 name="upload_due",
-                condition=Q(status__in=WAITING_TO_SEND),
+                condition=Q(status__in=Status.WAITING_TO_SEND),
             ),
             models.Index(
                 fields=["lease_expires_at"],
@@ -155,7 +153,7 @@ class Upload(models.Model):
     def phase_since(self):
         """Since when the upload is where it is, as a person reads it: on its way since it was
         received (or since its first failed attempt), not since its latest retry."""
-        if self.status in ON_ITS_WAY:
+        if self.status in Status.ON_ITS_WAY:
             return self.failing_since or self.queued_at or self.status_since
         return self.status_since
 
@@ -258,14 +256,14 @@ class PublicAreaProgress(models.Model):
     """What the public site last said about an area, kept beside our own counts.
 
     Also the poller's memory: the ETag and Last-Modified of the area's file for conditional GETs,
-    and the children's `progres` as last seen, to descend only where something changed.
+    and the children's published counts as last seen, to descend only where something changed.
     """
 
     kind = models.CharField(_("contest"), max_length=6)
     # The area's code; "" is the national file of the contest.
     area_code = models.CharField(_("area"), max_length=13, db_collation="C", blank=True)
     total = models.PositiveIntegerField(_("total"), null=True)
-    progres = models.PositiveIntegerField(_("published"), null=True)
+    published = models.PositiveIntegerField(_("published"), null=True)
     site_ts = models.CharField(_("time on the site"), max_length=40, blank=True)
     children = models.JSONField(default=dict, blank=True)
     etag = models.CharField(max_length=200, blank=True)
@@ -280,4 +278,4 @@ class PublicAreaProgress(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.area_code or 'national'} {self.progres}/{self.total}"
+        return f"{self.kind} {self.area_code or 'national'} {self.published}/{self.total}"

@@ -13,36 +13,31 @@ logged with its URL and skipped; the rest of the run proceeds. See docs/poller.m
 """
 
 import functools
-import json
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from progress.selectors import Counts, child_code_length
-from regions.models import CODE_LENGTH, Area, Contest, ContestKind, Level
+from regions import codes
+from regions.models import Area, Contest, ContestKind
 from uploads import selectors
+from uploads.kpu import Unusable, area_figures, describe, hhcw_path, json_object, row_published
 from uploads.models import PublicAreaProgress
-from uploads.services import upload_mark_published
+from uploads.progress.selectors import Counts
+from uploads.services.publication import public_progress_record, upload_mark_published
 
 logger = logging.getLogger(__name__)
 
-PILKADA = (ContestKind.PKWKP, ContestKind.PKWKK)
-TPS_CODE_LENGTH = CODE_LENGTH[Level.TPS]
 LOCK_KEY = "uploads:poll-public-site"
 
 
 class PollRefused(Exception):
     """The poll cannot run as asked: not configured, an unknown contest, a region outside."""
-
-
-class Unusable(Exception):
-    """A reply we cannot use: an HTTP error, invalid JSON, a field missing, null or mistyped."""
 
 
 @dataclass
@@ -71,15 +66,6 @@ def image_url_allowed(url: str) -> bool:
         return True
     site = urlsplit(settings.SIREKAP_DATA_URL)
     return (parts.scheme, parts.netloc) == (site.scheme, site.netloc) and bool(parts.netloc)
-
-
-def area_path(kind: str, code: str) -> str:
-    """The area's file under the data root: its ancestors' codes, then its own ("" = national)."""
-    family = "pilkada" if kind in PILKADA else "pemilu"
-    if not code:
-        return f"{family}/hhcw/{kind}.json"
-    chain = [code[:length] for length in CODE_LENGTH.values() if length <= len(code)]
-    return f"{family}/hhcw/{kind}/{'/'.join(chain)}.json"
 
 
 def poll_roots(*, kind: str | None = None, region: str | None = None) -> list[tuple[str, str]]:
@@ -233,15 +219,15 @@ class _Walk:
             self.pool.shutdown(cancel_futures=True)
         return self.summary
 
-    def _submit(self, kind: str, codes: list[str]) -> None:
-        if self.summary.gave_up or not codes:
+    def _submit(self, kind: str, area_codes: list[str]) -> None:
+        if self.summary.gave_up or not area_codes:
             return
         # TPS files are not remembered: one is read only while the site counts it and we do not.
-        at_tps = len(codes[0]) == TPS_CODE_LENGTH
-        memories = {} if at_tps else selectors.public_progress_by_code(kind=kind, codes=codes)
-        for code in codes:
+        at_tps = len(area_codes[0]) == codes.TPS_LENGTH
+        memories = {} if at_tps else selectors.public_progress_by_code(kind=kind, codes=area_codes)
+        for code in area_codes:
             memory = memories.get(code)
-            url = f"{settings.SIREKAP_DATA_URL}/{area_path(kind, code)}"
+            url = f"{settings.SIREKAP_DATA_URL}/{hhcw_path(kind, code)}"
             future = self.pool.submit(self.fetch, url, _conditional_headers(memory))
             self.pending[future] = Target(kind, code, url, memory)
 
@@ -257,7 +243,7 @@ class _Walk:
                 self._descend(target, target.memory.children, self._ours(target))
             elif reply.status != 200:
                 raise Unusable(f"HTTP {reply.status}")
-            elif len(target.code) == TPS_CODE_LENGTH:
+            elif len(target.code) == codes.TPS_LENGTH:
                 self._read_tps(target, json_object(reply.content))
             else:
                 self._read_area(target, reply, json_object(reply.content))
@@ -333,7 +319,7 @@ class _Walk:
         for code, row in rows.items():
             mine = ours.get(code)
             try:
-                children[code] = row_progres(row, mine.total if mine else None)
+                children[code] = row_published(row, mine.total if mine else None)
             except Unusable as problem:
                 if mine is not None:
                     self._error(url, f"table row {code} {problem}")
@@ -344,7 +330,7 @@ class _Walk:
     def _descend(self, target: Target, site: dict[str, int], ours: dict[str, Counts]) -> None:
         """Into the children whose count differs from ours; below a desa, into the TPS the site
         counts as published and we do not (the others have nothing new to tell)."""
-        tps_below = child_code_length(target.code) == TPS_CODE_LENGTH
+        tps_below = codes.child_code_length(target.code) == codes.TPS_LENGTH
         differing = [
             code
             for code, mine in ours.items()
@@ -366,137 +352,3 @@ def _conditional_headers(memory: PublicAreaProgress | None) -> dict[str, str]:
     if memory is not None and memory.last_modified:
         headers["If-Modified-Since"] = memory.last_modified
     return headers
-
-
-# --- Reading the files (pure: no HTTP, no database)
-
-
-@dataclass
-class AreaFigures:
-    total: int | None
-    progres: int | None
-    ts: str
-    # The table: one row per child area, keyed by the child's code, not yet checked.
-    rows: dict
-    problems: list[str] = field(default_factory=list)
-
-
-def json_object(content: bytes) -> dict:
-    try:
-        data = json.loads(content)
-    except ValueError as error:
-        raise Unusable(f"invalid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise Unusable(f"the file is {describe(data)}, not an object")
-    return data
-
-
-def area_figures(kind: str, data: dict) -> AreaFigures:
-    """An area's own figures and its table. Pilkada files nest chart and table in `tungsura`;
-    Pemilu files have them on top."""
-    holder = data.get("tungsura") if kind in PILKADA else data
-    if not isinstance(holder, dict):
-        raise Unusable(f"tungsura is {describe(holder)}, not an object")
-    rows = holder.get("table")
-    if not isinstance(rows, dict):
-        raise Unusable(f"table is {describe(rows)}, not an object")
-    problems: list[str] = []
-    progres = data.get("progres")
-    chart = holder.get("chart")
-    if progres is None and isinstance(chart, dict):
-        progres = chart.get("progres")  # Pilkada files carry the figures in the chart too
-    total = published = None
-    if isinstance(progres, dict):
-        total = _count_or_note(progres, "total", problems)
-        published = _count_or_note(progres, "progres", problems)
-    else:
-        problems.append(f"progres is {describe(progres)}, not an object")
-    ts = data.get("ts")
-    return AreaFigures(total, published, ts[:40] if isinstance(ts, str) else "", rows, problems)
-
-
-def row_progres(row: object, our_total: int | None) -> int:
-    """A child's published count from its table row.
-
-    Pemilu rows may carry only `persen`; the child's TPS count (ours: the same TPS as the site's)
-    turns it back into a count. The site rounds persen to two decimals, which identifies the
-    count exactly below 10,000 TPS, i.e. for every area below a provinsi.
-    """
-    if not isinstance(row, dict):
-        raise Unusable(f"is {describe(row)}, not an object")
-    progres = row.get("progres")
-    if progres is not None:
-        if not isinstance(progres, dict):
-            raise Unusable(f"progres is {describe(progres)}, not an object")
-        return count(progres.get("progres"), "progres.progres")
-    persen = row.get("persen")
-    is_percent = isinstance(persen, int | float) and not isinstance(persen, bool)
-    if is_percent and 0 <= persen <= 100 and our_total is not None:
-        return round(persen * our_total / 100)
-    raise Unusable(f"has neither progres nor a persen (persen is {describe(persen)})")
-
-
-def count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Unusable(f"{name} is {describe(value)}, not a count")
-    return value
-
-
-def _count_or_note(progres: dict, key: str, problems: list[str]) -> int | None:
-    try:
-        return count(progres.get(key), f"progres.{key}")
-    except Unusable as problem:
-        problems.append(str(problem))
-        return None
-
-
-def describe(value: object) -> str:
-    """A short description of a JSON value for a log line."""
-    if value is None:
-        return "missing or null"
-    text = json.dumps(value)
-    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
-
-
-# --- The poller's memory
-
-
-def public_progress_record(
-    *,
-    kind: str,
-    area_code: str,
-    figures: AreaFigures,
-    children: dict[str, int],
-    etag: str,
-    last_modified: str,
-) -> None:
-    """Remembers what the site said about an area and how to ask again conditionally.
-
-    An upsert, because a command run beside the beat task may write the same row. A validator
-    too long for its column is dropped rather than cut: a cut one would never match anyway.
-    """
-    PublicAreaProgress.objects.bulk_create(
-        [
-            PublicAreaProgress(
-                kind=kind,
-                area_code=area_code,
-                total=figures.total,
-                progres=figures.progres,
-                site_ts=figures.ts,
-                children=children,
-                etag=etag if len(etag) <= 200 else "",
-                last_modified=last_modified if len(last_modified) <= 100 else "",
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["kind", "area_code"],
-        update_fields=[
-            "total",
-            "progres",
-            "site_ts",
-            "children",
-            "etag",
-            "last_modified",
-            "fetched_at",
-        ],
-    )

@@ -7,10 +7,10 @@ from datetime import datetime
 from django.db.models import Case, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce
 
-from progress.selectors import Counts, progress_of_area
 from regions.selectors import place_of_area
-from regions.zones import WIB
+from uploads.kpu import ts_time
 from uploads.models import Action, PublicAreaProgress, Status, StuckReason, Upload, UploadEvent
+from uploads.progress.selectors import Counts, progress_of_area
 
 
 def upload_counts_per_child(*, kind: str, area_code: str) -> dict[str, Counts]:
@@ -149,12 +149,4 @@ def site_figure(*, kind: str, area_code: str) -> SiteFigure | None:
     row = PublicAreaProgress.objects.filter(kind=kind, area_code=area_code).first()
     if row is None:
         return None
-    return SiteFigure(row.progres, row.total, site_time(row.site_ts), row.children)
-
-
-def site_time(ts: str) -> datetime | None:
-    """The KPU's `ts` ("2024-11-28 06:00:00", local time in WIB) as a time, or None."""
-    try:
-        return datetime.strptime(ts, "%Y-%m-%d %H:%M:%S").replace(tzinfo=WIB.info)
-    except ValueError:
-        return None
+    return SiteFigure(row.published, row.total, ts_time(row.site_ts), row.children)

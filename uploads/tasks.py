@@ -2,20 +2,22 @@
 
 from celery import shared_task
 
-from uploads import delivery, poller, services
+from uploads import delivery, poller
+from uploads.services.delivery import upload_claim, upload_record_outcome
+from uploads.services.sweeper import uploads_sweep
 
 
 @shared_task
 def deliver_upload(upload_id: int) -> None:
-    lease = services.upload_claim(upload_id=upload_id)
+    lease = upload_claim(upload_id=upload_id)
     if lease is None:
         return
-    services.upload_record_outcome(lease=lease, outcome=delivery.deliver(lease))
+    upload_record_outcome(lease=lease, outcome=delivery.deliver(lease))
 
 
 @shared_task
 def sweep_uploads() -> None:
-    services.uploads_sweep()
+    uploads_sweep()
 
 
 @shared_task

@@ -16,7 +16,7 @@ from uploads.documents import EXTENSION, page_response
 from uploads.forms import UploadForm
 from uploads.limits import intake_rate_check
 from uploads.models import Page, Source
-from uploads.services import Receipt, UploadRefused, upload_receive
+from uploads.services.intake import Receipt, UploadRefused, upload_receive
 
 # Document.idempotency_key holds this much; a longer key is refused, never cut (two keys that
 # share their first 200 characters would collide).

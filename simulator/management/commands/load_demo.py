@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from regions import demo
-from regions.services import areas_import, contest_open
+from regions.services import areas_import
+from uploads.services.contests import contest_open
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from progress.models import COLUMNS
-from progress.services import Drift, progress_recount
 from regions.models import Contest
+from uploads.progress.models import COLUMNS
+from uploads.progress.services import Drift, progress_recount
 
 
 class Command(BaseCommand):

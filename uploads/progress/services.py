@@ -1,19 +1,20 @@
 """Writes to the progress counts: record a change, count a contest's new uploads, fold, recount;
-and the snapshots of the counts over time that the timeline draws: take, compact.
+and the points of the counts over time that the timeline draws: take, compact.
 
 Recording a change takes no lock at all: it is an insert. Whatever writes AreaProgress (the
 folder, a contest opening, a repair) holds FOLD_LOCK, a transaction-scoped advisory lock, so the
 counts have one writer at a time and no change is added twice or lost between two of them.
 """
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from progress.models import COLUMNS, COUNTED, SNAPSHOT_COLUMNS, SNAPSHOT_MAX_CODE_LENGTH
-from regions.models import CODE_LENGTH, Level
+from regions import codes
+from uploads.progress.models import COLUMNS, COUNTED, POINT_COLUMNS, TIMELINE_MAX_CODE_LENGTH
 
 # Any constant the rest of the project does not use as an advisory lock key.
 FOLD_LOCK = 0x70726F67  # "prog"
@@ -24,8 +25,8 @@ FOLD_BATCH = 100_000
 
 def progress_record_sql(*, changes: str) -> str:
     """Records uploads' changes of status or stuck flag, as SQL to put in the statement that
-    makes them (uploads.services.upload_transition): the count then commits, or rolls back, with
-    the change. An insert: it takes no lock.
+    makes them (uploads.services.transitions.upload_transition): the count then commits, or
+    rolls back, with the change. An insert: it takes no lock.
 
     `changes` names a relation of that statement (a CTE over UPDATE ... RETURNING) with columns
     contest_id, tps_id, old_status, new_status, was_stuck and is_stuck. A row that changes
@@ -37,21 +38,23 @@ def progress_record_sql(*, changes: str) -> str:
     )
     return f"""
         INSERT INTO progress_progresschange (contest_id, desa, {", ".join(COUNTED)})
-        SELECT contest_id, left(tps_id, {CODE_LENGTH[Level.DESA]}), {statuses},
+        SELECT contest_id, left(tps_id, {codes.DESA_LENGTH}), {statuses},
             is_stuck::int - was_stuck::int
         FROM {changes}
         WHERE old_status <> new_status OR was_stuck <> is_stuck
     """
 
 
-# Each area a desa counts in, with its parent: the desa, its kecamatan, kabupaten, provinsi and
-# the nation (code "", no parent). See regions.models.CODE_LENGTH.
-_ANCESTRY = """(VALUES
-    (per_desa.desa, left(per_desa.desa, 6)),
-    (left(per_desa.desa, 6), left(per_desa.desa, 4)),
-    (left(per_desa.desa, 4), left(per_desa.desa, 2)),
-    (left(per_desa.desa, 2), ''),
-    ('', NULL)) AS area(code, parent)"""
+def _ancestry(desa: str) -> str:
+    """Each area a desa counts in, with its parent: the desa, its kecamatan, kabupaten, provinsi
+    and the nation (code "", no parent), as a VALUES list of (code, parent)."""
+    above = [f"left({desa}, {length})" for length in reversed(codes.LENGTHS[:-2])]
+    chain = [desa, *above, "''", "NULL"]
+    rows = ", ".join(f"({code}, {parent})" for code, parent in itertools.pairwise(chain))
+    return f"(VALUES {rows}) AS area(code, parent)"
+
+
+_ANCESTRY = _ancestry("per_desa.desa")
 
 
 def _each(template: str, columns=COLUMNS) -> str:
@@ -149,7 +152,8 @@ class Recount:
 _STATUS_FILTER = _each("count(*) FILTER (WHERE status = '{c}') AS {c}", COUNTED[:-1])
 
 # Per area and contest: what the uploads say (actual_*), and the changes still pending. Both come
-# from one statement, so one snapshot: a pending change is exactly one the uploads already show.
+# from one statement, so one consistent read: a pending change is exactly one the uploads
+# already show.
 _EXPECTED = f"""
     CREATE TEMP TABLE progress_expected AS
     WITH fresh AS (
@@ -226,41 +230,42 @@ def _drift(row: tuple) -> Drift:
     return Drift(contest_id, area_code, counted, actual)
 
 
-# --- Snapshots over time
+# --- Points over time
 
-# The counts as a page reads them (folded + pending, from one snapshot of the database), of each
-# area down to kecamatan, against that area's latest snapshot: only those that differ are written.
+# The counts as a page reads them (folded + pending, from one consistent read of the database),
+# of each area down to kecamatan, against that area's latest point: only those that differ are
+# written.
 _TAKE = f"""
     WITH pending AS (
-        SELECT contest_id, area.code AS area_code, {_each("sum({c}) AS {c}", SNAPSHOT_COLUMNS[1:])}
+        SELECT contest_id, area.code AS area_code, {_each("sum({c}) AS {c}", POINT_COLUMNS[1:])}
         FROM progress_progresschange
         CROSS JOIN LATERAL (VALUES (left(desa, 6)), (left(desa, 4)), (left(desa, 2)), (''))
             AS area(code)
         GROUP BY 1, 2
     ), current AS (
         SELECT a.contest_id, a.area_code, a.total,
-               {_each("a.{c} + coalesce(p.{c}, 0) AS {c}", SNAPSHOT_COLUMNS[1:])}
+               {_each("a.{c} + coalesce(p.{c}, 0) AS {c}", POINT_COLUMNS[1:])}
         FROM progress_areaprogress a
         LEFT JOIN pending p ON p.contest_id = a.contest_id AND p.area_code = a.area_code
-        WHERE length(a.area_code) <= {SNAPSHOT_MAX_CODE_LENGTH}
+        WHERE length(a.area_code) <= {TIMELINE_MAX_CODE_LENGTH}
     )
-    INSERT INTO progress_progresssnapshot
-        (contest_id, area_code, taken_at, {_each("{c}", SNAPSHOT_COLUMNS)})
-    SELECT c.contest_id, c.area_code, %(at)s, {_each("c.{c}", SNAPSHOT_COLUMNS)}
+    INSERT INTO progress_timelinepoint
+        (contest_id, area_code, taken_at, {_each("{c}", POINT_COLUMNS)})
+    SELECT c.contest_id, c.area_code, %(at)s, {_each("c.{c}", POINT_COLUMNS)}
     FROM current c
     LEFT JOIN LATERAL (
-        SELECT {_each("{c}", SNAPSHOT_COLUMNS)} FROM progress_progresssnapshot s
+        SELECT {_each("{c}", POINT_COLUMNS)} FROM progress_timelinepoint s
         WHERE s.contest_id = c.contest_id AND s.area_code = c.area_code
         ORDER BY s.taken_at DESC LIMIT 1
     ) latest ON true
-    WHERE ({_each("c.{c}", SNAPSHOT_COLUMNS)})
-          IS DISTINCT FROM ({_each("latest.{c}", SNAPSHOT_COLUMNS)})
+    WHERE ({_each("c.{c}", POINT_COLUMNS)})
+          IS DISTINCT FROM ({_each("latest.{c}", POINT_COLUMNS)})
     ON CONFLICT DO NOTHING
 """
 
 
-def progress_snapshot_take(*, at: datetime | None = None) -> int:
-    """Writes a snapshot of each area whose counts differ from its latest snapshot, stamped with
+def timeline_point_take(*, at: datetime | None = None) -> int:
+    """Writes a point of each area whose counts differ from its latest point, stamped with
     `at` (default: now), and returns how many it wrote: none on a quiet night. One statement; it
     reads every area down to kecamatan but writes only what changed. A second take at the same
     instant writes nothing; two at once may both write a change (the same step twice: harmless).
@@ -270,22 +275,22 @@ def progress_snapshot_take(*, at: datetime | None = None) -> int:
         return cursor.rowcount
 
 
-# How snapshots are thinned as they age: past each age, one per bucket of that width is kept, the
+# How points are thinned as they age: past each age, one per bucket of that width is kept, the
 # last of its bucket, so the step function keeps its value at every bucket's end. Younger than
-# the first age, every snapshot (one a minute at most) is kept.
+# the first age, every point (one a minute at most) is kept.
 COMPACTION_TIERS = (
     (timedelta(hours=3), timedelta(minutes=15)),
     (timedelta(days=2), timedelta(hours=1)),
 )
-# Each run thins only the snapshots that aged into a tier in the last this long: a run then reads
+# Each run thins only the points that aged into a tier in the last this long: a run then reads
 # a few hours of each area, not its whole history. Three runs of beat's hourly schedule: two may
-# be missed. Snapshots that aged past it while compaction was down stay as they are (more points,
+# be missed. Points that aged past it while compaction was down stay as they are (more points,
 # the same step function).
 COMPACTION_LOOKBACK = timedelta(hours=3)
 # Buckets start at whole hours and quarters (UTC, and so in WIB, WITA and WIT too).
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
-# Per area and tier, the area's snapshots within the tier's window (a range scan of the key),
+# Per area and tier, the area's points within the tier's window (a range scan of the key),
 # ranked in their buckets from the last; all but the last of each are deleted by row address,
 # read in the same statement. Ranked inside the per-area subquery, which keeps it a range scan
 # per area: as a plain join the planner may read the whole table instead.
@@ -293,24 +298,24 @@ _COMPACT = f"""
     WITH tier (starts, ends, width) AS (SELECT * FROM unnest(
         %(starts)s::timestamptz[], %(ends)s::timestamptz[], %(widths)s::interval[])
     )
-    DELETE FROM progress_progresssnapshot WHERE ctid = ANY(ARRAY(
+    DELETE FROM progress_timelinepoint WHERE ctid = ANY(ARRAY(
         SELECT ranked.row_address
         FROM progress_areaprogress a CROSS JOIN tier
         CROSS JOIN LATERAL (
             SELECT s.ctid AS row_address, row_number() OVER (
                 PARTITION BY date_bin(tier.width, s.taken_at, %(epoch)s)
                 ORDER BY s.taken_at DESC) AS nth
-            FROM progress_progresssnapshot s
+            FROM progress_timelinepoint s
             WHERE s.contest_id = a.contest_id AND s.area_code = a.area_code
                   AND s.taken_at >= tier.starts AND s.taken_at < tier.ends
         ) ranked
-        WHERE length(a.area_code) <= {SNAPSHOT_MAX_CODE_LENGTH} AND ranked.nth > 1
+        WHERE length(a.area_code) <= {TIMELINE_MAX_CODE_LENGTH} AND ranked.nth > 1
     ))
 """
 
 
-def progress_snapshots_compact(*, now: datetime | None = None) -> int:
-    """Thins the snapshots as they age (COMPACTION_TIERS) and returns how many it deleted.
+def timeline_points_compact(*, now: datetime | None = None) -> int:
+    """Thins the points as they age (COMPACTION_TIERS) and returns how many it deleted.
     Idempotent: a second run at the same instant deletes nothing."""
     now = now or timezone.now()
     windows = [(_bucket_start(now - age, width), width) for age, width in COMPACTION_TIERS]

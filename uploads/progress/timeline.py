@@ -2,13 +2,15 @@
 (progress/templates/progress/timeline.html), from a Timeline. No query, no chart library.
 
 The chart holds times, not their text: the template writes them in the language it is rendered
-in (the public snapshot renders one chart in two languages)."""
+in (the public point renders one chart in two languages)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from progress.selectors import (
+from regions.selectors import Place
+from regions.zones import WIB, Zone
+from uploads.progress.selectors import (
     Counts,
     Estimate,
     Point,
@@ -17,8 +19,6 @@ from progress.selectors import (
     has_timeline,
     progress_timeline,
 )
-from regions.selectors import Place
-from regions.zones import WIB, Zone
 
 # Room around the plot for the axis labels, in SVG units.
 # The right margin holds half of a time label centred on the last tick (e.g. "21:58").
@@ -59,7 +59,7 @@ class Chart:
     time_ticks: list[Tick] = field(default_factory=list)
     published: str = ""  # polyline points "x,y x,y ...": the published share, as steps
     received: str = ""  # the same for published + in the server queue
-    last: Point | None = None  # None: no snapshots yet
+    last: Point | None = None  # None: no points yet
     estimate: Estimate = field(default_factory=Estimate)
 
     @property
@@ -139,11 +139,11 @@ def _time_ticks(start: datetime, end: datetime, zone: Zone) -> list[tuple[dateti
 
 def place_chart(*, place: Place, current: Counts, now: datetime) -> Chart | None:
     """The chart of a page's area over its last day, with the completion estimate, in the
-    area's zone; None at a desa, whose progress is its few TPS rows (no snapshots are kept of
+    area's zone; None at a desa, whose progress is its few TPS rows (no points are kept of
     desa). One query."""
     if not has_timeline(place.code):
         return None
-    # To the minute, like the snapshots: the chart then stays the same, and so does its ETag,
+    # To the minute, like the points: the chart then stays the same, and so does its ETag,
     # between the polls of one minute.
     now = now.replace(second=0, microsecond=0)
     timeline = progress_timeline(

@@ -1,9 +1,10 @@
 """Reads of the progress counts that the pages and the API share.
 
-Each read is one statement: the folded counts plus the changes still pending, from one snapshot,
-so it is exact whether or not the folder has run, and costs the same for the nation as for a
-kecamatan (a handful of index lookups and the few pending changes under the area). The timeline
-reads an area's snapshots over time (progress.services.progress_snapshot_take), also in one
+Each read is one statement: the folded counts plus the changes still pending, from one
+consistent read of the database, so it is exact whether or not the folder has run, and costs
+the same for the nation as for a kecamatan (a handful of index lookups and the few pending
+changes under the area). The timeline reads an area's points over time
+(uploads.progress.services.timeline_point_take), also in one
 statement.
 """
 
@@ -15,9 +16,9 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
-from progress.models import COLUMNS, COUNTED, SNAPSHOT_COLUMNS, SNAPSHOT_MAX_CODE_LENGTH
-from progress.percent import cut_percent
-from regions.models import CODE_LENGTH, Level
+from regions import codes
+from uploads.progress.models import COLUMNS, COUNTED, POINT_COLUMNS, TIMELINE_MAX_CODE_LENGTH
+from uploads.progress.percent import cut_percent
 
 
 @dataclass(frozen=True)
@@ -124,19 +125,12 @@ _DESA = f"""
 """
 
 
-# The length of an area's children's codes, by the length of its own ("" is the nation).
-_LENGTHS = sorted(CODE_LENGTH.values())
-_CHILD_LENGTH = dict(zip([0, *_LENGTHS], _LENGTHS, strict=False))
-
-
 def progress_of_area(*, contest_ids: Sequence[int], area_code: str) -> AreaCounts:
     """An area's counts and one row per child, summed over the given contests (e.g. one contest,
     or every ppwp contest for a national page). area_code: "" for the nation, down to a desa."""
-    child_length = child_code_length(area_code)
-    if child_length == CODE_LENGTH[Level.TPS]:
-        sql = _DESA
-    else:
-        sql = _COUNTED_LEVELS.format(child=child_length)
+    child_length = codes.child_code_length(area_code)
+    at_desa = child_length == codes.TPS_LENGTH
+    sql = _DESA if at_desa else _COUNTED_LEVELS.format(child=child_length)
     params = {"contests": list(contest_ids), "area": area_code, "prefix": f"{area_code}%"}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -144,14 +138,6 @@ def progress_of_area(*, contest_ids: Sequence[int], area_code: str) -> AreaCount
     area = next((row for row in rows if row.code == area_code), None)
     children = [row for row in rows if row.code != area_code]
     return AreaCounts(area or Counts(area_code, ""), children)
-
-
-def child_code_length(area_code: str) -> int:
-    """The length of the codes one level below area_code ("" is the nation: provinsi codes)."""
-    digits = area_code.isascii() and area_code.isdigit()
-    if len(area_code) not in _CHILD_LENGTH or (area_code and not digits):
-        raise ValueError(f"not the nation ('') nor a provinsi ... desa code: {area_code!r}")
-    return _CHILD_LENGTH[len(area_code)]
 
 
 # --- The timeline
@@ -176,28 +162,28 @@ class Timeline:
 
 # Each contest's series is a step function, and their sum steps whenever one of them does: the
 # sum at any moment is the running sum of every contest's steps (its change from its previous
-# snapshot) so far. A contest's value at `since` comes from its last snapshot before it, ordered
-# before a snapshot taken at `since` itself.
+# point) so far. A contest's value at `since` comes from its last point before it, ordered
+# before a point taken at `since` itself.
 _TIMELINE = f"""
     WITH series AS (
-        SELECT contest_id, taken_at, 1 AS is_snapshot, {_each("{c}", SNAPSHOT_COLUMNS)}
-        FROM progress_progresssnapshot
+        SELECT contest_id, taken_at, 1 AS is_point, {_each("{c}", POINT_COLUMNS)}
+        FROM progress_timelinepoint
         WHERE contest_id = ANY(%(contests)s) AND area_code = %(area)s
               AND taken_at >= %(since)s
         UNION ALL
-        SELECT contest.id, %(since)s, 0, {_each("before.{c}", SNAPSHOT_COLUMNS)}
+        SELECT contest.id, %(since)s, 0, {_each("before.{c}", POINT_COLUMNS)}
         FROM unnest(%(contests)s::bigint[]) AS contest(id)
         CROSS JOIN LATERAL (
-            SELECT {_each("{c}", SNAPSHOT_COLUMNS)} FROM progress_progresssnapshot
+            SELECT {_each("{c}", POINT_COLUMNS)} FROM progress_timelinepoint
             WHERE contest_id = contest.id AND area_code = %(area)s AND taken_at < %(since)s
             ORDER BY taken_at DESC LIMIT 1
         ) before
     ), steps AS (
-        SELECT taken_at, {_each("{c} - lag({c}, 1, 0) OVER per_contest AS {c}", SNAPSHOT_COLUMNS)}
+        SELECT taken_at, {_each("{c} - lag({c}, 1, 0) OVER per_contest AS {c}", POINT_COLUMNS)}
         FROM series
-        WINDOW per_contest AS (PARTITION BY contest_id ORDER BY taken_at, is_snapshot)
+        WINDOW per_contest AS (PARTITION BY contest_id ORDER BY taken_at, is_point)
     )
-    SELECT taken_at, {_each("(sum(sum({c})) OVER (ORDER BY taken_at))::bigint", SNAPSHOT_COLUMNS)}
+    SELECT taken_at, {_each("(sum(sum({c})) OVER (ORDER BY taken_at))::bigint", POINT_COLUMNS)}
     FROM steps GROUP BY taken_at ORDER BY taken_at
 """
 
@@ -210,20 +196,20 @@ def progress_timeline(
     current: Counts | None = None,
     now: datetime | None = None,
 ) -> Timeline:
-    """An area's counts over time from its snapshots, summed over the given contests, from since
-    (default: the first snapshot) on. One query, a range of the snapshots' key per contest.
+    """An area's counts over time from its points, summed over the given contests, from since
+    (default: the first point) on. One query, a range of the points' key per contest.
 
     current: the area's counts now as a page read them (progress_of_area, same contests); once
-    there are snapshots, they end the timeline as its last point, at now (default: the present),
-    so that the line runs up to the present. Without snapshots the timeline stays empty: the
+    there are points, they end the timeline as its last point, at now (default: the present),
+    so that the line runs up to the present. Without points the timeline stays empty: the
     chart says there are none yet.
 
-    area_code: "" for the nation down to a kecamatan; desa have no snapshots (ValueError; see
-    progress.models.SNAPSHOT_MAX_CODE_LENGTH, and has_timeline).
+    area_code: "" for the nation down to a kecamatan; desa have no points (ValueError; see
+    uploads.progress.models.TIMELINE_MAX_CODE_LENGTH, and has_timeline).
     """
-    child_code_length(area_code)  # a valid code
+    codes.child_code_length(area_code)  # a valid code
     if not has_timeline(area_code):
-        raise ValueError(f"no snapshots are taken of this area: {area_code!r}")
+        raise ValueError(f"no points are taken of this area: {area_code!r}")
     params = {
         "contests": list(contest_ids),
         "area": area_code,
@@ -234,13 +220,13 @@ def progress_timeline(
         points = [Point(*row) for row in cursor.fetchall()]
     if current is not None and points:
         at = max(now or timezone.now(), points[-1].at)
-        points.append(Point(at, *(getattr(current, column) for column in SNAPSHOT_COLUMNS)))
+        points.append(Point(at, *(getattr(current, column) for column in POINT_COLUMNS)))
     return Timeline(area_code, points)
 
 
 def has_timeline(area_code: str) -> bool:
-    """Whether snapshots are taken of the area ("" the nation, down to a kecamatan)."""
-    return len(area_code) <= SNAPSHOT_MAX_CODE_LENGTH
+    """Whether points are taken of the area ("" the nation, down to a kecamatan)."""
+    return len(area_code) <= TIMELINE_MAX_CODE_LENGTH
 
 
 # The rate of publication is measured over this much of the past, up to the last publication...

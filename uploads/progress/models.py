@@ -8,28 +8,29 @@ Exact at any instant, yet no transaction in the country waits on a national or p
 - One folder (`progress_fold`, every 2 s from beat) moves the pending changes into AreaProgress
   rows at every level, from desa up to the nation, in one transaction. It is the only writer of
   the upper rows.
-- A read adds the changes still pending to the folded rows in one statement (one snapshot), so it
-  is exact whether or not the folder has run.
+- A read adds the changes still pending to the folded rows in one statement (one consistent
+  read of the database), so it is exact whether or not the folder has run.
 """
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from regions.models import CODE_LENGTH, Contest, Level
+from regions import codes
+from regions.models import Contest
 from uploads.models import Status
 
 # What a change moves (one column per status, then the stuck flag), and what a count row holds.
 COUNTED = (*Status.values, "stuck")
 COLUMNS = ("total", *COUNTED)
 
-# Snapshots are taken of the nation, provinsi, kabupaten and kecamatan, not of desa. Nationally
+# Points are taken of the nation, provinsi, kabupaten and kecamatan, not of desa. Nationally
 # that is 7,830 areas per contest (39,150 for the 5 Pemilu contests) to compare every minute.
 # Desa would add 83,763 per contest (418,815), over ten times the work each minute, and up to
 # about 40 rows each (a desa has about ten TPS, each changing status a few times): some 17 million
 # rows, for a chart of ten TPS that the desa page shows better as its TPS with status and age.
-SNAPSHOT_MAX_CODE_LENGTH = CODE_LENGTH[Level.KECAMATAN]
-# What a snapshot keeps of the counts: what the timeline draws and describes.
-SNAPSHOT_COLUMNS = ("total", "published", "delivered", "stuck")
+TIMELINE_MAX_CODE_LENGTH = codes.LENGTH[codes.KECAMATAN]
+# What a point keeps of the counts: what the timeline draws and describes.
+POINT_COLUMNS = ("total", "published", "delivered", "stuck")
 
 
 class AreaProgress(models.Model):
@@ -98,12 +99,12 @@ class ProgressChange(models.Model):
         return f"{self.contest_id} {self.desa}"
 
 
-class ProgressSnapshot(models.Model):
-    """An area's counts from this moment until its next snapshot: the series is a step function.
+class TimelinePoint(models.Model):
+    """An area's counts from this moment until its next point: the series is a step function.
 
-    Written by `progress_snapshot_take` (every minute) only when the counts changed, and thinned
-    as it ages by `progress_snapshots_compact`. The nation, provinsi, kabupaten and kecamatan
-    only (SNAPSHOT_MAX_CODE_LENGTH).
+    Written by `timeline_point_take` (every minute) only when the counts changed, and thinned
+    as it ages by `timeline_points_compact`. The nation, provinsi, kabupaten and kecamatan
+    only (TIMELINE_MAX_CODE_LENGTH).
     """
 
     # The series of one area is read by the key: contest, area, then time.
@@ -124,8 +125,8 @@ class ProgressSnapshot(models.Model):
     stuck = models.IntegerField(_("stuck"))
 
     class Meta:
-        verbose_name = _("progress snapshot")
-        verbose_name_plural = _("progress snapshots")
+        verbose_name = _("timeline point")
+        verbose_name_plural = _("timeline points")
 
     def __str__(self) -> str:
         area = self.area_code or "national"

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from regions.models import ContestKind
-from regions.services import contest_open
+from uploads.services.contests import contest_open
 
 
 def aware_datetime(text: str) -> datetime.datetime:

@@ -1,0 +1,81 @@
+"""What the public site shows: an upload it lists is published, and what it said of an area is
+kept beside our own counts (PublicAreaProgress, also the poller's memory)."""
+
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from uploads.kpu import AreaFigures
+from uploads.models import Action, PublicAreaProgress, Source, Status
+from uploads.services.transitions import upload_transition
+
+# Published without a document of ours (the KPPS used the Sirekap app): the source is the public
+# site.
+_SOURCE_OF_PUBLISHED = Case(
+    When(document__isnull=True, then=Value(Source.PUBLIC_SITE)), default=F("source")
+)
+
+
+def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
+    """The public site lists the document: published, whichever way it got there. If it never
+    came through here, the source is the public site."""
+    won = upload_transition(
+        upload_id=upload_id,
+        expected=Status.UNPUBLISHED,
+        new=Status.PUBLISHED,
+        action=Action.PUBLISHED,
+        source=Source.PUBLIC_SITE,
+        changes={
+            "published_at": timezone.now(),
+            "public_images": images,
+            "stuck": False,
+            "stuck_reason": "",
+            "stuck_since": None,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "next_attempt_at": None,
+            "failing_since": None,
+            "source": _SOURCE_OF_PUBLISHED,
+        },
+    )
+    return won is not None
+
+
+def public_progress_record(
+    *,
+    kind: str,
+    area_code: str,
+    figures: AreaFigures,
+    children: dict[str, int],
+    etag: str,
+    last_modified: str,
+) -> None:
+    """Remembers what the site said about an area and how to ask again conditionally.
+
+    An upsert, because a command run beside the beat task may write the same row. A validator
+    too long for its column is dropped rather than cut: a cut one would never match anyway.
+    """
+    PublicAreaProgress.objects.bulk_create(
+        [
+            PublicAreaProgress(
+                kind=kind,
+                area_code=area_code,
+                total=figures.total,
+                published=figures.published,
+                site_ts=figures.ts,
+                children=children,
+                etag=etag if len(etag) <= 200 else "",
+                last_modified=last_modified if len(last_modified) <= 100 else "",
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["kind", "area_code"],
+        update_fields=[
+            "total",
+            "published",
+            "site_ts",
+            "children",
+            "etag",
+            "last_modified",
+            "fetched_at",
+        ],
+    )
