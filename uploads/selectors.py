@@ -1,8 +1,11 @@
 """Reads of uploads shared by the poller and the pages."""
 
+import datetime
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from django.db.models import OuterRef, Subquery
+from django.db import connection
+from django.db.models import Count, OuterRef, Subquery
 
 from progress.selectors import Counts, progress_of_area
 from regions.selectors import place_of_area
@@ -65,3 +68,38 @@ def uploads_stuck_under(*, contest_ids: Sequence[int], area_code: str, limit: in
         .order_by("stuck_since", "tps_id")
     )
     return list(rows[:limit])
+
+
+def uploads_stuck_by_reason() -> list[tuple[str, str, int]]:
+    """(contest kind, stuck reason, uploads) for every stuck upload in the country. One query
+    over the partial index of stuck rows: a few thousand rows on a bad night, not millions."""
+    rows = (
+        Upload.objects.filter(stuck=True)
+        .values_list("contest__kind", "stuck_reason")
+        .annotate(uploads=Count("pk"))
+        .order_by("contest__kind", "stuck_reason")
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """When the documents waiting longest to be sent were received (None: none waits)."""
+
+    oldest_queued: datetime.datetime | None
+    oldest_retrying: datetime.datetime | None
+
+
+# Each the first entry of the partial index of waiting uploads (status, then queued_at).
+_OLDEST_WAITING = """
+    SELECT (SELECT min(queued_at) FROM uploads_upload WHERE status = 'queued'),
+           (SELECT min(queued_at) FROM uploads_upload WHERE status = 'retrying')
+"""
+
+
+def uploads_waiting() -> Waiting:
+    """The oldest queued upload (waiting for a worker) and the oldest retrying one (waiting out a
+    backoff), by when their document came in: one statement, two index lookups."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OLDEST_WAITING)
+        return Waiting(*cursor.fetchone())

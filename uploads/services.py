@@ -19,6 +19,7 @@ import weakref
 from dataclasses import dataclass
 from functools import partial
 
+import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, F, Model, Q, Value, When
@@ -26,7 +27,7 @@ from django.db.models.sql import Query
 from django.utils import timezone
 
 from regions.models import CODE_LENGTH, ContestKind, Level
-from uploads import documents
+from uploads import counters, documents
 from uploads.models import (
     REPLACEABLE,
     WAITING_TO_SEND,
@@ -38,7 +39,7 @@ from uploads.models import (
     Upload,
 )
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 class UploadRefused(Exception):
@@ -80,7 +81,8 @@ _TRANSITION = """
         SELECT upload_id, {action}, old_status, new_status, {actor}, {source}, {reason}, {now}
         FROM moved
     ), counted AS ({count})
-    SELECT old_status FROM moved
+    SELECT moved.old_status, moved.new_status, moved.tps_id, contest.kind
+    FROM moved JOIN regions_contest contest ON contest.id = moved.contest_id
 """
 # Its parameters, in their $n order; those of the changes and the guard follow.
 _PARAMETERS = ("upload_id", "expected", "new", "now", "action", "actor", "source", "reason")
@@ -126,7 +128,23 @@ def upload_transition(
         **_values(changes, shape, guard),
     }
     row = _execute(statement, [values[name] for name in statement.parameters])
-    return row[0] if row else None
+    if row is None:
+        return None
+    old, now, tps, kind = row
+    _log_transition(upload_id, action, old=old, new=now, tps=tps, kind=kind, reason=reason)
+    return old
+
+
+# A claim is one step of a delivery whose outcome gets a line of its own.
+_QUIET_ACTIONS = {"claimed"}
+
+
+def _log_transition(upload_id: int, action: str, *, old, new, tps, kind, reason: str) -> None:
+    """One line per change of an upload, with the upload, its TPS and its contest (and whatever
+    the caller bound: a request id, a task id, the attempt)."""
+    level = logging.DEBUG if action in _QUIET_ACTIONS else logging.INFO
+    fields = {"upload_id": upload_id, "tps": tps, "contest": kind, "from": old, "to": new}
+    logger.log(level, f"upload {action}", **fields, **({"reason": reason} if reason else {}))
 
 
 def _values(changes: dict, shape: tuple, guard: dict) -> dict:
@@ -386,7 +404,11 @@ def doorbell_ring(upload_ids: list[int]) -> None:
         try:
             deliver_upload.delay(upload_id)
         except (OperationalError, ConnectionError, OSError) as error:
-            logger.warning("doorbell failed (%s); the sweeper will ring again", error)
+            logger.warning(
+                "doorbell failed; the sweeper will ring again",
+                error=str(error),
+                uploads=len(upload_ids) - position,
+            )
             Upload.objects.filter(pk__in=upload_ids[position:]).update(dispatched_at=None)
             return
 
@@ -477,15 +499,26 @@ def upload_record_outcome(*, lease: Lease, outcome: Outcome) -> bool:
         due = timezone.now() + datetime.timedelta(seconds=delay)
         changes = {**released, "next_attempt_at": due, "last_error": outcome.reason}
         new, action = Status.RETRYING, "retry"
-    won = upload_transition(
-        upload_id=lease.upload_id,
-        expected=(Status.SENDING,),
-        new=new,
-        action=action,
-        reason=outcome.reason,
-        guard={"lease_token": lease.token},
-        changes=changes,
-    )
+    counters.delivery_count(outcome=outcome.kind)
+    waits = {"retry_in_seconds": round(delay, 1)} if outcome.kind == "transient" else {}
+    with structlog.contextvars.bound_contextvars(attempt=lease.attempt, **waits):
+        won = upload_transition(
+            upload_id=lease.upload_id,
+            expected=(Status.SENDING,),
+            new=new,
+            action=action,
+            reason=outcome.reason,
+            guard={"lease_token": lease.token},
+            changes=changes,
+        )
+    if won is None:
+        logger.warning(
+            "delivery outcome dropped: the lease expired and another worker took the upload",
+            upload_id=lease.upload_id,
+            tps=lease.tps_code,
+            contest=lease.kind,
+            outcome=outcome.kind,
+        )
     if won and outcome.kind == "transient":
         _flag_if_overdue(lease.upload_id, outcome)
     return won is not None
@@ -575,11 +608,14 @@ def _ring_due(batch: int) -> int:
             Upload.objects.filter(status__in=WAITING_TO_SEND, next_attempt_at__lte=timezone.now())
             .filter(unanswered)
             .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:batch]
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", "tps_id", "contest__kind")[:batch]
         )
-        Upload.objects.filter(pk__in=due).update(dispatched_at=timezone.now())
-        transaction.on_commit(partial(doorbell_ring, due))
+        ids = [upload_id for upload_id, _, _ in due]
+        Upload.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
+        transaction.on_commit(partial(doorbell_ring, ids))
+    for upload_id, tps, kind in due:
+        logger.info("upload due: doorbell rung", upload_id=upload_id, tps=tps, contest=kind)
     return len(due)
 
 

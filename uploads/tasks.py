@@ -1,5 +1,6 @@
 """Thin tasks: load by id, call a service. Idempotent, because acks_late may run one twice."""
 
+import structlog
 from celery import shared_task
 
 from uploads import delivery, poller, services
@@ -7,10 +8,12 @@ from uploads import delivery, poller, services
 
 @shared_task
 def deliver_upload(upload_id: int) -> None:
-    lease = services.upload_claim(upload_id=upload_id)
-    if lease is None:
-        return
-    services.upload_record_outcome(lease=lease, outcome=delivery.deliver(lease))
+    with structlog.contextvars.bound_contextvars(upload_id=upload_id):
+        lease = services.upload_claim(upload_id=upload_id)
+        if lease is None:
+            return
+        with structlog.contextvars.bound_contextvars(tps=lease.tps_code, contest=lease.kind):
+            services.upload_record_outcome(lease=lease, outcome=delivery.deliver(lease))
 
 
 @shared_task
