@@ -121,6 +121,14 @@ def env_secret_key(name: str, fallback_file: Path) -> str:
     return fallback_file.read_text().strip()
 
 
+def env_token(name: str, min_length: int) -> str:
+    """A shared secret, or "" when unset (what it guards is then off)."""
+    value = env_str(name, "")
+    if value and len(value) < min_length:
+        raise ConfigError(f"{name}: too short ({len(value)} characters, need {min_length} or more)")
+    return value
+
+
 def parse_database_url(name: str, url: str) -> dict:
     scheme = urlsplit(url).scheme
     if scheme not in POSTGRES_SCHEMES:

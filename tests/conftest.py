@@ -1,5 +1,6 @@
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -9,6 +10,7 @@ from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 import redis
 from django.conf import settings
@@ -150,6 +152,24 @@ def celery_worker(start_process):
     )
 
 
+def gunicorn_start(start_process, env: dict, workers: int) -> tuple[ChildProcess, str]:
+    """gunicorn with the production config (gunicorn.conf.py) on a free loopback port, once it
+    answers; the process and its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = start_process(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "sirekap_tracker.wsgi:application"],
+        name="gunicorn", env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    wait_until(lambda: httpx.get(f"{url}/livez").status_code == 200, timeout=60)
+    return web, url
+
+
 @pytest.fixture
 def celery_beat(start_process, tmp_path):
     """A real Celery beat process, with its schedule file in the test's own folder."""
@@ -239,8 +259,6 @@ class PublicationServer:
     """The publication server stand-in running as a real process (docs/publication-server.md)."""
 
     def __init__(self, process: ChildProcess, url: str) -> None:
-        import httpx
-
         self.process = process
         self.url = url
         self.data_url = f"{url}/data"
