@@ -221,3 +221,14 @@ def test_nginx_answers_its_own_health_check(nginx, upstream):
     status, _, body = get(nginx, "/nginx-health")
     assert (status, body) == (200, b"ok\n")
     assert upstream.seen == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/metrics", "//metrics", "/%6Detrics", "/metrics?format=text", "/metrics/", "/en/../metrics"],
+)
+def test_metrics_never_leave_the_deployment_however_they_are_asked_for(nginx, upstream, path):
+    upstream.routes["/metrics"] = {"body": b"sirekap_uploads 1\n"}
+    status, _, body = get(nginx, path, {"Authorization": "Bearer a-stolen-token"})
+    assert status == 404 and b"sirekap_" not in body
+    assert upstream.seen == []

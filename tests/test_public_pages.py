@@ -383,7 +383,7 @@ def production_env() -> dict:
     lines = (PROJECT_DIR / ".env.example").read_text().splitlines()
     settings = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     settings["SECRET_KEY"] = secrets.token_urlsafe(50)
-    for name in ("DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD"):
+    for name in ("DATABASE_URL", "REDIS_URL", "CACHE_URL", "POSTGRES_PASSWORD"):
         settings.pop(name)
     env = child_env(**settings)
     # Set by the test run for Playwright's sake; never in a deployment.
