@@ -157,7 +157,8 @@ def _workers(state: SystemState, limits: dict[str, Threshold]) -> list[Row]:
             "age": duration(worker.age_seconds),
             "queues": queues,
         }
-        rows.append(_judged(worker.name, worker.age_seconds, limits["heartbeat"], shown))
+        label = _("Worker %(name)s") % {"name": worker.name}
+        rows.append(_judged(label, worker.age_seconds, limits["heartbeat"], shown))
     rows.append(_beat(state, limits))
     return rows
 

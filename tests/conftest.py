@@ -102,13 +102,19 @@ class ChildProcess:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
+        self.terminate()
+        self.wait()
+
+    def terminate(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def wait(self) -> None:
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @pytest.fixture
@@ -121,8 +127,12 @@ def start_process():
         return child
 
     yield start
+    # All asked to stop at once: a worker's warm shutdown and gunicorn's take a second or two
+    # each, and need not wait for one another.
     for child in started:
-        child.stop()
+        child.terminate()
+    for child in started:
+        child.wait()
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@ where they can: its command through the program's own command line, its health c
 real process, its Redis flags in a real redis-server; and what compose would resolve (the
 variables of .env.example, the volumes, the ports) is resolved as compose does."""
 
+import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -289,6 +291,7 @@ def test_the_worker_runs_its_command_and_passes_its_health_check(
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr + worker.output()
     assert f"celery@{socket.gethostname()}: OK" in checked.stdout
+    os.killpg(worker.process.pid, signal.SIGKILL)  # done: no warm shutdown to wait for
 
 
 def test_nginx_renders_the_template_with_the_web_address(compose):

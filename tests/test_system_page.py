@@ -160,7 +160,6 @@ def test_the_live_part_is_polled_and_answers_304_while_nothing_changed(staff_cli
 # --- With real processes
 
 
-@pytest.mark.django_db(transaction=True)
 def test_the_page_turns_red_when_the_worker_stops_and_green_when_it_returns(
     client, kpu_staff, start_process, settings
 ):
@@ -172,7 +171,8 @@ def test_the_page_turns_red_when_the_worker_stops_and_green_when_it_returns(
     def start_worker():
         return start_process(
             [sys.executable, "-m", "celery", "--app", "sirekap_tracker", "worker",
-             "--queues", "celery,snapshot", "--concurrency", "1", "--hostname", name],
+             "--queues", "celery,snapshot", "--concurrency", "1", "--hostname", name,
+             "--without-mingle", "--without-gossip"],
             name="worker", env=env,
         )  # fmt: skip
 
@@ -186,7 +186,17 @@ def test_the_page_turns_red_when_the_worker_stops_and_green_when_it_returns(
     worker.process.wait()
     wait_until(lambda: light_of_queue("celery") == "red", timeout=15)
     page = rows(client.get("/en" + SYSTEM))
-    gone = next(row for what, row in page.items() if what.startswith("system-"))
+    gone = next(row for what, row in page.items() if what.startswith("Worker system-"))
     assert gone[1] == "red"
-    start_worker()
+    worker = start_worker()
     wait_until(lambda: light_of_queue("celery") == light_of_queue("snapshot") == "green", 60)
+    os.killpg(worker.process.pid, signal.SIGKILL)  # done: no warm shutdown to wait for
+
+
+def test_the_dashboard_links_to_the_system_page(staff_client, ppu):
+    page = staff_client.get("/dashboard/pkwkk/6409/").content.decode()
+    assert '<a href="/dashboard/sistem/">Status sistem</a>' in page
+    assert (
+        '<a href="/en/dashboard/sistem/">System status</a>'
+        in staff_client.get("/en/dashboard/pkwkk/6409/").content.decode()
+    )
