@@ -6,6 +6,7 @@ follow the settings they watch: the heartbeat, poll and snapshot limits. docs/op
 lists them.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -86,7 +87,7 @@ class Section:
         return worst(row.light for row in self.rows)
 
 
-def worst(lights) -> str:
+def worst(lights: Iterable[str]) -> str:
     return max(lights, key=ORDER.index, default=GREEN)
 
 

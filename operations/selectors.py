@@ -7,6 +7,7 @@ kind. A part that cannot be read (PostgreSQL or Redis away) is None, and the res
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -78,7 +79,7 @@ def system_state() -> SystemState:
     )
 
 
-def _or_none(read):
+def _or_none[T](read: Callable[[], T]) -> T | None:
     try:
         return read()
     except REDIS_ERRORS:
