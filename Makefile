@@ -19,16 +19,36 @@ $(STAMP): requirements-dev.txt
 
 # Web on http://127.0.0.1:8000, a Celery worker and beat, the publication server stand-in on
 # :8001 and the upload simulator, under honcho (Procfile). Ctrl-C stops them all, then the
-# embedded PostgreSQL and Redis (when DATABASE_URL / REDIS_URL are unset).
+# embedded PostgreSQL and Redis (when DATABASE_URL / REDIS_URL are unset), and ends quietly:
+# the shell's INT trap lets the recipe outlive the Ctrl-C that honcho answers with 130.
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py load_demo
-	@trap '$(PY) -m sirekap_tracker.embedded stop' EXIT; \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEBUG=$${DEBUG:-true} \
-	PUBLICATION_URL=$${PUBLICATION_URL:-http://127.0.0.1:8001} \
-	SIREKAP_DATA_URL=$${SIREKAP_DATA_URL:-http://127.0.0.1:8001/data} \
-	POLL_INTERVAL_SECONDS=$${POLL_INTERVAL_SECONDS:-10} \
-	$(VENV)/bin/honcho --procfile Procfile start
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	@trap '$(PY) -m sirekap_tracker.embedded stop' EXIT; trap : INT; \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile --env /dev/null start; \
+	status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ]
+
+# make run's environment; each may be set in the shell instead (`WEB_PORT=9000 make run`).
+# The demo's clocks are shorter than production's, so that the story plays within its five
+# minutes: a dropped delivery gives up after 5 s (not 30), retries wait at most 30 s (not 300),
+# and an upload still undelivered after 2 minutes (not 30) is flagged stuck.
+# Production's own settings otherwise (DEBUG off: hashed static names, error pages without
+# tracebacks, which the terminal shows instead; `DEBUG=true make run` for Django's debug pages),
+# but cookies over plain HTTP, since the demo runs on http://127.0.0.1.
+run: export DEBUG ?= false
+run: export SECURE_COOKIES ?= false
+run: export WEB_PORT ?= 8000
+run: export PUBLICATION_PORT ?= 8001
+run: export PUBLICATION_URL ?= http://127.0.0.1:$(PUBLICATION_PORT)
+run: export SIREKAP_DATA_URL ?= http://127.0.0.1:$(PUBLICATION_PORT)/data
+run: export POLL_INTERVAL_SECONDS ?= 10
+run: export DELIVERY_TIMEOUT_SECONDS ?= 5
+run: export DELIVERY_BACKOFF_CAP_SECONDS ?= 30
+run: export STUCK_AFTER_MINUTES ?= 2
+# Static files as production serves them (hashed, compressed, cached for a year), so that a
+# phone's first view of a public page weighs what it will on the night.
+run: export STATIC_ROOT ?= $(CURDIR)/.var/static
 
 # The embedded servers the checks start on demand are stopped afterwards (unless they were
 # already running, e.g. for a `make run` in another terminal).

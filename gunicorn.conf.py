@@ -39,7 +39,13 @@ logconfig_dict = gunicorn_logging_config(
     log_format=env_choice("LOG_FORMAT", "text" if env_bool("DEBUG", False) else "json", FORMATS),
     level=os.environ.get("LOG_LEVEL", "INFO").strip().upper(),
 )
-forwarded_allow_ips = "*"
+# Only the proxy in front may say the visitor used HTTPS: X-Forwarded-Proto is believed from these
+# addresses alone (setting wsgi.url_scheme, which Django reads) and ignored from anyone else.
+# docker-compose.yml sets nginx's address; Django reads the same variable (settings.py).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The one header nginx overwrites; gunicorn's other defaults (X-Forwarded-Ssl, ...) would reach it
+# from the client untouched.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # No gunicornc control socket: compose starts, scales and stops the containers, and one socket
 # path per user ($HOME/.gunicorn/gunicorn.ctl) would be fought over by two gunicorns on a host.
 control_socket_disable = True

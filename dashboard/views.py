@@ -13,9 +13,10 @@ from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from dashboard.selectors import board_etag, dashboard_board
+from dashboard.selectors import board_etag, dashboard_board, dashboard_tps
 from progress.selectors import CHILD_SORTS
 from progress.timeline import place_chart
+from regions.models import CODE_LENGTH, Level
 from regions.selectors import home_place, place_of_area
 
 # What an HTMX request asks for: the live part every 5 s, the timeline every minute (?part=).
@@ -45,6 +46,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     _staff(request)
+    if len(code) == CODE_LENGTH[Level.TPS]:
+        return _tps(request, kind, code)
     place = place_of_area(kind=kind, area_code=code)
     if place is None:
         raise Http404("no such area, or no contest of this kind there")
@@ -75,5 +78,16 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     response["ETag"] = etag
     # The page and its parts share the URL; a cache must keep them apart, and ask each time.
     patch_vary_headers(response, ["HX-Request"])
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
+def _tps(request: HttpRequest, kind: str, code: str) -> HttpResponse:
+    """One TPS: its status, attempts, every event and every document version."""
+    board = dashboard_tps(kind=kind, tps_code=code)
+    if board is None:
+        raise Http404("no such TPS, or no contest of this kind there")
+    context = {"place": board.place, "board": board, "now": timezone.now()}
+    response = render(request, "dashboard/tps.html", context)
     patch_cache_control(response, private=True, no_cache=True)
     return response

@@ -1,7 +1,7 @@
 """How many TPS of a contest an area has, in each upload status, and how many are stuck.
 
 Exact at any instant, yet no transaction in the country waits on a national or provinsi row
-(DESIGN.md, "Progress"):
+(docs/design.md, "Progress"):
 
 - A status or stuck change appends a ProgressChange (its desa, -1 on the old status, +1 on the new)
   in the transaction that changes the upload: an insert, so no row is shared between writers.

@@ -266,30 +266,70 @@ def has_timeline(area_code: str) -> bool:
     return len(area_code) <= SNAPSHOT_MAX_CODE_LENGTH
 
 
-# The rate of publication is measured over this much of the recent past.
+# The rate of publication is measured over this much of the past, up to the last publication...
 ESTIMATE_WINDOW = timedelta(minutes=30)
 # ... and must span at least this much for an estimate to be made at all.
 ESTIMATE_MIN_HISTORY = timedelta(minutes=5)
+# No TPS published for this long: the recent rate says nothing of what is left.
+STALLED_AFTER = timedelta(minutes=10)
 
 
-def completion_estimate(timeline: Timeline, *, now: datetime) -> datetime | None:
-    """When every TPS of the area should be published, at the recent rate.
+@dataclass(frozen=True)
+class Estimate:
+    """What can be said of when an area will be complete, from its timeline.
 
-    The rate is the published count gained over the last ESTIMATE_WINDOW (30 minutes) before
-    now: from the step function's value when the window starts (or at the first point, when the
-    timeline is younger than the window) to the last point. The estimate is now plus the TPS
-    left over that rate. None when there is nothing to estimate: no points, no TPS, all of them
-    published already, none gained in the window (no progress, or a count that fell), or less
-    than ESTIMATE_MIN_HISTORY of it (a minute of the first uploads says nothing of the night).
+    `left` TPS are not published, `stuck` of them flagged stuck: those wait for a person, not
+    for the rate, and are left out of `at`. `at` is when the others should all be published at
+    the recent rate; it is None when that cannot be said: too little history, no TPS left but
+    stuck ones, or no publication for STALLED_AFTER (then `last_published_at` says since when).
+    Never a time in the past, and never one that moves on with the clock: it is counted from
+    the last publication, not from now.
     """
-    if not timeline.points:
-        return None
-    last = timeline.points[-1]
-    left = last.total - last.published
-    start = max(now - ESTIMATE_WINDOW, timeline.points[0].at)
-    at_start = [point for point in timeline.points if point.at <= start][-1]
+
+    left: int = 0
+    stuck: int = 0
+    at: datetime | None = None
+    last_published_at: datetime | None = None
+
+    @property
+    def only_stuck_left(self) -> bool:
+        return 0 < self.left == self.stuck
+
+    @property
+    def stalled(self) -> bool:
+        return self.last_published_at is not None and self.at is None
+
+
+def completion_estimate(timeline: Timeline, *, now: datetime) -> Estimate:
+    """When the TPS of the area that are not stuck should all be published, at the rate of the
+    ESTIMATE_WINDOW before the last publication (from the first point, when the timeline is
+    younger than that), counted from that last publication (see Estimate)."""
+    points = timeline.points
+    if not points:
+        return Estimate()
+    last = points[-1]
+    left = max(last.total - last.published, 0)
+    stuck = min(last.stuck, left)
+    if left == 0 or left == stuck:
+        return Estimate(left, stuck)
+    gained_at = _last_publication(points)
+    if gained_at is None:
+        return Estimate(left, stuck)
+    start = max(gained_at - ESTIMATE_WINDOW, points[0].at)
+    at_start = [point for point in points if point.at <= start][-1]
     gained = last.published - at_start.published
-    elapsed = now - start
-    if left <= 0 or gained <= 0 or elapsed < ESTIMATE_MIN_HISTORY:
-        return None
-    return now + elapsed * left / gained
+    elapsed = gained_at - start
+    if gained <= 0 or elapsed < ESTIMATE_MIN_HISTORY:
+        return Estimate(left, stuck)
+    at = gained_at + elapsed * (left - stuck) / gained
+    if now - gained_at >= STALLED_AFTER or at <= now:
+        return Estimate(left, stuck, last_published_at=gained_at)
+    return Estimate(left, stuck, at=at)
+
+
+def _last_publication(points: list[Point]) -> datetime | None:
+    """When the published count last rose (the point where it did), or None: it never did."""
+    for before, point in zip(points[-2::-1], points[:0:-1], strict=False):
+        if point.published > before.published:
+            return point.at
+    return None

@@ -1,14 +1,16 @@
-"""The timeline as a chart: the geometry and labels of a small SVG drawn by the server
-(progress/templates/progress/timeline.html), from a Timeline. No query, no chart library."""
+"""The timeline as a chart: the geometry of a small SVG drawn by the server
+(progress/templates/progress/timeline.html), from a Timeline. No query, no chart library.
+
+The chart holds times, not their text: the template writes them in the language it is rendered
+in (the public snapshot renders one chart in two languages)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-
-from django.utils.formats import date_format
+from datetime import datetime, timedelta
 
 from progress.selectors import (
     Counts,
+    Estimate,
     Point,
     Timeline,
     completion_estimate,
@@ -16,6 +18,7 @@ from progress.selectors import (
     progress_timeline,
 )
 from regions.selectors import Place
+from regions.zones import WIB, Zone
 
 # Room around the plot for the axis labels, in SVG units.
 # The right margin holds half of a time label centred on the last tick (e.g. "21:58").
@@ -37,7 +40,9 @@ MIN_SPAN = timedelta(minutes=1)
 @dataclass(frozen=True)
 class Tick:
     position: float  # along its axis, in SVG units
-    label: str
+    label: str = ""  # a percentage; "" on the time axis, whose ticks are times
+    at: datetime | None = None  # in the chart's zone
+    midnight: bool = False  # a time tick at 00:00 is labelled with its date
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,12 @@ class Chart:
     right: float
     bottom: float
     percent_ticks: list[Tick]
-    zone_name: str
+    zone: Zone
     time_ticks: list[Tick] = field(default_factory=list)
     published: str = ""  # polyline points "x,y x,y ...": the published share, as steps
     received: str = ""  # the same for published + in the server queue
     last: Point | None = None  # None: no snapshots yet
-    last_time: str = ""
-    estimate_time: str = ""  # "" when there is no estimate
+    estimate: Estimate = field(default_factory=Estimate)
 
     @property
     def complete(self) -> bool:
@@ -68,16 +72,15 @@ def timeline_chart(
     *,
     width: int = 640,
     height: int = 240,
-    tz: tzinfo = UTC,
-    zone_name: str = "UTC",
-    estimate: datetime | None = None,
+    zone: Zone = WIB,
+    estimate: Estimate | None = None,
 ) -> Chart:
-    """The chart of a timeline: percent published over time, times shown in tz (the area's zone,
-    named zone_name, e.g. WITA), with the completion estimate (completion_estimate) if any."""
+    """The chart of a timeline: percent published over time, times in the area's zone, with
+    what can be said of its completion (completion_estimate)."""
     left, top = MARGIN_LEFT, MARGIN_TOP
     right, bottom = width - MARGIN_RIGHT, height - MARGIN_BOTTOM
     percent_ticks = [Tick(_y(percent, top, bottom), f"{percent}%") for percent in PERCENT_TICKS]
-    frame = (width, height, left, top, right, bottom, percent_ticks, zone_name)
+    frame = (width, height, left, top, right, bottom, percent_ticks, zone)
     points = timeline.points
     if not points:
         return Chart(*frame)
@@ -97,15 +100,17 @@ def timeline_chart(
             corners.append((right, values[-1][1]))
         return " ".join(f"{cx:g},{cy:g}" for cx, cy in corners)
 
-    time_ticks = [Tick(x(moment), label) for moment, label in _time_ticks(start, start + span, tz)]
+    time_ticks = [
+        Tick(x(moment), at=moment, midnight=midnight)
+        for moment, midnight in _time_ticks(start, start + span, zone)
+    ]
     return Chart(
         *frame,
         published=steps(lambda point: _share(point.published, point.total)),
         received=steps(lambda point: _share(point.published + point.delivered, point.total)),
         time_ticks=time_ticks,
         last=points[-1],
-        last_time=_moment(points[-1].at, tz),
-        estimate_time=_moment(estimate, tz) if estimate else "",
+        estimate=estimate or Estimate(),
     )
 
 
@@ -117,21 +122,17 @@ def _y(percent: float, top: float, bottom: float) -> float:
     return round(bottom - percent / 100 * (bottom - top), 1)
 
 
-def _moment(moment: datetime, tz: tzinfo) -> str:
-    return date_format(moment.astimezone(tz), "j M H:i")
-
-
-def _time_ticks(start: datetime, end: datetime, tz: tzinfo) -> list[tuple[datetime, str]]:
-    """Round clock times between start and end, in tz: a clock time, or the date at midnight."""
+def _time_ticks(start: datetime, end: datetime, zone: Zone) -> list[tuple[datetime, bool]]:
+    """Round clock times between start and end, in the zone, each with whether it is midnight
+    (labelled with its date rather than its time)."""
     step = next((s for s in TIME_STEPS if (end - start) / s <= MAX_TIME_TICKS), TIME_STEPS[-1])
-    local = start.astimezone(tz)
+    local = start.astimezone(zone.info)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     # The first multiple of the step since midnight at or after start.
     moment = midnight - (midnight - local) // step * step
     ticks = []
     while moment <= end:
-        at_midnight = moment.time() == midnight.time()
-        ticks.append((moment, date_format(moment, "j M" if at_midnight else "H:i")))
+        ticks.append((moment, moment.time() == midnight.time()))
         moment += step
     return ticks
 
@@ -153,5 +154,4 @@ def place_chart(*, place: Place, current: Counts, now: datetime) -> Chart | None
         now=now,
     )
     estimate = completion_estimate(timeline, now=now)
-    zone = place.zone
-    return timeline_chart(timeline, tz=zone.info, zone_name=zone.name, estimate=estimate)
+    return timeline_chart(timeline, zone=place.zone, estimate=estimate)

@@ -6,14 +6,14 @@ query, a fixed number of times whatever the area; the builders
 (`hhcw_area`, `hhcw_tps`, `wilayah_list`, `progress_csv`, `json_bytes`, `hhcw_etag`,
 `bytes_etag`) are pure functions of what a read returned: the public snapshot (public/entries.py)
 builds the very bytes the views answer from them.
-Format and paths: docs/api.md; the KPU's own: reference/sirekap-format.md in the shared docs.
+Format and paths: docs/api.md; the KPU's own: docs/kpu-format.md.
 """
 
 import csv
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db.models import F
@@ -24,8 +24,14 @@ from regions.models import CODE_LENGTH, LEVEL_OF_LENGTH, Level
 from regions.selectors import Place, place_of_area
 from regions.zones import WIB
 from uploads.documents import EXTENSION
-from uploads.models import Page, PublicAreaProgress, Status, StuckReason, Upload
-from uploads.selectors import uploads_of_desa
+from uploads.models import Page, Status, StuckReason, Upload
+from uploads.selectors import (
+    SiteFigure,
+    StuckTps,
+    site_figure,
+    uploads_of_desa,
+    uploads_stuck_under,
+)
 
 # The KPU marks re-votes (pemungutan suara ulang) here; we track regular voting only.
 PSU = "Reguler"
@@ -271,9 +277,11 @@ class TpsRow:
     name: str
     status: str  # as in the open data: `sending` reads `queued`
     status_since: datetime
+    since: datetime  # Upload.phase_since: what a page shows as "since"
     stuck: bool
     stuck_reason: str  # a StuckReason; "" when not stuck
     stuck_since: datetime | None
+    trouble_since: datetime | None  # Upload.trouble_since, when stuck
     delivered_at: datetime | None
     published_at: datetime | None
     sha256: str  # of the current document; "" before one arrived
@@ -291,33 +299,6 @@ class TpsRow:
     @property
     def published(self) -> bool:
         return self.status == Status.PUBLISHED
-
-
-@dataclass(frozen=True)
-class StuckTps:
-    code: str
-    name: str
-    status: str  # as in the open data
-    stuck_reason: str
-    stuck_since: datetime | None
-
-    @property
-    def status_label(self) -> str:
-        return Status(self.status).label
-
-    @property
-    def stuck_label(self) -> str:
-        return _stuck_label(self.stuck_reason)
-
-
-@dataclass(frozen=True)
-class SiteFigure:
-    """What the public site (the KPU's) last said about the area, beside our own count."""
-
-    published: int | None
-    total: int | None
-    ts: str  # the site's own time stamp, in WIB
-    children: dict[str, int]  # its published count per child area
 
 
 @dataclass(frozen=True)
@@ -366,7 +347,7 @@ def progress_board(*, kind: str, area_code: str, lists: bool = True) -> AreaBoar
     return AreaBoard(
         place=place,
         counts=counts,
-        site=_site_figure(kind, area_code),
+        site=site_figure(kind=kind, area_code=area_code),
         stuck=_stuck_under(ids, area_code),
         tps=_tps_rows(ids, area_code) if place.is_desa else [],
     )
@@ -381,27 +362,11 @@ def progress_tps(*, kind: str, tps_code: str) -> TpsBoard | None:
     return TpsBoard(place, _tps_row(upload))
 
 
-def _site_figure(kind: str, area_code: str) -> SiteFigure | None:
-    row = PublicAreaProgress.objects.filter(kind=kind, area_code=area_code).first()
-    if row is None:
-        return None
-    return SiteFigure(row.progres, row.total, row.site_ts, row.children)
-
-
 def _stuck_under(contest_ids: list[int], area_code: str) -> list[StuckTps]:
-    """The stuck TPS below an area, longest stuck first. One query on the partial index of stuck
-    rows; no event is read, since what operators write there is not for the public."""
-    rows = (
-        Upload.objects.filter(
-            contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
-        )
-        .order_by("stuck_since", "tps_id")
-        .values_list("tps_id", "tps__name", "status", "stuck_reason", "stuck_since")
-    )
-    return [
-        StuckTps(code, name, PUBLIC_STATUS[status], reason, since)
-        for code, name, status, reason, since in rows[:STUCK_LIST_LIMIT]
-    ]
+    """The stuck TPS below an area, in trouble longest first, without their events: what
+    operators write there is not for the public."""
+    rows = uploads_stuck_under(contest_ids=contest_ids, area_code=area_code, limit=STUCK_LIST_LIMIT)
+    return [replace(row, status=PUBLIC_STATUS[row.status]) for row in rows]
 
 
 def _tps_rows(contest_ids: list[int], desa_code: str) -> list[TpsRow]:
@@ -423,9 +388,11 @@ def _tps_row(upload: Upload) -> TpsRow:
         name=upload.tps.name,
         status=PUBLIC_STATUS[upload.status],
         status_since=upload.status_since,
+        since=upload.phase_since,
         stuck=upload.stuck,
         stuck_reason=upload.stuck_reason,
         stuck_since=upload.stuck_since,
+        trouble_since=upload.trouble_since if upload.stuck else None,
         delivered_at=upload.delivered_at,
         published_at=upload.published_at,
         sha256=document.sha256 if document is not None else "",

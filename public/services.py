@@ -42,6 +42,9 @@ SITE_FIGURE_OVERLAP = timedelta(seconds=30)
 # moves on when nothing changes.
 SWEPT_MAX_CODE_LENGTH = CODE_LENGTH[Level.KECAMATAN]
 SWEEP_AFTER_SECONDS = 300
+# The snapshot of an earlier build (public.snapshots.build) that no refresh wrote for this long
+# is removed by the sweep: the processes of the deploy before are gone.
+OLD_BUILD_SECONDS = 3600
 
 
 class SnapshotUnavailable(Exception):
@@ -136,6 +139,8 @@ def snapshot_sweep(*, budget_seconds: float = 60.0) -> int:
     for kind in snapshots.kinds():
         old = snapshots.areas_built_before(kind, before, max_code_length=SWEPT_MAX_CODE_LENGTH)
         rebuilt += _rebuild_alone(kind, old, deadline=deadline) or 0
+    for name in snapshots.builds_remove(unused_for=OLD_BUILD_SECONDS):
+        logger.info("removed the public snapshot of an earlier build, %s", name)
     return rebuilt
 
 

@@ -9,8 +9,11 @@ kind) rebuild the entries of each area whose data changed; a request for an entr
 for before builds it once (`public.entries`) and stores it here. Nothing is built per request
 after that.
 
-Layout: the codes are a materialized path, and so are the folders: the entries of the nation are
-in <SNAPSHOT_ROOT>/<contest kind>/, those of Kabupaten PPU in <kind>/64/6409/, those of one of its
+Layout: one folder per build of the code (`build()`: a page names its stylesheet by its hashed
+name, a template or a builder may have changed), so that a deploy starts a snapshot of its own
+and never serves pages made by the code before it. Below it the codes are a materialized path,
+and so are the folders: the entries of the nation are in <SNAPSHOT_ROOT>/<build>/<contest kind>/,
+those of Kabupaten PPU in <kind>/64/6409/, those of one of its
 TPS in <kind>/64/6409/640901/6409012001/6409012001001/, so that no folder holds more than one
 area's entries and its children's folders, and a walk down to the kecamatan never lists a desa.
 One file per entry: a line of JSON (content type, ETag, when built, headers) and then the body,
@@ -18,14 +21,18 @@ written whole to a temporary name and renamed over the old one, so that a reader
 process, another container on the same volume) sees the old entry or the new one, never half.
 """
 
+import functools
+import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 
 from regions.models import CODE_LENGTH
@@ -68,7 +75,39 @@ class Key:
 
 
 def root() -> Path:
-    return Path(settings.SNAPSHOT_ROOT)
+    return Path(settings.SNAPSHOT_ROOT) / build()
+
+
+# What a build's entries are made from: our apps' code and templates, the project's templates
+# and translations, and the names of the static files (the manifest collectstatic writes).
+BUILD_SUFFIXES = (".py", ".html", ".mo")
+
+
+@functools.cache
+def build() -> str:
+    """This process's build of the code: a digest of what the entries are made from. Computed
+    once per process, so a process keeps writing the build it started with."""
+    base = Path(settings.BASE_DIR)
+    digest = hashlib.sha256()
+    for path in sorted(_build_files(base)):
+        digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes())
+    if settings.STATIC_ROOT:
+        manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+        digest.update(manifest.read_bytes() if manifest.exists() else b"")
+    return digest.hexdigest()[:16]
+
+
+def _build_files(base: Path) -> list[Path]:
+    # Our apps are the project's own top-level folders (installed packages live elsewhere).
+    ours = [Path(config.path) for config in apps.get_app_configs()]
+    folders = [path for path in ours if path.parent == base]
+    folders += [base / "templates", base / "locale", base / "sirekap_tracker"]
+    return [
+        path
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.suffix in BUILD_SUFFIXES and path.is_file()
+    ]
 
 
 def area_folder(kind: str, code: str) -> Path:
@@ -208,6 +247,28 @@ def entry_write(key: Key, entry: Entry) -> None:
 
 def entry_delete(key: Key) -> None:
     key.path.unlink(missing_ok=True)
+
+
+def builds_remove(*, unused_for: float) -> list[str]:
+    """Removes the snapshots of other builds that no refresh has written for unused_for
+    seconds (the processes of an earlier deploy are gone); returns their names."""
+    parent, mine = Path(settings.SNAPSHOT_ROOT), build()
+    removed = []
+    try:
+        others = [item for item in os.scandir(parent) if item.is_dir() and item.name != mine]
+    except OSError:
+        return removed
+    for other in others:
+        if time.time() - _last_written(Path(other.path)) > unused_for:
+            shutil.rmtree(other.path, ignore_errors=True)
+            removed.append(other.name)
+    return removed
+
+
+def _last_written(folder: Path) -> float:
+    """When a build's snapshot was last written: its newest state file, else the folder."""
+    times = [path.stat().st_mtime for path in folder.glob(STATE.format(kind="*"))]
+    return max(times, default=folder.stat().st_mtime)
 
 
 def state_write(kind: str, state: dict) -> None:

@@ -21,6 +21,9 @@ urlpatterns = [
     re_path(r"^api/wilayah/(?P<rest>.*)\Z", views.wilayah, name="wilayah"),
     re_path(r"^api/progress/(?P<rest>.*)\Z", views.progress, name="progress"),
     re_path(r"^api/dokumen/(?P<name>.*)\Z", views.page, name="page"),
+    # Anything else under /api/ (the intake, /api/uploads/, is routed before these): a JSON
+    # 404, as every answer of the API is JSON.
+    re_path(r"^api/(?P<rest>.*)\Z", views.api_unknown),
 ]
 
 pages = (

@@ -10,9 +10,8 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from django.core.files.storage import default_storage
 from django.db import DatabaseError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -35,7 +34,7 @@ from public.selectors import TPS_CODE_LENGTH, json_bytes, public_page
 from public.services import SnapshotUnavailable, snapshot_entry, snapshot_home
 from public.snapshots import Entry, Key
 from regions.models import CODE_LENGTH, LEVEL_WORD, ContestKind, Level
-from uploads.documents import EXTENSION
+from uploads.documents import EXTENSION, page_response
 
 # Set on an answer from a snapshot the workers have not confirmed lately: when it was built.
 STALE_HEADER = "X-Snapshot-Stale"
@@ -251,14 +250,19 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
     etag = f'"{found.sha256}"'
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        response = FileResponse(
-            default_storage.open(found.file.name, "rb"),
+        response = page_response(
+            name=found.file.name,
             content_type=found.content_type,
             filename=f"{found.document.upload.tps_id}-{found.number}.{extension}",
         )
     response["ETag"] = etag
     response["Cache-Control"] = LONG_CACHE
     return response
+
+
+@open_data
+def api_unknown(request: HttpRequest, rest: str) -> HttpResponse:
+    raise ApiError(404, f"no such path under /api/: {rest[:100]!r}; the paths are in docs/api.md")
 
 
 # --- Pages. A page and its parts come from one template; the part is chosen by ?part= in the

@@ -102,6 +102,11 @@ CONTESTS = [
     ("pkwkp", PROVINSI[0], "Pemilihan Gubernur dan Wakil Gubernur Kalimantan Timur 2024"),
     ("pkwkk", KABUPATEN[0], "Pemilihan Bupati dan Wakil Bupati Penajam Paser Utara 2024"),
 ]
+# The seed story: by the next morning, the last three TPS of the kabupaten were in Kecamatan
+# Babulu, one each in desa Babulu Darat, Labangka and Sebakung Jaya (poor network). The demo's
+# simulator gives one TPS of each a network that keeps failing.
+BABULU = "640903"
+STUCK_DESA = ("6409032001", "6409032002", "6409032006")
 POLLS_CLOSE = "2024-11-27T13:00:00+08:00"  # 13:00 WITA, local time in PPU
 
 

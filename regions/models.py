@@ -39,6 +39,31 @@ def parent_code(code: str) -> str | None:
     return code[: CODE_LENGTH[Level(level - 1)]]
 
 
+# What an area is called before its name, by what it is: a kabupaten or a kota (kota codes are
+# 71 and up within their provinsi), a kelurahan or a desa (the desa part starts with 1 or 2).
+# English puts the word after the name, as the press does ("Penajam Paser Utara Regency").
+TITLES = {
+    "provinsi": _("%(name)s Province"),
+    "kabupaten": _("%(name)s Regency"),
+    "kota": _("%(name)s City"),
+    "kecamatan": _("%(name)s District"),
+    "kelurahan": _("%(name)s Urban Village"),
+    "desa": _("%(name)s Village"),
+    "tps": "%(name)s",
+}
+
+
+def area_kind(code: str) -> str:
+    """What the area of a KPU code is, in the KPU's word: provinsi, kabupaten, kota, kecamatan,
+    kelurahan, desa or tps."""
+    level = LEVEL_OF_LENGTH[len(code)]
+    if level == Level.KABUPATEN:
+        return "kota" if code[2:4] >= "71" else "kabupaten"
+    if level == Level.DESA:
+        return "kelurahan" if code[6] == "1" else "desa"
+    return ("provinsi", "", "kecamatan", "", "tps")[level - 1]
+
+
 class Area(models.Model):
     code = models.CharField(_("code"), primary_key=True, max_length=13, db_collation="C")
     name = models.CharField(_("name"), max_length=200)
@@ -68,10 +93,19 @@ class Area(models.Model):
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
 
+    @property
+    def title(self) -> str:
+        """The heading of its page, by what it is: "Kabupaten PENAJAM PASER UTARA". A name that
+        already says it ("KOTA BALIKPAPAN") stands alone."""
+        kind = area_kind(self.code)
+        if self.name.lower().startswith(f"{kind} "):
+            return self.name
+        return TITLES[kind] % {"name": self.name}
+
 
 class ContestKind(models.TextChoices):
     PKWKP = "pkwkp", _("Governor")
-    PKWKK = "pkwkk", _("Regent/mayor")
+    PKWKK = "pkwkk", _("Regent/Mayor")
     PPWP = "ppwp", _("President")
     PDPR = "pdpr", _("DPR")
     PDPD = "pdpd", _("DPD")

@@ -2,7 +2,11 @@
 the area's own zone with its Indonesian name (WIB, WITA, WIT), as the KPU and the press do."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.formats import date_format
 
 
 @dataclass(frozen=True)
@@ -29,3 +33,10 @@ def zone_of_area(code: str) -> Zone:
     if provinsi[:1] in ("8", "9"):
         return WIT
     return WIB
+
+
+def in_zone_text(moment: datetime | None, zone: Zone) -> str:
+    """A time in a zone with the zone's name, in the active language: "27 Nov 06:10 WITA"."""
+    if moment is None:
+        return ""
+    return f"{date_format(timezone.localtime(moment, zone.info), 'j M H:i')} {zone.name}"

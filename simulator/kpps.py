@@ -18,12 +18,13 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken
 from accounts.services import api_token_create
+from regions import demo
 from uploads.models import Status, Upload
 
 logger = logging.getLogger(__name__)
 
 SIMULATOR_USER = "simulator-kpps"
-BABULU = "640903"
+BABULU = demo.BABULU
 
 
 @dataclass
@@ -33,7 +34,9 @@ class Plan:
 
 
 def plan_make(*, seed: int, unlucky: int, limit: int | None = None) -> Plan:
-    """The uploads still missing here, shuffled, and the unlucky Babulu TPS among them."""
+    """The uploads still missing here, shuffled, and the unlucky Babulu TPS among them: one in
+    each desa of the story first (demo.STUCK_DESA), then any other Babulu TPS. The unlucky TPS
+    upload first, so that their failures have the whole run to build up to stuck."""
     rng = random.Random(seed)
     missing = list(
         Upload.objects.filter(status=Status.MISSING)
@@ -41,9 +44,24 @@ def plan_make(*, seed: int, unlucky: int, limit: int | None = None) -> Plan:
         .values_list("tps_id", "contest__kind")
     )
     rng.shuffle(missing)
-    missing = missing[:limit]
-    babulu = sorted({tps for tps, _ in missing if tps.startswith(BABULU)})
-    return Plan(missing, rng.sample(babulu, min(unlucky, len(babulu))))
+    chosen = _unlucky_choose(rng, {tps for tps, _ in missing}, unlucky)
+    first = [upload for upload in missing if upload[0] in chosen]
+    rest = [upload for upload in missing if upload[0] not in chosen]
+    uploads = (first + rest)[:limit]
+    sent = {tps for tps, _ in uploads}
+    return Plan(uploads, [tps for tps in chosen if tps in sent])
+
+
+def _unlucky_choose(rng: random.Random, missing: set[str], count: int) -> list[str]:
+    """count Babulu TPS among the missing: one of each story desa first, then others."""
+    babulu = sorted(tps for tps in missing if tps.startswith(BABULU))
+    story = [
+        rng.choice(in_desa)
+        for desa in demo.STUCK_DESA
+        if (in_desa := [tps for tps in babulu if tps.startswith(desa)])
+    ]
+    others = [tps for tps in babulu if tps not in story]
+    return (story + rng.sample(others, len(others)))[:count]
 
 
 def simulator_token() -> str:
@@ -65,13 +83,19 @@ def bad_network_script(publication_url: str, plan: Plan, kinds: set[str], drops:
                 client.post("/_control/script", json={"path": path, "responses": responses})
 
 
-def upload_send(client: httpx.Client, tps: str, kind: str) -> int:
+def upload_send(client: httpx.Client, tps: str, kind: str, tries: int = 3) -> int:
+    """Posts one TPS's form; told to slow down (429), waits as Retry-After says and tries again,
+    as a well-behaved KPPS app does (one token uploads the whole demo, near the rate limit)."""
     page = form_png(f"{kind}/{tps}")
-    response = client.post(
-        "/api/uploads/",
-        data={"tps": tps, "contest": kind},
-        files={"file": (f"{tps}-c-hasil.png", page, "image/png")},
-    )
+    for _ in range(tries):
+        response = client.post(
+            "/api/uploads/",
+            data={"tps": tps, "contest": kind},
+            files={"file": (f"{tps}-c-hasil.png", page, "image/png")},
+        )
+        if response.status_code != 429:
+            break
+        time.sleep(float(response.headers.get("Retry-After", "1")))
     if response.status_code not in (200, 201):
         logger.warning("%s %s: HTTP %s %s", kind, tps, response.status_code, response.text[:200])
     return response.status_code

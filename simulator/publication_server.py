@@ -3,7 +3,7 @@
 Our delivery workers PUT documents to it and our poller reads its public JSON exactly as they
 would talk to the KPU, so the demo, the tests and the benchmarks exercise the real client code.
 Everything lives in memory. Contract: docs/publication-server.md; the public JSON format:
-shared/reference/sirekap-format.md.
+docs/kpu-format.md.
 
 Three layers, so that the logic can be tested without sockets:
 - the catalog: which TPS each contest covers, read from the database (`catalog_load`);

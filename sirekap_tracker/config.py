@@ -4,6 +4,7 @@ Every helper raises ConfigError naming the variable, so a bad deployment says wh
 of printing a traceback from deep inside Django or Celery.
 """
 
+import ipaddress
 import os
 import secrets
 import zoneinfo
@@ -69,6 +70,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+def env_addresses(name: str, default: list[str]) -> list[str]:
+    """IP addresses or networks (CIDR), comma-separated; "*" for any."""
+    values = env_list(name, default)
+    for value in values:
+        if value == "*":
+            continue
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name}: expected IP addresses or networks (e.g. 127.0.0.1,172.28.0.0/24), "
+                f"got {value!r}"
+            ) from None
+    return values
+
+
 def env_time_zone(name: str, default: str) -> str:
     value = env_str(name, default)
     try:
@@ -98,27 +115,54 @@ def env_area_code(name: str) -> str | None:
     return value
 
 
-def env_secret_key(name: str, fallback_file: Path) -> str:
+# Django's own deployment check asks for as much (security.W009).
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE = 5
+# The placeholder of .env.example starts so; a copied example must not run with it.
+SECRET_KEY_PLACEHOLDER = "change-me"
+
+
+def env_secret_key(name: str, fallback_file: Path, debug: bool) -> str:
     """The key from the environment, else one generated once and kept beside the local data.
 
     Every local process (web, worker, beat) must share one key, hence the file rather than a
-    fresh random key per process.
+    fresh random key per process. In production set it: each container would keep its own file
+    (sessions signed by one web container would not be read by another). With DEBUG off a key
+    must be strong: 50 characters or more, not all alike, not the placeholder.
     """
     value = os.environ.get(name)
-    if value is not None:
-        if len(value.strip()) < 32:
-            raise ConfigError(
-                f"{name}: too short ({len(value.strip())} characters, need 32 or more)"
-            )
-        return value.strip()
-    fallback_file.parent.mkdir(parents=True, exist_ok=True)
+    if value is None:
+        value = _generated_secret_key(name, fallback_file)
+    value = value.strip()
+    if not value:
+        raise ConfigError(f"{name}: empty; set a random key of {SECRET_KEY_MIN_LENGTH} characters")
+    if debug:
+        return value
+    if len(value) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigError(
+            f"{name}: too short ({len(value)} characters, need {SECRET_KEY_MIN_LENGTH} or more)"
+        )
+    if value.lower().startswith(SECRET_KEY_PLACEHOLDER):
+        raise ConfigError(f"{name}: still the placeholder of .env.example; set a random key")
+    if len(set(value)) < SECRET_KEY_MIN_UNIQUE:
+        raise ConfigError(f"{name}: fewer than {SECRET_KEY_MIN_UNIQUE} different characters")
+    return value
+
+
+def _generated_secret_key(name: str, fallback_file: Path) -> str:
     try:
-        fd = os.open(fallback_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return fallback_file.read_text().strip()
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(50))
-    return fallback_file.read_text().strip()
+        fallback_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(fallback_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return fallback_file.read_text()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+        return fallback_file.read_text()
+    except OSError as error:
+        raise ConfigError(
+            f"{name}: not set, and no key can be kept in {fallback_file} ({error.strerror})"
+        ) from None
 
 
 def env_token(name: str, min_length: int) -> str:
@@ -220,6 +264,7 @@ def load_settings_or_exit(check_services: bool = True) -> None:
 
     Entry points (manage.py, wsgi, asgi, the Celery app) call this first, so a wrong or
     unreachable DATABASE_URL or REDIS_URL reads as one line naming the variable, not a traceback.
+    Web processes pass check_services=False: a bad value still stops them, an outage does not.
     """
     import sys
 

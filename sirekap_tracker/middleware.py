@@ -1,6 +1,10 @@
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.locale import LocaleMiddleware
+from django.shortcuts import render
 from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 
 class UrlLocaleMiddleware(LocaleMiddleware):
@@ -20,3 +24,72 @@ class UrlLocaleMiddleware(LocaleMiddleware):
     def process_response(self, request, response):
         response.headers.setdefault("Content-Language", translation.get_language())
         return response
+
+
+def _refusal(request: HttpRequest, status: int, message: str, **values) -> HttpResponse:
+    """JSON under /api/ in English, as the API's other errors are; a small page in the page's
+    language anywhere else. `message` is marked for translation, `values` fill it in."""
+    if request.path_info.startswith("/api/"):
+        with translation.override("en"):
+            return JsonResponse({"error": _(message) % values}, status=status)
+    context = {"status": status, "message": _(message) % values}
+    return render(request, "refused.html", context, status=status)
+
+
+# Where documents arrive: the intake API (and the tus endpoint that will live under it) and the
+# upload form in both languages.
+DOCUMENT_PATHS = ("/api/uploads/", "/unggah/", "/en/unggah/")
+
+
+def document_body_max_bytes() -> int:
+    """A whole document: every page at its largest, plus the form fields and multipart framing."""
+    pages = settings.UPLOAD_MAX_PAGES * settings.UPLOAD_MAX_PAGE_BYTES
+    return pages + settings.REQUEST_BODY_MAX_BYTES
+
+
+class RequestBodyLimitMiddleware:
+    """Refuses a request body larger than REQUEST_BODY_MAX_BYTES before anything reads it, except
+    where documents arrive (DOCUMENT_PATHS), which take a whole document.
+
+    It must come before CsrfViewMiddleware: checking a POST's token parses the body, and a
+    multipart body with a made-up csrftoken cookie would otherwise be written to disk, however
+    large, before the check fails. A body without Content-Length (chunked) is never read by
+    Django under WSGI (it reads CONTENT_LENGTH bytes, none here); it is refused with 411 rather
+    than taken as empty. nginx applies the same limits in front (deploy/nginx/).
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        takes_documents = request.path_info.startswith(DOCUMENT_PATHS)
+        limit = document_body_max_bytes() if takes_documents else settings.REQUEST_BODY_MAX_BYTES
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return _refusal(
+                request, 411, gettext_noop("Send the body with a Content-Length header.")
+            )
+        size = int(declared) if declared.isdigit() else 0
+        if size > limit:
+            message = gettext_noop(
+                "The request body of %(size)s bytes is larger than the %(limit)s allowed."
+            )
+            return _refusal(request, 413, message, size=size, limit=limit)
+        return self.get_response(request)
+
+
+class NulCharacterMiddleware:
+    """A NUL character in the path or the query string is answered 400 before any view runs.
+
+    Codes from the URL go into queries, and PostgreSQL refuses a NUL in text with an error
+    (a 500 and a traceback); no address of ours has one, so it is refused once for all.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path_info or "%00" in query or "\x00" in query:
+            return _refusal(request, 400, gettext_noop("The address contains a NUL character."))
+        return self.get_response(request)

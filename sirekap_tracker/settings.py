@@ -16,7 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / ".var"
 
 DEBUG = config.env_bool("DEBUG", default=False)
-SECRET_KEY = config.env_secret_key("SECRET_KEY", fallback_file=VAR_DIR / "secret_key")
+SECRET_KEY = config.env_secret_key("SECRET_KEY", fallback_file=VAR_DIR / "secret_key", debug=DEBUG)
 ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -51,6 +51,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "sirekap_tracker.middleware.UrlLocaleMiddleware",
+    # Before anything reads the body or looks the address up (CSRF, views), with the language
+    # set for their small error page.
+    "sirekap_tracker.middleware.NulCharacterMiddleware",
+    "sirekap_tracker.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -130,7 +134,7 @@ HEARTBEAT_STALE_AFTER_SECONDS = config.env_int(
     "HEARTBEAT_STALE_AFTER_SECONDS", 3 * HEARTBEAT_SECONDS
 )
 
-# --- Celery. PostgreSQL is the source of truth; Redis is only the doorbell (see DESIGN.md).
+# --- Celery. PostgreSQL is the source of truth; Redis is only the doorbell (see docs/design.md).
 
 CELERY_BROKER_URL = config.broker_url(REDIS_URL)
 # No result backend: tasks report by writing rows, and nothing waits on a result.
@@ -225,8 +229,25 @@ PUBLICATION_URL = config.env_http_url("PUBLICATION_URL", "")
 SIREKAP_DATA_URL = config.env_http_url("SIREKAP_DATA_URL", "")
 UPLOAD_MAX_PAGE_BYTES = config.env_int("UPLOAD_MAX_PAGE_BYTES", 10 * 1024 * 1024)
 UPLOAD_MAX_PAGES = config.env_int("UPLOAD_MAX_PAGES", 20)
-# A multipart upload of 20 pages of 10 MB must fit through Django's own limits.
-DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_PAGE_BYTES + 1024 * 1024
+# An image page may declare at most this many pixels (read from its header before decoding): a
+# phone photo has 12 to 50 million; a small file declaring 100,000 x 100,000 would need tens of
+# gigabytes to decode.
+UPLOAD_MAX_PAGE_PIXELS = config.env_int("UPLOAD_MAX_PAGE_PIXELS", 50_000_000)
+# Versions of the document one upload may have: each replacement is kept and delivered, so an
+# endless stream of alternating documents for one TPS would fill the storage and the server.
+UPLOAD_MAX_DOCUMENTS = config.env_int("UPLOAD_MAX_DOCUMENTS", 10)
+# Intake requests per window (UPLOAD_RATE_WINDOW_SECONDS) from one user (all their tokens and
+# sessions) and from one client address; beyond, 429 with Retry-After. 0 switches a limit off.
+# An address may stand for a whole mobile carrier's NAT on election night: its limit is high.
+UPLOAD_RATE_WINDOW_SECONDS = config.env_int("UPLOAD_RATE_WINDOW_SECONDS", 60)
+UPLOAD_RATE_PER_USER = config.env_int("UPLOAD_RATE_PER_USER", 120)
+UPLOAD_RATE_PER_ADDRESS = config.env_int("UPLOAD_RATE_PER_ADDRESS", 1200)
+# A request body anywhere but where documents arrive (the intake API, the upload form) is refused
+# beyond this, before it is read (sirekap_tracker.middleware); nginx has the same limit.
+REQUEST_BODY_MAX_BYTES = config.env_int("REQUEST_BODY_MAX_BYTES", 64 * 1024)
+# Django's own limit on what is not a file (form fields, a raw body): the same everywhere, since
+# where documents arrive they come as file parts, which it does not count.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_PAGES + 1
 # Backoff with full jitter: a random wait up to base * 2^(attempt - 1), capped.
 DELIVERY_BACKOFF_BASE_SECONDS = config.env_int("DELIVERY_BACKOFF_BASE_SECONDS", 5)
@@ -335,7 +356,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = config.env_bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxy in front (nginx): only from these addresses is X-Forwarded-For believed (the client
+# address of the intake's rate limits), and gunicorn (gunicorn.conf.py reads the same variable)
+# takes X-Forwarded-Proto from them alone, setting the scheme Django reads; so Django itself
+# trusts no forwarded header (no SECURE_PROXY_SSL_HEADER: it would believe any client).
+FORWARDED_ALLOW_IPS = config.env_addresses("FORWARDED_ALLOW_IPS", ["127.0.0.1", "::1"])
 SESSION_COOKIE_SECURE = not DEBUG and config.env_bool("SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Browsers honour HSTS only on HTTPS responses, and Django sends it only on secure requests.

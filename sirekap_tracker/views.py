@@ -1,17 +1,33 @@
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from sirekap_tracker.health import system_health
+from sirekap_tracker.proxies import is_internal
 
 
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """The state of database, Redis, workers and beat: 200 when all are fine, 503 otherwise."""
+    """The state of database, Redis, workers and beat: 200 when all are fine, 503 otherwise.
+
+    The details (error messages, worker names, timings) go to internal callers and staff only;
+    anyone else learns ok or fail.
+    """
     health = system_health()
-    body = {"status": "ok" if health["ok"] else "fail", **health["checks"]}
+    body = {"status": "ok" if health["ok"] else "fail"}
+    if is_internal(request) or _is_staff(request):
+        body |= health["checks"]
     return JsonResponse(body, status=200 if health["ok"] else 503)
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    # The session lives in PostgreSQL: while it is down, nobody is known to be staff.
+    try:
+        return request.user.is_staff
+    except DatabaseError:
+        return False
 
 
 @require_GET

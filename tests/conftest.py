@@ -53,6 +53,35 @@ def ppu(db, settings, tmp_path):
     call_command("load_demo", stdout=StringIO())
 
 
+# A small corner of PPU: two desa in two kecamatan, three TPS, both contests.
+SMALL_WORLD = [
+    ("64", "KALIMANTAN TIMUR"),
+    ("6409", "PENAJAM PASER UTARA"),
+    ("640901", "PENAJAM"),
+    ("6409011011", "Penajam"),
+    ("6409011011001", "TPS 001"),
+    ("640903", "BABULU"),
+    ("6409032002", "Labangka"),
+    ("6409032002001", "TPS 001"),
+    ("6409032002002", "TPS 002"),
+]
+
+
+@pytest.fixture
+def small_world(db, settings, tmp_path):
+    """What tests of one TPS need, in a few milliseconds rather than the whole demo's second or
+    two: the Labangka TPS of `ppu` (6409032002001) and one in Penajam (6409011011001)."""
+    from regions.importers import AreaRow
+    from regions.models import LEVEL_OF_LENGTH
+    from regions.services import areas_import, contest_open
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    rows = [AreaRow(code, name, LEVEL_OF_LENGTH[len(code)], "test") for code, name in SMALL_WORLD]
+    areas_import(rows=rows)
+    contest_open(kind="pkwkp", region_code="64")
+    contest_open(kind="pkwkk", region_code="6409")
+
+
 @pytest.fixture
 def kpu_staff(db):
     """A KPU staff member: sees the dashboard, may upload for any TPS."""

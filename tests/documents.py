@@ -1,19 +1,79 @@
-"""Small but real page files for tests: the magic numbers the intake sniffs, plus unique bytes."""
+"""Small but real page files for tests: images that decode and PDFs that parse, of an exact size,
+different on every call (so each is a new document)."""
 
 import hashlib
+import io
+import struct
 import uuid
+import zlib
 
+import pypdf
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
-JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
-PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-PDF_HEAD = b"%PDF-1.7\n"
+# Which format page_bytes makes: the magic numbers the intake sniffs first.
+JPEG_HEAD = b"\xff\xd8\xff"
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+PDF_HEAD = b"%PDF-"
 
 
 def page_bytes(head: bytes = JPEG_HEAD, size: int = 2048) -> bytes:
-    """Bytes that start like the real format and differ on every call."""
-    body = uuid.uuid4().bytes * (size // 16 + 1)
-    return (head + body)[:size]
+    """A real JPEG, PNG or PDF (by `head`) of exactly `size` bytes, unique to this call."""
+    unique = uuid.uuid4()
+    if head == PDF_HEAD:
+        return _pdf(unique.hex, size)
+    colour = tuple(unique.bytes[:3])
+    image = Image.new("RGB", (16, 16), colour)
+    image.putpixel((unique.bytes[3] % 16, unique.bytes[4] % 16), (255, 255, 255))
+    encoded = io.BytesIO()
+    image.save(encoded, "PNG" if head == PNG_HEAD else "JPEG", quality=50)
+    padded = _png_padded if head == PNG_HEAD else _jpeg_padded
+    return padded(encoded.getvalue(), size)
+
+
+def _jpeg_padded(data: bytes, size: int) -> bytes:
+    """Comment segments (FF FE, at most 65,533 bytes each) right after the start marker fill
+    the file up to size."""
+    missing = size - len(data)
+    assert missing >= 4, f"a JPEG page of {size} bytes cannot be made"
+    segments = []
+    while missing:
+        # Each segment costs 4 bytes of marker and length; never leave fewer than 4 for the next.
+        body = min(missing - 4, 65533)
+        if 0 < missing - 4 - body < 4:
+            body -= 4
+        segments.append(b"\xff\xfe" + struct.pack(">H", body + 2) + b"x" * body)
+        missing -= body + 4
+    return data[:2] + b"".join(segments) + data[2:]
+
+
+def _png_padded(data: bytes, size: int) -> bytes:
+    """A tEXt chunk before IEND fills the file up to size."""
+    text = b"Comment\x00" + b"x" * (size - len(data) - 12 - 8)
+    assert len(text) >= 8, f"a PNG page of {size} bytes cannot be made"
+    chunk = b"tEXt" + text
+    extra = struct.pack(">I", len(text)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return data[:-12] + extra + data[-12:]
+
+
+def _pdf(unique: str, size: int) -> bytes:
+    """A one-page blank PDF whose title (unique, then padding) makes it `size` bytes."""
+
+    def written(title: str) -> bytes:
+        writer = pypdf.PdfWriter()
+        writer.add_blank_page(595, 842)
+        writer.add_metadata({"/Title": title})
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    padding = 0
+    for _ in range(3):  # the digits of the final offset may grow with the padding: converge
+        data = written(unique + "x" * padding)
+        padding += size - len(data)
+        assert padding >= 0, f"a PDF page of {size} bytes cannot be made"
+    assert len(data) == size
+    return data
 
 
 def page_file(data: bytes | None = None, name: str = "c-hasil.jpg", content_type="image/jpeg"):

@@ -47,12 +47,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def production_config(*, upstream: str, port: int, cache_folder: Path) -> str:
-    """The template as the image renders it with NGINX_UPSTREAM=upstream, listening on a
-    loopback port and caching into cache_folder."""
+def production_config(
+    *, upstream: str, port: int, cache_folder: Path, tls_proxy: str = "127.0.0.1"
+) -> str:
+    """The template as the image renders it with NGINX_UPSTREAM=upstream and
+    NGINX_TLS_PROXY=tls_proxy, listening on a loopback port and caching into cache_folder."""
     text = TEMPLATE.read_text()
+    # The image replaces a variable wherever it is; the container's own lines are there once.
+    for old, new in [("${NGINX_UPSTREAM}", upstream), ("${NGINX_TLS_PROXY}", tls_proxy)]:
+        if old not in text:
+            raise ValueError(f"{TEMPLATE.name}: expected {old!r}")
+        text = text.replace(old, new)
     for old, new in [
-        ("${NGINX_UPSTREAM}", upstream),
         (CONTAINER_LISTEN, f"listen 127.0.0.1:{port};"),
         (CONTAINER_CACHE, str(cache_folder)),
     ]:

@@ -124,7 +124,7 @@ def test_the_home_page_is_usable_by_keyboard_and_breaks_no_policy(page, live_ser
     violations = []
     page.on("console", lambda message: message.type == "error" and violations.append(message.text))
     page.goto(f"{live_server.url}/")
-    assert page.locator("h1").inner_text().startswith("Kabupaten/kota PENAJAM PASER UTARA")
+    assert page.locator("h1").inner_text().startswith("Kabupaten PENAJAM PASER UTARA")
     assert page.evaluate("typeof htmx") == "object", "the vendored htmx did not load"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"

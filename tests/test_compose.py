@@ -311,4 +311,33 @@ def test_the_nginx_template_takes_nothing_else_from_the_environment():
     ...); nginx's own variables are lower case, so only upper-case names could be replaced."""
     template = (PROJECT_DIR / "deploy" / "nginx" / "default.conf.template").read_text()
     upper = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", template))
-    assert upper == {"NGINX_UPSTREAM"}
+    assert upper == {"NGINX_UPSTREAM", "NGINX_TLS_PROXY"}
+
+
+def test_the_nginx_template_gets_every_variable_it_takes_from_compose(compose):
+    environment = compose["services"]["nginx"]["environment"]
+    assert environment["NGINX_TLS_PROXY"] == "${NGINX_TLS_PROXY:-127.0.0.1}"
+    assert set(environment) == {"NGINX_UPSTREAM", "NGINX_TLS_PROXY"}
+
+
+def test_gunicorn_and_django_believe_forwarded_headers_from_nginx_alone(compose):
+    """nginx is another container: web trusts its fixed address, inside the compose subnet,
+    and gunicorn.conf.py as gunicorn loads it reads that address."""
+    import ipaddress
+
+    address = compose["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+    (subnet,) = [entry["subnet"] for entry in compose["networks"]["default"]["ipam"]["config"]]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    allowed = compose["services"]["web"]["environment"]["FORWARDED_ALLOW_IPS"]
+    assert allowed == address
+    code = (
+        "import runpy; c = runpy.run_path('gunicorn.conf.py'); "
+        "print(c['forwarded_allow_ips'], c['secure_scheme_headers'])"
+    )
+    env = child_env(FORWARDED_ALLOW_IPS=allowed)
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+    assert loaded.stdout.strip() == f"{address} {{'X-FORWARDED-PROTO': 'https'}}"
+    for name in ["worker", "snapshot-worker", "beat"]:
+        assert "FORWARDED_ALLOW_IPS" not in compose["services"][name]["environment"]

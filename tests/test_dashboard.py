@@ -11,11 +11,18 @@ from django.utils import timezone
 
 from progress.services import progress_fold, progress_snapshot_take
 from regions.models import Area, Level
+from regions.zones import in_zone_text, zone_of_area
 from tests import world
 from tests.documents import PNG_HEAD, page_bytes, page_file
-from tests.world import babulu_tps, move, publish_all_but, text
+from tests.world import babulu_tps, move, publish_all_but, text, text_of
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_receive
+from uploads.services import (
+    Outcome,
+    upload_claim,
+    upload_mark_stuck,
+    upload_receive,
+    upload_record_outcome,
+)
 
 PPU = "/dashboard/pkwkk/6409/"
 BABULU = world.BABULU
@@ -81,7 +88,7 @@ def test_without_any_contest_the_dashboard_says_how_to_open_one(staff_client, db
     [
         "/dashboard/pkwkk/9999/",  # no such area
         "/dashboard/pkwkk/64.09/",  # not a code
-        f"/dashboard/pkwkk/{LABANGKA_TPS}/",  # a TPS is a row of its desa's page
+        "/dashboard/pkwkk/6409032002999/",  # no such TPS
         "/dashboard/ppwp/6409/",  # no such contest there
         "/dashboard/pkwkk/6401/",  # outside every pkwkk contest
     ],
@@ -116,6 +123,7 @@ def test_the_counts_by_status_and_stuck_are_listed(staff_client, ppu):
     )
     response = staff_client.get("/en" + PPU)
     counts = dict(re.findall(r'status-(\w+)"><span class="count">(\d+)</span>', response.text))
+    # Each TPS in one status: the counts add up to the total ...
     assert counts == {
         "published": "1",
         "delivered": "1",
@@ -124,8 +132,10 @@ def test_the_counts_by_status_and_stuck_are_listed(staff_client, ppu):
         "retrying": "1",
         "rejected": "1",
         "missing": "289",
-        "stuck": "1",
     }
+    assert sum(map(int, counts.values())) == 293
+    # ... and stuck is a flag across them, said apart.
+    assert "1 of these TPS is flagged stuck" in text(response)
 
 
 def test_children_are_listed_by_code_and_lowest_progress_first_is_one_click(staff_client, ppu):
@@ -133,7 +143,7 @@ def test_children_are_listed_by_code_and_lowest_progress_first_is_one_click(staf
     by_code = staff_client.get("/en" + PPU)
     rows = re.findall(r'<tr id="area-(\d+)">', by_code.text)
     assert rows == ["640901", "640902", "640903", "640904"]
-    assert 'href="?sort=progress"' in by_code.text
+    assert 'href="/en/dashboard/pkwkk/6409/?sort=progress"' in by_code.text
     lowest_first = staff_client.get("/en" + PPU + "?sort=progress")
     assert re.findall(r'<tr id="area-(\d+)">', lowest_first.text)[0] == BABULU
     babulu_row = re.search(r'<tr id="area-640903">.*?</tr>', lowest_first.text, re.S).group()
@@ -153,9 +163,10 @@ def test_the_public_sites_figure_is_shown_beside_ours(staff_client, ppu):
         children={BABULU: 57},
     )
     page = text(staff_client.get("/en" + PPU))
-    assert "Public site: 290/293" in page
+    # The site's time is WIB; PPU's pages speak WITA, an hour later.
+    assert "KPU public site: 290/293 (as of 28 Nov 07:10 WITA)" in page
     assert "here: 289/293" in page
-    assert "Public site" in page.split("Areas below")[1]
+    assert "KPU public site" in page.split("Areas below")[1]
 
 
 def test_a_desa_lists_its_tps_with_status_attempts_pages_and_sha256(staff_client, ppu, staff):
@@ -200,6 +211,104 @@ def test_the_stuck_list_gives_reason_age_and_last_event(staff_client, ppu):
     assert "server queue" in section
     assert "antre lama" in section
     assert "in the server queue" in section
+
+
+def test_a_stuck_row_says_where_the_tps_is_and_since_when_it_has_really_been_failing(
+    staff_client, ppu, staff, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    upload = upload_receive(
+        tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff
+    ).upload
+    lease = upload_claim(upload_id=upload.pk)
+    first_failure = timezone.now()
+    failure = Outcome("transient", "connection: Server disconnected without sending a response.")
+    upload_record_outcome(lease=lease, outcome=failure)
+    time_machine.shift(timedelta(minutes=40))
+    upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.NETWORK)
+    page = staff_client.get(PPU)  # in Indonesian
+    row = text_of(re.search(r'<table class="board stuck">.*?</table>', page.text, re.S).group())
+    assert "TPS 001 LABANGKA, BABULU 6409032002001" in row
+    assert in_zone_text(first_failure, zone_of_area("6409")) in row  # not the flag's time
+    assert "40 menit" in row
+    # The last event in Indonesian, the server's own words behind a details element.
+    assert "ditandai macet" in row
+    english = staff_client.get("/en" + PPU).text
+    assert "flagged stuck" in english
+
+
+def test_the_last_error_reads_in_the_pages_language_with_the_raw_text_behind_details(
+    staff_client, ppu, staff
+):
+    upload = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    lease = upload_claim(upload_id=upload.upload.pk)
+    raw = "connection: Server disconnected without sending a response."
+    upload_record_outcome(lease=lease, outcome=Outcome("transient", raw, network=True))
+    row = re.search(
+        rf'<tr id="tps-{LABANGKA_TPS}">.*?</tr>',
+        staff_client.get(f"/dashboard/pkwkk/{LABANGKA}/").text,
+        re.S,
+    ).group()
+    assert "tidak tersambung (jaringan)" in row
+    details = re.search(r"<details[^>]*>(.*?)</details>", row, re.S).group(1)
+    assert "detail teknis" in details and raw in details
+    assert raw not in text_of(row.replace(details, ""))
+
+
+def test_a_tps_has_a_staff_page_with_its_history_and_every_document(staff_client, ppu, staff):
+    first = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    png = page_bytes(PNG_HEAD)
+    second = upload_receive(
+        tps_code=LABANGKA_TPS,
+        kind="pkwkk",
+        files=[page_file(), page_file(png, "p2.png", "image/png")],
+        user=staff,
+    )
+    lease = upload_claim(upload_id=first.upload.pk)
+    upload_record_outcome(lease=lease, outcome=Outcome("transient", "timeout: read", network=True))
+    response = staff_client.get(f"/en/dashboard/pkwkk/{LABANGKA_TPS}/")
+    assert response.status_code == 200
+    page = text(response)
+    assert "TPS 001" in page and "LABANGKA" in page  # the breadcrumb down to its desa
+    assert "Attempts 1" in page
+    history = page.split("History")[1]
+    for said in ("document received", "document replaced", "sending", "sending failed, will retry"):
+        assert said in history
+    assert history.count("WITA") == 4  # every event, in the area's zone
+    assert "Current document" in page and "Replaced document" in page
+    for document in (first.document, second.document):
+        assert f"SHA-256 {document.sha256}" in page
+        for stored in document.pages.all():
+            assert stored.sha256 in page
+            assert f'href="/en/dokumen/halaman/{stored.pk}/"' in response.text
+    assert staff_client.get("/dashboard/pkwkp/6409032002001/").status_code == 200
+
+
+def test_staff_pages_say_who_is_logged_in_and_log_out_with_a_post(staff_client, ppu, staff):
+    staff.first_name, staff.last_name = "Sri", "Wahyuni"
+    staff.save()
+    html = staff_client.get("/en" + PPU).text
+    nav = re.search(r'<nav class="staff-nav".*?</nav>', html, re.S).group()
+    assert "Sri Wahyuni" in nav
+    assert 'href="/en/unggah/"' in nav and 'href="/admin/"' in nav
+    assert re.search(r'<form method="post" action="/en/keluar/"', nav)
+    assert "csrfmiddlewaretoken" in nav
+    assert (
+        staff_client.get("/en/keluar/").status_code == 405
+    )  # never by a GET: a link can't log out
+    assert staff_client.post("/en/keluar/").status_code == 302
+    assert staff_client.get(PPU).status_code == 302
+
+
+def test_the_admin_shows_times_in_the_areas_zone(staff_client, ppu, staff):
+    staff.is_superuser = True
+    staff.save()
+    upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    upload = Upload.objects.get(tps_id=LABANGKA_TPS, contest__kind="pkwkk")
+    listing = text(staff_client.get("/admin/uploads/upload/?q=6409032002001"))
+    assert in_zone_text(upload.status_since, zone_of_area(LABANGKA_TPS)) in listing
+    detail = text(staff_client.get(f"/admin/uploads/upload/{upload.pk}/change/"))
+    assert "WITA" in detail and " WIB" not in detail
 
 
 # --- Live

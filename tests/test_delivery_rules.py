@@ -63,7 +63,7 @@ def test_a_transition_writes_its_event_and_its_count_change_with_the_upload(queu
         Status.QUEUED,
     )
     assert (event.actor.username, event.source) == ("kpu", Source.KPPS)
-    assert event.reason == f"1 page(s), SHA-256 {upload.document.sha256}"
+    assert event.reason == f"SHA-256 {upload.document.sha256}"
     assert event.created_at == upload.status_since
     change = ProgressChange.objects.values(*COUNTED).get()
     assert change == {**dict.fromkeys(COUNTED, 0), "missing": -1, "queued": 1}
@@ -105,10 +105,11 @@ def test_marking_an_upload_stuck_twice_writes_one_event_and_counts_it_once(queue
         StuckReason.DEVICE,
     )
     event = upload.events.get(action="stuck")
-    assert (event.old_status, event.new_status, event.reason) == (
+    assert (event.old_status, event.new_status, event.stuck_reason, event.reason) == (
         Status.QUEUED,
         Status.QUEUED,
-        f"{StuckReason.DEVICE.label}. HP",
+        StuckReason.DEVICE,
+        "HP",
     )
     assert sum(ProgressChange.objects.values_list("stuck", flat=True)) == 1
 
@@ -285,3 +286,68 @@ def test_retry_after_as_an_http_date_is_understood():
         429, headers={"Retry-After": when.strftime("%a, %d %b %Y %H:%M:%S GMT")}
     )
     assert 28 <= delivery.retry_after_seconds(response) <= 31
+
+
+# --- How long an upload has really been failing
+
+
+def fail_once(upload: Upload, reason: str = "connection: Server disconnected") -> None:
+    lease = services.upload_claim(upload_id=upload.pk)
+    assert lease is not None
+    services.upload_record_outcome(lease=lease, outcome=transient(reason, network=True))
+    Upload.objects.filter(pk=upload.pk).update(next_attempt_at=timezone.now())
+
+
+def test_failing_since_is_the_first_failed_attempt_whatever_the_retries_after_it(
+    queued, time_machine
+):
+    time_machine.move_to(timezone.now() + datetime.timedelta(minutes=1), tick=False)
+    fail_once(queued)
+    first_failure = reload(queued).failing_since
+    assert first_failure == timezone.now()
+    for _ in range(3):
+        time_machine.shift(datetime.timedelta(minutes=4))
+        fail_once(queued)
+    upload = reload(queued)
+    assert upload.status == Status.RETRYING and upload.attempts == 4
+    assert upload.failing_since == first_failure
+    # What a page shows as "since" stays put too, where status_since moved at every retry.
+    assert upload.phase_since == first_failure
+    assert upload.status_since > first_failure
+
+
+def test_a_delivery_or_a_new_document_ends_the_failing(queued, django_capture_on_commit_callbacks):
+    fail_once(queued)
+    lease = services.upload_claim(upload_id=queued.pk)
+    services.upload_record_outcome(lease=lease, outcome=services.Outcome("accepted"))
+    assert reload(queued).failing_since is None
+    other = Upload.objects.get(tps_id="6409032002002", contest__kind="pkwkk")
+    user = get_user_model().objects.get(username="kpu")
+    with django_capture_on_commit_callbacks():
+        services.upload_receive(tps_code=other.tps_id, kind="pkwkk", files=[page_file()], user=user)
+    fail_once(other)
+    with django_capture_on_commit_callbacks():
+        services.upload_receive(tps_code=other.tps_id, kind="pkwkk", files=[page_file()], user=user)
+    assert reload(other).failing_since is None
+
+
+def test_a_stuck_upload_has_been_in_trouble_since_its_first_failure_not_since_the_flag(
+    queued, settings, time_machine
+):
+    settings.STUCK_AFTER_ATTEMPTS = 3
+    time_machine.move_to(timezone.now() + datetime.timedelta(minutes=1), tick=False)
+    fail_once(queued)
+    first_failure = timezone.now()
+    time_machine.shift(datetime.timedelta(minutes=10))
+    fail_once(queued)
+    fail_once(queued)
+    upload = reload(queued)
+    assert upload.stuck and upload.stuck_reason == StuckReason.NETWORK
+    assert upload.stuck_since == first_failure + datetime.timedelta(minutes=10)
+    assert upload.trouble_since == first_failure
+    # Its event records what was flagged, and the server's words as they came.
+    event = upload.events.get(action="stuck")
+    assert (event.stuck_reason, event.reason) == (
+        StuckReason.NETWORK,
+        "connection: Server disconnected",
+    )

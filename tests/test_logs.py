@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import struct
 import sys
 import uuid
 
@@ -18,9 +19,15 @@ from django.core.management import call_command
 from accounts.services import api_token_create
 from sirekap_tracker import logs
 from tests.conftest import child_env, gunicorn_start, publication_server_start, wait_until
-from tests.documents import JPEG_HEAD
+from tests.documents import page_bytes
 from tests.nginx import free_port
 from uploads.models import Status, Upload
+
+
+def jpeg_with(marker: bytes) -> bytes:
+    """A real JPEG carrying `marker` in a comment segment: bytes that must reach no log."""
+    data, comment = page_bytes(), marker * 64
+    return data[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + data[2:]
 
 
 def json_lines(output: str) -> list[dict]:
@@ -118,7 +125,7 @@ def test_json_lines_carry_the_request_id_into_the_task_and_never_a_secret(
     response = httpx.post(
         f"{url}/api/uploads/",
         data={"tps": "6409032002001", "contest": "pkwkk"},
-        files={"file": ("c-hasil.jpg", JPEG_HEAD + marker * 64, "image/jpeg")},
+        files={"file": ("c-hasil.jpg", jpeg_with(marker), "image/jpeg")},
         headers={
             "Authorization": f"Token {token}",
             "Cookie": f"sessionid={session}; csrftoken={csrf}",

@@ -223,6 +223,58 @@ def test_nginx_answers_its_own_health_check(nginx, upstream):
     assert upstream.seen == []
 
 
+@pytest.mark.parametrize("path", ["/masuk/", "/en/masuk/", "/admin/login/", "/dashboard/"])
+def test_a_body_over_64_kib_is_refused_before_django_except_where_documents_arrive(
+    nginx, upstream, path
+):
+    assert get(nginx, path, method="POST", body=b"x" * 65_536)[0] == 200
+    assert get(nginx, path, method="POST", body=b"x" * 65_537)[0] == 413
+    assert upstream.hits(path) == 1
+
+
+@pytest.mark.parametrize("path", ["/unggah/", "/en/unggah/", "/api/uploads/"])
+def test_where_documents_arrive_a_large_body_is_passed_on(nginx, upstream, path):
+    assert get(nginx, path, method="POST", body=b"x" * 1_000_000)[0] == 200
+    assert upstream.hits(path) == 1
+
+
+@pytest.fixture
+def nginx_behind_another_proxy(upstream, tmp_path):
+    """nginx whose TLS proxy is a load balancer elsewhere: this test's client is not it."""
+    port = free_port()
+    config = production_config(
+        upstream=f"127.0.0.1:{upstream.server_port}",
+        port=port,
+        cache_folder=tmp_path / "cache-behind",
+        tls_proxy="10.255.0.1",
+    )
+    with LocalNginx(tmp_path / "nginx-behind", [config], [port]):
+        yield port
+
+
+def test_a_clients_own_x_forwarded_proto_is_overwritten_unless_it_is_the_tls_proxy(
+    nginx_behind_another_proxy, upstream
+):
+    port = nginx_behind_another_proxy
+    claimed = get(port, "/api/x.json", {"X-Forwarded-Proto": "https"})
+    plain = get(port, "/api/x.json")
+    ((_, _, seen),) = {(m, p, h["X-Forwarded-Proto"]) for m, p, h in upstream.seen}
+    assert seen == "http"
+    # The same answer for both: one cache entry, the one for plain HTTP.
+    assert (claimed[1]["X-Cache-Status"], plain[1]["X-Cache-Status"]) == ("MISS", "HIT")
+
+
+def test_django_gets_the_client_address_the_tls_proxy_reports_and_no_one_elses(
+    nginx, nginx_behind_another_proxy, upstream
+):
+    """Django counts intake per client address: the last address in X-Forwarded-For."""
+    get(nginx, "/masuk/", {"X-Forwarded-For": "36.80.1.9"})  # from the TLS proxy (127.0.0.1)
+    get(nginx_behind_another_proxy, "/masuk/", {"X-Forwarded-For": "36.80.1.9"})  # a client
+    reported, forged = (headers["X-Forwarded-For"] for _, _, headers in upstream.seen)
+    assert reported.rsplit(", ", 1)[-1] == "36.80.1.9"
+    assert forged.rsplit(", ", 1)[-1] == "127.0.0.1"
+
+
 @pytest.mark.parametrize(
     "path",
     ["/metrics", "//metrics", "/%6Detrics", "/metrics?format=text", "/metrics/", "/en/../metrics"],

@@ -463,3 +463,22 @@ def test_without_once_the_command_polls_every_interval_until_ctrl_c(site, settin
     assert lines[0] == "poll: 4 requests, 0 not modified, 1 published, 0 errors"
     assert lines[1] == "poll: 1 requests, 1 not modified, 0 published, 0 errors"
     assert lines[-1] == "poll: stopped"
+
+
+def test_only_https_image_urls_or_the_sites_own_are_kept(site, settings, caplog):
+    kept, dropped = tps("6409032002", 1), tps("6409032002", 2)
+    build(site, "pkwkk", {kept, dropped}, root="6409")
+    own = f"{settings.SIREKAP_DATA_URL}/images/{kept}-a.jpg"  # the site's origin, plain http
+    hostile = ["javascript:alert(document.cookie)", "data:text/html,<script>x</script>",
+               "http://elsewhere.example/a.jpg", "//elsewhere.example/b.jpg"]  # fmt: skip
+    site.write(path(kept), tps_file([*hostile, "https://images.example/a.jpg", own]))
+    site.write(path(dropped), tps_file(hostile))
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        summary = poller.poll()
+    upload = Upload.objects.get(tps_id=kept, contest__kind="pkwkk")
+    assert upload.status == Status.PUBLISHED
+    assert upload.public_images == ["https://images.example/a.jpg", own]
+    assert published_tps("pkwkk") == {kept}
+    assert summary.published == 1
+    assert f"{path(dropped)}: no usable image URL" in caplog.text
+    assert "image URL dropped, not https: or the site's: 'javascript:alert" in caplog.text

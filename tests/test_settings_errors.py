@@ -7,6 +7,12 @@ import pytest
 
 from tests.conftest import PROJECT_DIR, child_env
 
+# What a copied .env.example would run with, DEBUG off.
+EXAMPLE_SECRET_KEY = next(
+    line.split("=", 1)[1]
+    for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
+    if line.startswith("SECRET_KEY=")
+)
 BAD_SETTINGS = [
     ({"DATABASE_URL": "mysql://root@localhost/sirekap"}, "DATABASE_URL: expected postgresql://"),
     ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/sirekap"}, "DATABASE_URL: cannot connect"),
@@ -18,6 +24,10 @@ BAD_SETTINGS = [
     ({"TIME_ZONE": "Asia/Atlantis"}, "TIME_ZONE: unknown time zone 'Asia/Atlantis'"),
     ({"LANGUAGE_CODE": "fr"}, "LANGUAGE_CODE: expected one of id, en, got 'fr'"),
     ({"SECRET_KEY": "short"}, "SECRET_KEY: too short"),
+    ({"SECRET_KEY": "k" * 49}, "SECRET_KEY: too short (49 characters, need 50 or more)"),
+    ({"SECRET_KEY": "abab" * 15}, "SECRET_KEY: fewer than 5 different characters"),
+    ({"SECRET_KEY": EXAMPLE_SECRET_KEY}, "SECRET_KEY: still the placeholder of .env.example"),
+    ({"FORWARDED_ALLOW_IPS": "nginx"}, "FORWARDED_ALLOW_IPS: expected IP addresses or networks"),
     ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS: expected a comma-separated list"),
     ({"DASHBOARD_AREA": "64.09"}, "DASHBOARD_AREA: expected a KPU area code"),
     ({"DASHBOARD_CONTEST": "pilpres"}, "DASHBOARD_CONTEST: expected one of"),

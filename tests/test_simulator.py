@@ -50,3 +50,32 @@ def test_the_simulator_uploads_through_the_api_and_gives_babulu_a_bad_network(
             files={"file": ("p.png", kpps.form_png("probe"), "image/png")},
             headers={"Idempotency-Key": "probe"},
         )
+
+
+def test_a_simulated_officer_told_to_slow_down_waits_and_sends_again():
+    """The demo's one token uploads near the intake's rate limit: a 429 is waited out."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = [429, 201]
+
+    class Intake(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(answers.pop(0))
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Intake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}") as client:
+            assert kpps.upload_send(client, "6409032002001", "pkwkk") == 201
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == []

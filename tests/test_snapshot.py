@@ -355,3 +355,36 @@ def _url(database: dict) -> str:
     from tests.conftest import database_url
 
     return database_url(database)
+
+
+# --- Builds
+
+
+def test_another_build_of_the_code_starts_a_snapshot_of_its_own(client, settings, tmp_path):
+    """A deploy with a changed stylesheet (another hashed name) must not answer pages that name
+    the old one: the snapshot of each build lives apart, and the old one is removed later."""
+    settings.STATIC_ROOT = str(tmp_path / "static")
+    manifest = tmp_path / "static" / "staticfiles.json"
+    manifest.parent.mkdir()
+    manifest.write_text('{"paths": {"css/app.css": "css/app.1111.css"}}')
+    snapshots.build.cache_clear()
+    old_build = snapshots.build()
+    first = client.get(PAGES["ppu"])
+    refresh()
+    old_root = snapshots.root()
+    assert (old_root / "state.pkwkk.json").exists()
+
+    manifest.write_text('{"paths": {"css/app.css": "css/app.2222.css"}}')
+    snapshots.build.cache_clear()
+    assert snapshots.build() != old_build
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    # The new build has no entry yet: the page is built now, with today's data, not served from
+    # the old build's file (whose refresh never ran for this change).
+    assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+    assert first["ETag"] != client.get(PAGES["ppu"])["ETag"]
+    assert snapshots.root() != old_root and old_root.exists()
+    assert snapshots.builds_remove(unused_for=3600) == []  # the old one may still be in use
+    os.utime(old_root / "state.pkwkk.json", (time.time() - 7200, time.time() - 7200))
+    assert snapshots.builds_remove(unused_for=3600) == [old_build]
+    assert not old_root.exists()
+    snapshots.build.cache_clear()

@@ -14,6 +14,7 @@ from django.utils import translation
 
 from progress.models import ProgressSnapshot
 from progress.selectors import (
+    Estimate,
     Point,
     Timeline,
     completion_estimate,
@@ -24,6 +25,7 @@ from progress.services import progress_fold, progress_snapshot_take, progress_sn
 from progress.tasks import compact_progress_snapshots, snapshot_progress
 from progress.timeline import timeline_chart
 from regions.models import Contest
+from regions.zones import Zone
 from uploads.models import Status, StuckReason, Upload
 from uploads.services import upload_mark_stuck, upload_transition
 
@@ -33,7 +35,7 @@ SEPAKU_TPS = "6409041005001"
 # The PPU demo's morning after the 2024 Pilkada: 06:10 WITA is 22:10 UTC the day before.
 MORNING = datetime(2024, 11, 27, 22, 10, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-WITA = ZoneInfo("Asia/Makassar")
+WITA = Zone("WITA", ZoneInfo("Asia/Makassar"))
 PPU_AREAS = {"", "64", "6409", "640901", "640902", "640903", "640904"}
 
 
@@ -244,38 +246,80 @@ def steady(start: datetime, count: int, *, published: int, per_minute: int, tota
     )
 
 
+def with_stuck(timeline: Timeline, stuck: int) -> Timeline:
+    last = timeline.points[-1]
+    ended = Point(last.at, last.total, last.published, last.delivered, stuck)
+    return Timeline(timeline.area_code, [*timeline.points[:-1], ended])
+
+
 def test_a_steady_rate_estimates_completion_when_the_rest_are_in_at_that_rate():
     # 100 published, then two more each minute: 218 after 59 minutes, 60 of them in the last
     # 30; 75 left take 37.5 minutes more.
     timeline = steady(MORNING, 60, published=100, per_minute=2)
     now = MORNING + 59 * MINUTE
-    assert completion_estimate(timeline, now=now) == now + timedelta(minutes=37, seconds=30)
+    assert completion_estimate(timeline, now=now).at == now + timedelta(minutes=37, seconds=30)
+
+
+def test_the_estimate_is_counted_from_the_last_publication_and_stays_put_as_the_clock_moves():
+    timeline = steady(MORNING, 60, published=100, per_minute=2)
+    last_publication = MORNING + 59 * MINUTE
+    for now in (last_publication, last_publication + 3 * MINUTE, last_publication + 7 * MINUTE):
+        estimate = completion_estimate(timeline, now=now)
+        assert estimate.at == last_publication + timedelta(minutes=37, seconds=30)
 
 
 def test_a_young_timeline_measures_the_rate_from_its_first_point():
     timeline = steady(MORNING, 11, published=0, per_minute=10)
     now = MORNING + 10 * MINUTE
-    assert completion_estimate(timeline, now=now) == now + timedelta(minutes=19, seconds=18)
+    assert completion_estimate(timeline, now=now).at == now + timedelta(minutes=19, seconds=18)
 
 
 def test_the_first_minutes_of_the_night_give_no_estimate_yet():
-    timeline = steady(MORNING, 3, published=0, per_minute=10)
-    assert completion_estimate(timeline, now=MORNING + 2 * MINUTE) is None
-    assert completion_estimate(timeline, now=MORNING + 5 * MINUTE) is not None
+    young = steady(MORNING, 3, published=0, per_minute=10)
+    assert completion_estimate(young, now=MORNING + 2 * MINUTE).at is None
+    timeline = steady(MORNING, 6, published=0, per_minute=10)
+    assert completion_estimate(timeline, now=MORNING + 5 * MINUTE).at is not None
 
 
-def test_no_progress_in_the_last_half_hour_gives_no_estimate():
+def test_no_publication_for_ten_minutes_gives_no_time_but_since_when():
     rising = steady(MORNING, 30, published=0, per_minute=5)
-    flat = Point(MORNING + 30 * MINUTE, 293, 145, 0, 0)
+    flat = Point(MORNING + 40 * MINUTE, 293, 145, 0, 0)
     timeline = Timeline("6409", [*rising.points, flat])
-    assert completion_estimate(timeline, now=MORNING + 70 * MINUTE) is None
-    assert completion_estimate(Timeline("6409", []), now=MORNING) is None
+    estimate = completion_estimate(timeline, now=MORNING + 40 * MINUTE)
+    assert estimate.at is None and estimate.stalled
+    assert estimate.last_published_at == MORNING + 29 * MINUTE
+    assert completion_estimate(Timeline("6409", []), now=MORNING) == Estimate()
+
+
+def test_an_estimate_that_would_be_in_the_past_is_no_estimate():
+    # 10 left at 2 a minute should have been in 5 minutes after the last publication; 8 later
+    # they are not: the rate says nothing any more.
+    timeline = steady(MORNING, 60, published=163, per_minute=2)
+    assert timeline.points[-1].published == 281
+    estimate = completion_estimate(timeline, now=MORNING + 59 * MINUTE + 8 * MINUTE)
+    assert estimate.at is None and estimate.stalled
+
+
+def test_stuck_tps_are_left_out_of_the_estimate_and_said_apart():
+    timeline = with_stuck(steady(MORNING, 60, published=100, per_minute=2), stuck=15)
+    now = MORNING + 59 * MINUTE
+    estimate = completion_estimate(timeline, now=now)
+    assert (estimate.left, estimate.stuck) == (75, 15)
+    assert estimate.at == now + timedelta(minutes=30)  # 60 not stuck, at 2 a minute
+
+
+def test_when_only_stuck_tps_are_left_there_is_no_time_to_estimate():
+    timeline = with_stuck(steady(MORNING, 61, published=230, per_minute=1), stuck=3)
+    assert timeline.points[-1].published == 290
+    estimate = completion_estimate(timeline, now=MORNING + 70 * MINUTE)
+    assert estimate.only_stuck_left and estimate.at is None
+    assert (estimate.left, estimate.stuck) == (3, 3)
 
 
 def test_a_complete_area_gives_no_estimate():
     timeline = steady(MORNING, 60, published=200, per_minute=5)
     assert timeline.points[-1].published == 293
-    assert completion_estimate(timeline, now=MORNING + 59 * MINUTE) is None
+    assert completion_estimate(timeline, now=MORNING + 59 * MINUTE).at is None
 
 
 # --- The chart
@@ -301,10 +345,21 @@ def test_the_chart_marks_round_times_in_the_areas_zone_and_steps_between_points(
     # From 04:10 to 06:10 WITA, every 20 minutes.
     start = MORNING - 120 * MINUTE
     points = [Point(start + n * 20 * MINUTE, 293, 200 + 15 * n, 0, 0) for n in range(7)]
-    chart = timeline_chart(Timeline("6409", points), tz=WITA)
-    assert [tick.label for tick in chart.time_ticks] == ["04:30", "05:00", "05:30", "06:00"]
+    chart = timeline_chart(Timeline("6409", points), zone=WITA)
+    html = render(chart)
+    labels = re.findall(r'class="timeline-label timeline-time-label"[^>]*>([^<]*)<', html)
+    assert labels == ["04:30", "05:00", "05:30", "06:00"]
     assert len(corners(chart.published)) == 2 * len(points) - 1, "across, then up, per point"
-    assert chart.last_time == "28 Nov 06:10"
+    assert "at 28 Nov 06:10 WITA." in html
+
+
+def test_a_chart_says_its_dates_in_the_language_it_is_rendered_in():
+    # From 22:00 WITA on 1 December past midnight: the tick at 00:00 is labelled with its date.
+    start = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    points = [Point(start + n * 30 * MINUTE, 293, 100 + 10 * n, 0, 0) for n in range(6)]
+    chart = timeline_chart(Timeline("6409", points), zone=WITA)
+    assert "2 Dec" in render(chart, "en") and "2 Des" not in render(chart, "en")
+    assert "2 Des" in render(chart, "id")
 
 
 def test_the_chart_of_one_point_is_a_flat_line_across_and_of_none_is_empty():
@@ -323,14 +378,22 @@ def render(chart, language: str = "en") -> str:
 
 def test_the_timeline_partial_describes_the_chart_in_words_without_styles_or_scripts():
     points = [Point(MORNING - 30 * MINUTE, 293, 260, 20, 0), Point(MORNING, 293, 290, 0, 3)]
-    estimate = MORNING + 4 * MINUTE
-    chart = timeline_chart(Timeline("6409", points), tz=WITA, zone_name="WITA", estimate=estimate)
+    estimate = Estimate(left=3, stuck=0, at=MORNING + 4 * MINUTE)
+    chart = timeline_chart(Timeline("6409", points), zone=WITA, estimate=estimate)
     html = render(chart)
     assert 'role="img" aria-labelledby="t1-title" aria-describedby="t1-desc"' in html
     assert '<title id="t1-title">Progress over time</title>' in html
     desc = re.search(r"<desc[^>]*>(.*?)</desc>", html).group(1)
     assert desc == "Published 290 of 293 at 28 Nov 06:10 WITA. Stuck: 3."
     assert "every TPS should be published by 28 Nov 06:14 WITA." in html
+
+
+def test_the_timeline_partial_says_how_many_are_stuck_and_that_without_them_all_are_in():
+    points = [Point(MORNING - 30 * MINUTE, 293, 280, 0, 3), Point(MORNING, 293, 290, 0, 3)]
+    estimate = completion_estimate(Timeline("6409", points), now=MORNING + MINUTE)
+    html = render(timeline_chart(Timeline("6409", points), zone=WITA, estimate=estimate), "id")
+    assert "3 TPS macet; tanpa mereka, semua TPS sudah terpublikasi." in html
+    assert "WITA" not in html.split("timeline-estimate")[1], "no time when only stuck TPS are left"
     assert "style=" not in html
     assert "<script" not in html
     assert 'class="timeline-published"' in html

@@ -31,7 +31,11 @@ def babulu_tps(count: int) -> list[str]:
 
 def text(response) -> str:
     """The page as a person reads it: tags gone, white space collapsed."""
-    html = response.content.decode()
+    return text_of(response.content.decode())
+
+
+def text_of(html: str) -> str:
+    """HTML as a person reads it: tags gone, white space collapsed."""
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 

@@ -1,8 +1,15 @@
-"""Read-friendly admin. Statuses change only through the services, so they are read-only here."""
+"""Read-friendly admin. Statuses change only through the services, so they are read-only here.
+Times are shown in the zone of the upload's area (WIB, WITA or WIT), as on every other page."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
+from regions.zones import in_zone_text, zone_of_area
 from uploads.models import Document, Page, PublicAreaProgress, Upload, UploadEvent
+
+
+def _in_area_zone(moment, area_code: str) -> str:
+    return in_zone_text(moment, zone_of_area(area_code)) or "\N{EN DASH}"
 
 
 class EventInline(admin.TabularInline):
@@ -10,7 +17,7 @@ class EventInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = [
-        "created_at",
+        "time",
         "action",
         "old_status",
         "new_status",
@@ -23,10 +30,14 @@ class EventInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description=_("time"))
+    def time(self, event: UploadEvent) -> str:
+        return _in_area_zone(event.created_at, event.upload.tps_id)
+
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ["tps", "contest", "status", "stuck", "stuck_reason", "attempts", "status_since"]
+    list_display = ["tps", "contest", "status", "stuck", "stuck_reason", "attempts", "since"]
     list_filter = ["status", "stuck", "contest__kind"]
     search_fields = ["^tps__code", "tps__name"]
     show_full_result_count = False
@@ -39,6 +50,10 @@ class UploadAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    @admin.display(description=_("status since"), ordering="status_since")
+    def since(self, upload: Upload) -> str:
+        return _in_area_zone(upload.status_since, upload.tps_id)
+
 
 class PageInline(admin.TabularInline):
     model = Page
@@ -49,17 +64,33 @@ class PageInline(admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["upload", "sha256", "source", "uploaded_by", "created_at"]
+    list_display = ["upload", "sha256", "source", "uploaded_by", "uploaded_at"]
     search_fields = ["sha256", "^upload__tps__code"]
-    readonly_fields = ["upload", "sha256", "source", "uploaded_by", "idempotency_key", "created_at"]
+    readonly_fields = [
+        "upload",
+        "sha256",
+        "source",
+        "uploaded_by",
+        "idempotency_key",
+        "uploaded_at",
+    ]
     inlines = [PageInline]
+    list_select_related = ["upload", "uploaded_by"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
+    @admin.display(description=_("uploaded at"), ordering="created_at")
+    def uploaded_at(self, document: Document) -> str:
+        return _in_area_zone(document.created_at, document.upload.tps_id)
+
 
 @admin.register(PublicAreaProgress)
 class PublicAreaProgressAdmin(admin.ModelAdmin):
-    list_display = ["kind", "area_code", "progres", "total", "site_ts", "fetched_at"]
+    list_display = ["kind", "area_code", "progres", "total", "site_ts", "fetched"]
     list_filter = ["kind"]
     search_fields = ["^area_code"]
+
+    @admin.display(description=_("fetched at"), ordering="fetched_at")
+    def fetched(self, figure: PublicAreaProgress) -> str:
+        return _in_area_zone(figure.fetched_at, figure.area_code)

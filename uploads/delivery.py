@@ -11,16 +11,29 @@ import time
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from uploads import documents
 from uploads.services import Lease, Outcome
 
 ACCEPTED = (200, 201, 202)
+NOT_CONFIGURED = "PUBLICATION_URL is not set: nowhere to deliver to"
+
+# What a failed attempt's reason (as `deliver` writes it, kept in the event and in last_error)
+# means to a person, by how the reason starts; the first that matches.
+FAILURES = (
+    ("timeout:", _("no answer in time (network)")),
+    ("connection:", _("no connection (network)")),
+    ("HTTP 429", _("the publication server is busy")),
+    ("HTTP 5", _("the publication server had an error")),
+    ("HTTP 4", _("refused by the publication server")),
+    (NOT_CONFIGURED, _("no publication server is configured")),
+)
 
 
 def deliver(lease: Lease) -> Outcome:
     if not settings.PUBLICATION_URL:
-        return Outcome("transient", "PUBLICATION_URL is not set: nowhere to deliver to")
+        return Outcome("transient", NOT_CONFIGURED)
     url = f"{settings.PUBLICATION_URL}/documents/{lease.kind}/{lease.tps_code}"
     files = [
         (
@@ -91,3 +104,8 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def failure_label(reason: str) -> str:
+    """What a failed delivery's reason means, in the reader's language; "" when it is not one."""
+    return next((str(label) for start, label in FAILURES if reason.startswith(start)), "")

@@ -1,15 +1,21 @@
 """Checking and storing the pages of a result form.
 
-A page is accepted by what its bytes are (JPEG, PNG or PDF magic numbers), never by its name or
-the Content-Type a client claims; each page's SHA-256 is computed while reading it in chunks.
+A page is accepted by what its bytes are, never by its name or the Content-Type a client claims:
+its magic numbers say which format it claims to be (JPEG, PNG or PDF), then it must decode as
+that format. An image must open and decode within a pixel limit (a small file may declare a
+gigantic canvas); a PDF must parse and carry no active content (scripts, actions run on opening,
+launched programs, attached files). Each page's SHA-256 is computed while reading it in chunks.
 """
 
 import hashlib
 from dataclasses import dataclass
 
+import pypdf
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
+from django.http import FileResponse
+from PIL import Image
 
 # The first bytes of each accepted type, and the extension its stored copy gets.
 SIGNATURES = (
@@ -18,6 +24,30 @@ SIGNATURES = (
     (b"%PDF-", "application/pdf", "pdf"),
 )
 EXTENSION = {content_type: extension for _, content_type, extension in SIGNATURES}
+PILLOW_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG"}
+# What a PDF viewer may run or open by itself: scripts, actions on opening or on events,
+# launched programs, other files it fetches or carries, forms that send data, XFA forms.
+ACTIVE_PDF_KEYS = frozenset(
+    {
+        "/JavaScript",
+        "/JS",
+        "/OpenAction",
+        "/AA",
+        "/Launch",
+        "/EmbeddedFile",
+        "/EmbeddedFiles",
+        "/RichMedia",
+        "/XFA",
+        "/SubmitForm",
+        "/ImportData",
+        "/GoToE",
+        "/GoToR",
+    }
+)
+# Objects a PDF page may hold before we stop reading it: a scan has a handful per page.
+PDF_MAX_OBJECTS = 20_000
+# A file name shown in an error is cut to this many characters.
+NAME_SHOWN = 80
 
 
 class PageRefused(ValueError):
@@ -52,7 +82,7 @@ def pages_check(files: list[UploadedFile]) -> list[CheckedPage]:
 
 
 def _check_page(file: UploadedFile, number: int) -> CheckedPage:
-    where = f"page {number} ({file.name})"
+    where = page_where(number, file.name)
     limit = settings.UPLOAD_MAX_PAGE_BYTES
     if file.size == 0:
         raise PageRefused(f"{where}: the file is empty")
@@ -68,7 +98,107 @@ def _check_page(file: UploadedFile, number: int) -> CheckedPage:
     if content_type is None:
         raise PageRefused(f"{where}: not a JPEG, PNG or PDF file (judged by its content)")
     file.seek(0)
+    if content_type == "application/pdf":
+        pdf_check(file, where)
+    else:
+        image_check(file, where, content_type)
+    file.seek(0)
     return CheckedPage(file, number, content_type, digest.hexdigest(), file.size)
+
+
+def page_where(number: int, name: str | None) -> str:
+    name = name or ""
+    shown = name if len(name) <= NAME_SHOWN else f"{name[:NAME_SHOWN]}…"
+    return f"page {number} ({shown})"
+
+
+def image_check(file: UploadedFile, where: str, content_type: str) -> None:
+    """The image opens as its format, declares at most UPLOAD_MAX_PAGE_PIXELS, and decodes.
+
+    The size is read from the header before any pixel is decoded, so a file declaring a huge
+    canvas costs nothing. A JPEG is then decoded at 1/8 scale (its whole data is still read),
+    a PNG in full (at most the pixel limit).
+    """
+    kind = PILLOW_FORMAT[content_type]
+    limit = settings.UPLOAD_MAX_PAGE_PIXELS
+    try:
+        file.seek(0)
+        with Image.open(file, formats=[kind]) as image:
+            width, height = image.size
+            if width * height > limit:
+                raise PageRefused(
+                    f"{where}: {width} x {height} pixels, more than the {limit} allowed per "
+                    "page; send a smaller photo"
+                )
+            image.verify()
+        file.seek(0)
+        with Image.open(file, formats=[kind]) as image:
+            image.draft("RGB", (max(width // 8, 1), max(height // 8, 1)))
+            image.load()
+    except PageRefused:
+        raise
+    except Image.DecompressionBombError as error:
+        raise PageRefused(
+            f"{where}: more pixels than the {limit} allowed per page ({_reason(error)}); "
+            "send a smaller photo"
+        ) from None
+    # A decoder fed hostile bytes may fail in any way (OSError, SyntaxError, ValueError, a
+    # decompression bomb, ...): whatever it is, the page is not a readable image.
+    except Exception as error:
+        raise PageRefused(f"{where}: not a readable {kind} image ({_reason(error)})") from None
+
+
+def pdf_check(file: UploadedFile, where: str) -> None:
+    """The PDF parses, has pages, is not encrypted, and nothing in it is active content."""
+    try:
+        file.seek(0)
+        reader = pypdf.PdfReader(file)
+        if reader.is_encrypted:
+            raise PageRefused(f"{where}: the PDF is encrypted; send it without a password")
+        if len(reader.pages) == 0:
+            raise PageRefused(f"{where}: the PDF has no pages")
+        active = _active_content(reader)
+    except PageRefused:
+        raise
+    # pypdf reading hostile bytes may fail in any way (PdfReadError, KeyError, ValueError,
+    # RecursionError, ...): whatever it is, the page is not a readable PDF.
+    except Exception as error:
+        raise PageRefused(f"{where}: not a readable PDF ({_reason(error)})") from None
+    if active:
+        raise PageRefused(
+            f"{where}: the PDF carries active content ({', '.join(sorted(active))}); "
+            "send a plain scan or photo"
+        )
+
+
+def _active_content(reader: pypdf.PdfReader) -> set[str]:
+    """The active-content names of every object reachable from the trailer (keys, and action
+    types such as /S /JavaScript), following references once each."""
+    found: set[str] = set()
+    seen: set[tuple[int, int]] = set()
+    pending: list = [reader.trailer]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, pypdf.generic.IndirectObject):
+            if (item.idnum, item.generation) in seen:
+                continue
+            seen.add((item.idnum, item.generation))
+            if len(seen) > PDF_MAX_OBJECTS:
+                raise ValueError(f"more than {PDF_MAX_OBJECTS} objects")
+            item = item.get_object()
+        if isinstance(item, pypdf.generic.DictionaryObject):
+            found |= ACTIVE_PDF_KEYS & set(item.keys())
+            if item.get("/S") in ACTIVE_PDF_KEYS:
+                found.add(str(item["/S"]))
+            pending.extend(item.values())
+        elif isinstance(item, pypdf.generic.ArrayObject):
+            pending.extend(item)
+    return found
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
 
 
 def document_sha256(pages: list[CheckedPage]) -> str:
@@ -89,6 +219,25 @@ def page_store(*, page: CheckedPage, kind: str, tps_code: str, sha256: str) -> s
     extension = EXTENSION[page.content_type]
     name = f"documents/{kind}/{tps_code}/{sha256[:16]}-{page.number:02d}.{extension}"
     return default_storage.save(name, page.file)
+
+
+# A stored page is served as what it is and nothing else: no script in it may run (sandbox: an
+# opaque origin, so nothing it does reaches our cookies or pages), no browser may take it for
+# another type (nosniff), and a PDF is downloaded rather than opened in a viewer of our origin.
+DOCUMENT_CSP = "sandbox"
+
+
+def page_response(*, name: str, content_type: str, filename: str) -> FileResponse:
+    """The stored page `name` as an answer, with the headers that keep its content inert."""
+    response = FileResponse(
+        default_storage.open(name, "rb"),
+        content_type=content_type,
+        as_attachment=content_type == "application/pdf",
+        filename=filename,
+    )
+    response["Content-Security-Policy"] = DOCUMENT_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def page_read(name: str) -> bytes:

@@ -24,6 +24,9 @@ class Status(models.TextChoices):
 
 # Waiting for a worker to send it: what the sweeper looks at for due rows.
 WAITING_TO_SEND = (Status.QUEUED, Status.RETRYING)
+# Received here and on its way to the publication server: one phase, however often it flips
+# between sending and retrying.
+ON_ITS_WAY = (Status.QUEUED, Status.SENDING, Status.RETRYING)
 # A different document may replace the current one only before it is public.
 REPLACEABLE = (
     Status.MISSING,
@@ -41,6 +44,20 @@ class StuckReason(models.TextChoices):
     DEVICE = "device", _("device")
     BLURRY = "blurry", _("blurry photo")
     OTHER = "other", _("other")
+
+
+class Action(models.TextChoices):
+    """What an event records. The values are stored; the labels are what people read."""
+
+    RECEIVED = "received", _("document received")
+    REPLACED = "replaced", _("document replaced")
+    CLAIMED = "claimed", _("sending")
+    DELIVERED = "delivered", _("accepted into the server queue")
+    RETRY = "retry", _("sending failed, will retry")
+    REJECTED = "rejected", _("rejected by the publication server")
+    LEASE_EXPIRED = "lease expired", _("sender stopped, handed to another")
+    STUCK = "stuck", _("flagged stuck")
+    PUBLISHED = "published", _("published on the public site")
 
 
 class Source(models.TextChoices):
@@ -93,6 +110,9 @@ class Upload(models.Model):
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, db_default="")
+    # The first failed attempt to deliver the current document; cleared once it is delivered or
+    # replaced. How long an upload has really been failing, whatever the retries in between.
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     # Image URLs of the pages as the public site lists them.
@@ -136,6 +156,24 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contest_id}/{self.tps_id} {self.status}"
+
+    @property
+    def phase_since(self):
+        """Since when the upload is where it is, as a person reads it: on its way since it was
+        received (or since its first failed attempt), not since its latest retry."""
+        if self.status in ON_ITS_WAY:
+            return self.failing_since or self.queued_at or self.status_since
+        return self.status_since
+
+    @property
+    def trouble_since(self):
+        """Since when a stuck upload has really been in trouble: its first failed attempt, or
+        its arrival in the server queue; else when it was flagged."""
+        if self.failing_since:
+            return self.failing_since
+        if self.status == Status.DELIVERED:
+            return self.delivered_at or self.status_since
+        return self.stuck_since or self.status_since
 
 
 class Document(models.Model):
@@ -193,9 +231,13 @@ class UploadEvent(models.Model):
     upload = models.ForeignKey(
         Upload, on_delete=models.PROTECT, related_name="events", db_index=False
     )
-    action = models.CharField(_("action"), max_length=20)
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     old_status = models.CharField(_("from"), max_length=10, choices=Status.choices, blank=True)
     new_status = models.CharField(_("to"), max_length=10, choices=Status.choices, blank=True)
+    # The stuck flag's reason after the event ("" when not stuck): what a "stuck" event flagged.
+    stuck_reason = models.CharField(
+        _("stuck reason"), max_length=12, choices=StuckReason.choices, blank=True, db_default=""
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("actor"),

@@ -18,6 +18,7 @@ import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -68,6 +69,15 @@ class PollSummary:
 
 
 # --- Where to look
+
+
+def image_url_allowed(url: str) -> bool:
+    """An https: URL, or one on the origin of SIREKAP_DATA_URL (a stand-in may speak http:)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.netloc:
+        return True
+    site = urlsplit(settings.SIREKAP_DATA_URL)
+    return (parts.scheme, parts.netloc) == (site.scheme, site.netloc) and bool(parts.netloc)
 
 
 def area_path(kind: str, code: str) -> str:
@@ -303,9 +313,23 @@ class _Walk:
             return
         if not (isinstance(images, list) and all(isinstance(u, str) and u for u in images)):
             raise Unusable(f"images is {describe(images)}, not a list of URLs")
+        images = self._image_urls(target.url, images)
         for upload_id in selectors.upload_ids_unpublished(kind=target.kind, tps_code=target.code):
             if upload_mark_published(upload_id=upload_id, images=images):
                 self.summary.published += 1
+
+    def _image_urls(self, url: str, images: list[str]) -> list[str]:
+        """The images we may link to: https:, or on the site's own origin. Anything else
+        (javascript:, data:, plain http: elsewhere) is dropped and logged; with none left the
+        file is unusable."""
+        kept = [image for image in images if image_url_allowed(image)]
+        for image in images:
+            if image not in kept:
+                logger.warning("poll: %s: image URL dropped, not https: or the site's: %.100r",
+                               url, image)  # fmt: skip
+        if not kept:
+            raise Unusable("no usable image URL")
+        return kept
 
     def _read_area(self, target: Target, reply: Reply, data: dict) -> None:
         figures = area_figures(target.kind, data)

@@ -1,15 +1,17 @@
 """Reads of uploads shared by the poller and the pages."""
 
-import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Case, Count, F, OuterRef, Subquery, When
+from django.db.models.functions import Coalesce
 
 from progress.selectors import Counts, progress_of_area
 from regions.selectors import place_of_area
-from uploads.models import PublicAreaProgress, Status, Upload, UploadEvent
+from regions.zones import WIB
+from uploads.models import Action, PublicAreaProgress, Status, StuckReason, Upload, UploadEvent
 
 
 def upload_counts_per_child(*, kind: str, area_code: str) -> dict[str, Counts]:
@@ -50,24 +52,87 @@ def uploads_of_desa(*, contest_ids: Sequence[int], desa_code: str) -> list[Uploa
     return list(rows)
 
 
-def uploads_stuck_under(*, contest_ids: Sequence[int], area_code: str, limit: int) -> list[Upload]:
-    """The stuck uploads below an area, longest stuck first, at most `limit` of them, each with
-    its last event's action, reason and time (last_action, last_reason, last_event_at). One query:
-    the partial index on stuck rows keeps it small at national scale."""
-    last_event = UploadEvent.objects.filter(upload=OuterRef("pk")).order_by("-id")
+@dataclass(frozen=True)
+class StuckTps:
+    """A stuck TPS as the pages list it: where it is and since when it is in trouble. The last
+    event is read for staff pages only; the public never sees what an operator wrote."""
+
+    code: str
+    name: str
+    desa: str
+    kecamatan: str
+    status: str
+    stuck_reason: str  # a StuckReason
+    trouble_since: datetime  # Upload.trouble_since
+    last_action: str = ""  # an Action; "" when events were not read
+    last_reason: str = ""
+    last_event_at: datetime | None = None
+
+    @property
+    def status_label(self) -> str:
+        return Status(self.status).label
+
+    @property
+    def stuck_label(self) -> str:
+        return StuckReason(self.stuck_reason).label if self.stuck_reason else ""
+
+    @property
+    def last_action_label(self) -> str:
+        return Action(self.last_action).label if self.last_action in Action.values else ""
+
+
+# Upload.trouble_since in SQL, to list the longest in trouble first.
+TROUBLE_SINCE = Coalesce(
+    F("failing_since"),
+    Case(
+        When(status=Status.DELIVERED, then=Coalesce(F("delivered_at"), F("status_since"))),
+        default=Coalesce(F("stuck_since"), F("status_since")),
+    ),
+)
+
+
+def uploads_stuck_under(
+    *, contest_ids: Sequence[int], area_code: str, limit: int, events: bool = False
+) -> list[StuckTps]:
+    """The stuck TPS below an area, in trouble longest first, at most `limit` of them, with
+    their desa and kecamatan, and with events, the last event's action, reason and time. One
+    query: the partial index on stuck rows keeps it small at national scale."""
     rows = (
         Upload.objects.filter(
             contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
         )
-        .select_related("tps")
-        .annotate(
+        .select_related("tps__parent__parent")
+        .order_by(TROUBLE_SINCE, "tps_id")
+    )
+    if events:
+        last_event = UploadEvent.objects.filter(upload=OuterRef("pk")).order_by("-id")
+        rows = rows.annotate(
             last_action=Subquery(last_event.values("action")[:1]),
             last_reason=Subquery(last_event.values("reason")[:1]),
             last_event_at=Subquery(last_event.values("created_at")[:1]),
         )
-        .order_by("stuck_since", "tps_id")
+    return [_stuck_tps(upload, events) for upload in rows[:limit]]
+
+
+def _stuck_tps(upload: Upload, events: bool) -> StuckTps:
+    desa = upload.tps.parent
+    extra = {}
+    if events:
+        extra = {
+            "last_action": upload.last_action or "",
+            "last_reason": upload.last_reason or "",
+            "last_event_at": upload.last_event_at,
+        }
+    return StuckTps(
+        code=upload.tps_id,
+        name=upload.tps.name,
+        desa=desa.name,
+        kecamatan=desa.parent.name,
+        status=upload.status,
+        stuck_reason=upload.stuck_reason,
+        trouble_since=upload.trouble_since,
+        **extra,
     )
-    return list(rows[:limit])
 
 
 def uploads_stuck_by_reason() -> list[tuple[str, str, int]]:
@@ -86,8 +151,8 @@ def uploads_stuck_by_reason() -> list[tuple[str, str, int]]:
 class Waiting:
     """When the documents waiting longest to be sent were received (None: none waits)."""
 
-    oldest_queued: datetime.datetime | None
-    oldest_retrying: datetime.datetime | None
+    oldest_queued: datetime | None
+    oldest_retrying: datetime | None
 
 
 # Each the first entry of the partial index of waiting uploads (status, then queued_at).
@@ -103,3 +168,29 @@ def uploads_waiting() -> Waiting:
     with connection.cursor() as cursor:
         cursor.execute(_OLDEST_WAITING)
         return Waiting(*cursor.fetchone())
+
+
+@dataclass(frozen=True)
+class SiteFigure:
+    """What the KPU's public site last said about an area, beside our own count."""
+
+    published: int | None
+    total: int | None
+    at: datetime | None  # the site's own time stamp, when it gave a readable one
+    children: dict[str, int]  # its published count per child area
+
+
+def site_figure(*, kind: str, area_code: str) -> SiteFigure | None:
+    """The public site's figure of an area as the poller last read it, or None. One query."""
+    row = PublicAreaProgress.objects.filter(kind=kind, area_code=area_code).first()
+    if row is None:
+        return None
+    return SiteFigure(row.progres, row.total, site_time(row.site_ts), row.children)
+
+
+def site_time(ts: str) -> datetime | None:
+    """The KPU's `ts` ("2024-11-28 06:00:00", local time in WIB) as a time, or None."""
+    try:
+        return datetime.strptime(ts, "%Y-%m-%d %H:%M:%S").replace(tzinfo=WIB.info)
+    except ValueError:
+        return None

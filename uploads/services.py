@@ -3,7 +3,7 @@
 Times come from the application's clock (timezone.now()), not PostgreSQL's now(), which stands
 still for a whole transaction.
 
-Rules (DESIGN.md): a status changes only through `upload_transition`, a compare-and-swap on the
+Rules (docs/design.md): a status changes only through `upload_transition`, a compare-and-swap on the
 expected status that writes an UploadEvent in the same transaction; zero rows means someone else
 won. PostgreSQL is the source of truth and Redis only the doorbell: a task is sent after commit,
 and the sweeper rings again for anything due whose doorbell went unanswered.
@@ -22,7 +22,7 @@ from functools import partial
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Model, Q, Value, When
+from django.db.models import Case, Count, F, Model, Q, Value, When
 from django.db.models.sql import Query
 from django.utils import timezone
 
@@ -31,6 +31,7 @@ from uploads import counters, documents
 from uploads.models import (
     REPLACEABLE,
     WAITING_TO_SEND,
+    Action,
     Document,
     Page,
     Source,
@@ -74,11 +75,13 @@ _TRANSITION = """
         FROM locked WHERE uploads_upload.id = locked.id
         RETURNING uploads_upload.id AS upload_id, uploads_upload.contest_id,
             uploads_upload.tps_id, locked.status AS old_status, uploads_upload.status AS new_status,
-            locked.stuck AS was_stuck, uploads_upload.stuck AS is_stuck
+            locked.stuck AS was_stuck, uploads_upload.stuck AS is_stuck,
+            uploads_upload.stuck_reason
     ), event AS (
-        INSERT INTO uploads_uploadevent
-            (upload_id, action, old_status, new_status, actor_id, source, reason, created_at)
-        SELECT upload_id, {action}, old_status, new_status, {actor}, {source}, {reason}, {now}
+        INSERT INTO uploads_uploadevent (upload_id, action, old_status, new_status, stuck_reason,
+            actor_id, source, reason, created_at)
+        SELECT upload_id, {action}, old_status, new_status, stuck_reason,
+            {actor}, {source}, {reason}, {now}
         FROM moved
     ), counted AS ({count})
     SELECT moved.old_status, moved.new_status, moved.tps_id, contest.kind
@@ -136,7 +139,7 @@ def upload_transition(
 
 
 # A claim is one step of a delivery whose outcome gets a line of its own.
-_QUIET_ACTIONS = {"claimed"}
+_QUIET_ACTIONS = {Action.CLAIMED}
 
 
 def _log_transition(upload_id: int, action: str, *, old, new, tps, kind, reason: str) -> None:
@@ -248,9 +251,9 @@ def upload_mark_stuck(*, upload_id: int, reason: str, actor=None, note: str = ""
         upload_id=upload_id,
         expected=UNPUBLISHED,
         new=None,
-        action="stuck",
+        action=Action.STUCK,
         actor=actor,
-        reason=f"{StuckReason(reason).label}. {note}".strip(),
+        reason=note,
         guard={"stuck": False},
         changes={"stuck": True, "stuck_reason": reason, "stuck_since": timezone.now()},
     )
@@ -278,26 +281,22 @@ def upload_receive(
 ) -> Receipt:
     """Takes a document for a TPS and contest, queues it for delivery, rings the doorbell.
 
-    The same content again (or the same Idempotency-Key) returns the upload as it is: no second
-    document, no second delivery. Raises UploadRefused (400, 403 or 409) and writes nothing.
+    The identifiers and the user's region are checked before any page is read. The same content
+    again (or the same Idempotency-Key) returns the upload as it is: no second document, no
+    second delivery. Raises UploadRefused (400, 403 or 409) and writes nothing.
     """
-    _check_identifiers(tps_code, kind)
+    intake_target_check(tps_code=tps_code, kind=kind, user=user)
     try:
         pages = documents.pages_check(files)
     except documents.PageRefused as error:
         raise UploadRefused(str(error)) from error
     sha256 = documents.document_sha256(pages)
     with transaction.atomic():
-        upload = _upload_for_intake(tps_code, kind, user)
+        upload = _upload_locked(tps_code, kind)
         existing = _known_document(upload, sha256, idempotency_key)
         if existing:
             return Receipt(upload, existing, created=False)
-        if upload.status == Status.PUBLISHED:
-            raise UploadRefused(
-                f"TPS {tps_code} {kind} is already published with a different document; "
-                "a replacement goes through the PPK with a reason",
-                status=409,
-            )
+        _check_replaceable(upload, sha256)
         document = _document_create(upload, pages, sha256, user, source, idempotency_key)
         _queue(upload, document, user, source)
         transaction.on_commit(partial(doorbell_ring, [upload.pk]))
@@ -305,34 +304,38 @@ def upload_receive(
     return Receipt(upload, document, created=True)
 
 
-def _check_identifiers(tps_code: str, kind: str) -> None:
-    if not (tps_code.isascii() and tps_code.isdigit() and len(tps_code) == CODE_LENGTH[Level.TPS]):
-        raise UploadRefused(f"tps: expected a 13-digit TPS code, got {tps_code!r}")
-    if kind not in ContestKind.values:
-        raise UploadRefused(f"contest: unknown {kind!r}; one of {', '.join(ContestKind.values)}")
-
-
-def _upload_for_intake(tps_code: str, kind: str, user) -> Upload:
+def intake_target_check(*, tps_code: str, kind: str, user) -> None:
+    """Refuses a malformed code or contest, a TPS outside the user's region (403, whether or not
+    it exists: a code outside says nothing about what is there), an unknown TPS inside it and a
+    contest not open there (400). Reads no page."""
     from accounts.selectors import user_may_act_on
+    from regions.models import Area
 
-    upload = (
-        Upload.objects.select_for_update(of=("self",))
-        .select_related("tps", "contest")
-        .filter(tps_id=tps_code, contest__kind=kind)
-        .first()
-    )
-    if upload is None:
-        from regions.models import Area
-
+    if not (tps_code.isascii() and tps_code.isdigit() and len(tps_code) == CODE_LENGTH[Level.TPS]):
+        raise UploadRefused(f"tps: expected a 13-digit TPS code, got {tps_code[:40]!r}")
+    if kind not in ContestKind.values:
+        raise UploadRefused(
+            f"contest: unknown {kind[:40]!r}; one of {', '.join(ContestKind.values)}"
+        )
+    if not user_may_act_on(user, tps_code):
+        raise UploadRefused(f"TPS {tps_code} is outside your region", status=403)
+    if not Upload.objects.filter(tps_id=tps_code, contest__kind=kind).exists():
         if not Area.objects.filter(code=tps_code, level=Level.TPS).exists():
             raise UploadRefused(f"tps: no TPS with code {tps_code}")
         raise UploadRefused(f"contest: {kind} is not open at TPS {tps_code}")
-    if not user_may_act_on(user, tps_code):
-        raise UploadRefused(f"TPS {tps_code} is outside your region", status=403)
-    return upload
+
+
+def _upload_locked(tps_code: str, kind: str) -> Upload:
+    return (
+        Upload.objects.select_for_update(of=("self",))
+        .select_related("tps", "contest")
+        .get(tps_id=tps_code, contest__kind=kind)
+    )
 
 
 def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
+    """The document this request already made (same Idempotency-Key), or the current one if it
+    has the same content."""
     if key:
         by_key = Document.objects.filter(upload=upload, idempotency_key=key).first()
         if by_key and by_key.sha256 != sha256:
@@ -343,6 +346,40 @@ def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
             return by_key
     current = upload.document
     return current if current and current.sha256 == sha256 else None
+
+
+def _check_replaceable(upload: Upload, sha256: str) -> None:
+    """A new document is refused once the upload is published, when it is an earlier version
+    sent again, and beyond UPLOAD_MAX_DOCUMENTS versions (each is kept and delivered).
+
+    An earlier version is not made current again: that would be a new delivery (alternating two
+    documents would deliver forever), and answering it as taken would be untrue.
+    """
+    where = f"TPS {upload.tps_id} {upload.contest.kind}"
+    if upload.status == Status.PUBLISHED:
+        raise UploadRefused(
+            f"{where} is already published with a different document; "
+            "a replacement goes through the PPK with a reason",
+            status=409,
+        )
+    versions = upload.documents.aggregate(
+        total=Count("pk"), same=Count("pk", filter=Q(sha256=sha256))
+    )
+    if versions["same"]:
+        current = upload.document.sha256 if upload.document else "-"
+        raise UploadRefused(
+            f"this document (SHA-256 {sha256}) was sent for {where} before and was replaced "
+            f"by another one (SHA-256 {current}), which stays the current one; an earlier "
+            "version cannot be made current again",
+            status=409,
+        )
+    limit = settings.UPLOAD_MAX_DOCUMENTS
+    if versions["total"] >= limit:
+        raise UploadRefused(
+            f"{where} already has {limit} versions of its document, the most allowed; "
+            "the current one stays and is delivered",
+            status=409,
+        )
 
 
 def _document_create(upload, pages, sha256, user, source, key) -> Document:
@@ -372,10 +409,10 @@ def _queue(upload: Upload, document: Document, user, source: str) -> None:
         upload_id=upload.pk,
         expected=REPLACEABLE,
         new=Status.QUEUED,
-        action="replaced" if replaced else "received",
+        action=Action.REPLACED if replaced else Action.RECEIVED,
         source=source,
         actor=user,
-        reason=f"{len(document.pages.all())} page(s), SHA-256 {document.sha256}",
+        reason=f"SHA-256 {document.sha256}",
         changes={
             "document": document,
             "source": source,
@@ -386,6 +423,7 @@ def _queue(upload: Upload, document: Document, user, source: str) -> None:
             "lease_token": None,
             "lease_expires_at": None,
             "last_error": "",
+            "failing_since": None,
         },
     )
 
@@ -425,6 +463,8 @@ class Lease:
     sha256: str
     pages: list[Page]
     attempt: int
+    # The first failed attempt of this document, if any (Upload.failing_since).
+    failing_since: datetime.datetime | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -443,7 +483,7 @@ def upload_claim(*, upload_id: int) -> Lease | None:
         upload_id=upload_id,
         expected=WAITING_TO_SEND,
         new=Status.SENDING,
-        action="claimed",
+        action=Action.CLAIMED,
         guard={"next_attempt_at__lte": timezone.now()},
         changes={
             "lease_token": token,
@@ -464,6 +504,7 @@ def upload_claim(*, upload_id: int) -> Lease | None:
         upload.document.sha256,
         pages,
         upload.attempts,
+        upload.failing_since,
     )
 
 
@@ -482,23 +523,26 @@ class Outcome:
 def upload_record_outcome(*, lease: Lease, outcome: Outcome) -> bool:
     """Writes the result of a delivery attempt, fenced by the lease: a worker whose lease expired
     (and whose upload another worker took over) cannot overwrite newer state."""
+    now = timezone.now()
     released = {"lease_token": None, "lease_expires_at": None}
+    # The lease fences the write, so the failing_since it read at the claim is still current.
+    failed = {**released, "last_error": outcome.reason, "failing_since": lease.failing_since or now}
     if outcome.kind == "accepted":
         changes = {
             **released,
-            "delivered_at": timezone.now(),
+            "delivered_at": now,
             "next_attempt_at": None,
             "last_error": "",
+            "failing_since": None,
         }
-        new, action = Status.DELIVERED, "delivered"
+        new, action = Status.DELIVERED, Action.DELIVERED
     elif outcome.kind == "permanent":
-        changes = {**released, "next_attempt_at": None, "last_error": outcome.reason}
-        new, action = Status.REJECTED, "rejected"
+        changes = {**failed, "next_attempt_at": None}
+        new, action = Status.REJECTED, Action.REJECTED
     else:
         delay = _retry_delay(lease.attempt, outcome.retry_after)
-        due = timezone.now() + datetime.timedelta(seconds=delay)
-        changes = {**released, "next_attempt_at": due, "last_error": outcome.reason}
-        new, action = Status.RETRYING, "retry"
+        changes = {**failed, "next_attempt_at": now + datetime.timedelta(seconds=delay)}
+        new, action = Status.RETRYING, Action.RETRY
     counters.delivery_count(outcome=outcome.kind)
     waits = {"retry_in_seconds": round(delay, 1)} if outcome.kind == "transient" else {}
     with structlog.contextvars.bound_contextvars(attempt=lease.attempt, **waits):
@@ -549,11 +593,8 @@ def _flag_if_overdue(upload_id: int, outcome: Outcome) -> None:
     too_long = waited >= datetime.timedelta(minutes=settings.STUCK_AFTER_MINUTES)
     if upload.attempts >= settings.STUCK_AFTER_ATTEMPTS or too_long:
         reason = StuckReason.NETWORK if outcome.network else StuckReason.SERVER_QUEUE
-        upload_mark_stuck(
-            upload_id=upload_id,
-            reason=reason,
-            note=f"{upload.attempts} attempts; last error: {outcome.reason}",
-        )
+        # The note is the last error as the server gave it: pages show what it means.
+        upload_mark_stuck(upload_id=upload_id, reason=reason, note=outcome.reason)
 
 
 # --- The sweeper
@@ -586,8 +627,7 @@ def _expire_leases(batch: int) -> int:
                 upload_id=upload_id,
                 expected=(Status.SENDING,),
                 new=Status.RETRYING,
-                action="lease expired",
-                reason="the worker sending it stopped answering; another will send it",
+                action=Action.LEASE_EXPIRED,
                 guard={"lease_expires_at__lt": timezone.now()},
                 changes={
                     "lease_token": None,
@@ -624,14 +664,8 @@ def _flag_server_queue(batch: int) -> int:
     ids = Upload.objects.filter(
         status=Status.DELIVERED, stuck=False, status_since__lt=since
     ).values_list("pk", flat=True)[:batch]
-    minutes = settings.SERVER_QUEUE_STUCK_MINUTES
     return sum(
-        upload_mark_stuck(
-            upload_id=upload_id,
-            reason=StuckReason.SERVER_QUEUE,
-            note=f"delivered more than {minutes} minutes ago and not yet public",
-        )
-        for upload_id in ids
+        upload_mark_stuck(upload_id=upload_id, reason=StuckReason.SERVER_QUEUE) for upload_id in ids
     )
 
 
@@ -652,9 +686,8 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
         upload_id=upload_id,
         expected=UNPUBLISHED,
         new=Status.PUBLISHED,
-        action="published",
+        action=Action.PUBLISHED,
         source=Source.PUBLIC_SITE,
-        reason=f"{len(images)} image(s) on the public site",
         changes={
             "published_at": timezone.now(),
             "public_images": images,
@@ -664,6 +697,7 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
             "lease_token": None,
             "lease_expires_at": None,
             "next_attempt_at": None,
+            "failing_since": None,
             "source": _SOURCE_OF_PUBLISHED,
         },
     )

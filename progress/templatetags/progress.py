@@ -3,6 +3,8 @@ from decimal import Decimal
 from django import template
 from django.utils.formats import number_format
 
+from progress.selectors import Counts, CountsBoard
+
 register = template.Library()
 
 
@@ -13,3 +15,16 @@ def percent(value: Decimal | None) -> str:
     if value is None:
         return "\N{EN DASH}"
     return f"{number_format(value, decimal_pos=2)}%"
+
+
+@register.filter
+def on_the_way(counts: Counts) -> int:
+    """The TPS of an area whose document is here and not yet accepted by the publication
+    server: queued, being sent or waiting to be sent again."""
+    return counts.queued + counts.sending + counts.retrying
+
+
+@register.filter
+def children_by(board: CountsBoard, sort: str) -> list[tuple[Counts, int | None]]:
+    """An area's children in a CHILD_SORTS order, each with the public site's count."""
+    return board.children(sort)

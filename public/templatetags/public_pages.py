@@ -3,9 +3,6 @@
 from django import template
 from django.urls import reverse, translate_url
 
-from progress.selectors import Counts
-from public.selectors import AreaBoard
-
 register = template.Library()
 
 
@@ -28,9 +25,3 @@ def progress_csv_url(kind: str, code: str = "") -> str:
 def this_page_in(context: template.Context, language: str) -> str:
     """The page being shown in another language (its /en/ twin), query string kept."""
     return translate_url(context["request"].get_full_path(), language)
-
-
-@register.filter
-def children_by(board: AreaBoard, sort: str) -> list[tuple[Counts, int | None]]:
-    """An area's children in a CHILD_SORTS order, each with the public site's count."""
-    return board.children(sort)

@@ -15,3 +15,17 @@ document.addEventListener("htmx:before:request", (event) => {
     event.detail.ctx.request.cache = "no-cache";
   }
 });
+
+// A table wider than its box shows the hint before it (.scroll-hint), on load, on a resize and
+// after every poll that replaced it.
+function markScrollingTables() {
+  for (const box of document.querySelectorAll(".scroll")) {
+    const hint = box.previousElementSibling;
+    if (hint && hint.classList.contains("scroll-hint")) {
+      hint.hidden = box.scrollWidth <= box.clientWidth + 1;
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", markScrollingTables);
+document.addEventListener("htmx:after:swap", markScrollingTables);
+window.addEventListener("resize", markScrollingTables);

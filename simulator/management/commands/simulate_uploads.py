@@ -1,9 +1,15 @@
 import time
 
+import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from simulator import kpps
+
+# How long the simulator waits for the web app and the publication server to listen: under
+# `make run` all processes start at once, and Django takes a few seconds to come up on a slow
+# machine.
+WAIT_SECONDS = 90
 
 
 class Command(BaseCommand):
@@ -26,6 +32,11 @@ class Command(BaseCommand):
     def handle(self, *args, url, minutes, unlucky, drops, seed, limit, stay, **options):
         if minutes <= 0:
             raise CommandError(f"--minutes: expected more than 0, got {minutes}")
+        # Both must listen before the first request: the stand-in is told about the bad network
+        # first, and the uploads go to the web app.
+        _wait_for("the web app", f"{url}/livez")
+        if settings.PUBLICATION_URL:
+            _wait_for("the publication server (PUBLICATION_URL)", settings.PUBLICATION_URL)
         plan = kpps.plan_make(seed=seed, unlucky=unlucky, limit=limit)
         if plan.unlucky and settings.PUBLICATION_URL:
             kinds = {kind for _, kind in plan.uploads}
@@ -35,7 +46,6 @@ class Command(BaseCommand):
             f"bad network at TPS {', '.join(plan.unlucky) or '-'}"
         )
         self.stdout.flush()
-        _wait_for(url)
         token = kpps.simulator_token()
         taken = kpps.uploads_run(url=url, token=token, plan=plan, minutes=minutes, seed=seed)
         self.stdout.write(f"done: {taken} of {len(plan.uploads)} uploads taken")
@@ -44,14 +54,14 @@ class Command(BaseCommand):
             time.sleep(3600)
 
 
-def _wait_for(url: str, seconds: float = 60) -> None:
-    import httpx
-
+def _wait_for(what: str, url: str, seconds: float = WAIT_SECONDS) -> None:
+    """Returns once url answers anything over HTTP; a CommandError naming what after seconds."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while True:
         try:
-            httpx.get(f"{url}/livez", timeout=2)
+            httpx.get(url, timeout=2)
             return
         except httpx.TransportError:
-            time.sleep(0.5)
-    raise CommandError(f"{url} did not answer within {seconds:g} s")
+            if time.monotonic() > deadline:
+                raise CommandError(f"{what} at {url} did not answer within {seconds:g} s") from None
+            time.sleep(0.3)

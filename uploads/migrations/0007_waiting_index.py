@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("regions", "0001_initial"),
-        ("uploads", "0004_event_history_index"),
+        ("uploads", "0006_event_stuck_reason"),
     ]
 
     operations = [
