@@ -78,5 +78,7 @@ def _set_up_django(url: str) -> None:
 
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sirekap_tracker.settings")
+    # Every status change logs a line at INFO: thousands a second here, read by nobody.
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     django.setup()
     call_command("migrate", verbosity=0)

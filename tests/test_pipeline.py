@@ -110,7 +110,8 @@ def post_upload(web: str, token: str, tps: str, kind: str = "pkwkk", data: bytes
 
 
 def receive(user, tps: str, kind: str = "pkwkk") -> Upload:
-    """Intake in the test process: the same service the API calls; the delivery task is sent for real."""
+    """Intake in the test process: the same service the API calls; the delivery task is sent
+    for real."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from uploads.services.intake import upload_receive

@@ -16,11 +16,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from regions import codes
 from regions.models import Area, Level
+from sirekap_tracker.health import redis_client
 from tests.conftest import PROJECT_DIR, child_env, wait_until
 from uploads import kpu, poller, tasks
 from uploads.models import PublicAreaProgress, Source, Status, Upload, UploadEvent
@@ -418,16 +418,16 @@ def test_the_command_says_when_there_is_no_site_to_poll(settings):
 
 def test_the_beat_task_skips_while_another_poll_runs_and_releases_its_lock(site):
     build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
-    assert cache.add(poller.LOCK_KEY, "running", timeout=60)
+    assert redis_client().set(poller.LOCK_KEY, "running", nx=True, ex=60)
 
     tasks.poll_public_site()
     assert not site.hits
 
-    cache.delete(poller.LOCK_KEY)
+    redis_client().delete(poller.LOCK_KEY)
     tasks.poll_public_site()
     assert published_tps("pkwkk") == {tps("6409032002", 1)}
-    assert cache.add(poller.LOCK_KEY, "running", timeout=60)
-    cache.delete(poller.LOCK_KEY)
+    assert redis_client().set(poller.LOCK_KEY, "running", nx=True, ex=60)
+    redis_client().delete(poller.LOCK_KEY)
 
 
 def test_the_beat_task_without_a_site_logs_once_and_does_nothing(settings, caplog):

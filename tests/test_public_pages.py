@@ -384,11 +384,12 @@ def test_no_template_holds_an_inline_script_or_style():
 
 
 def production_env() -> dict:
-    """The production template (.env.example) with a real secret and the test's services."""
+    """The production template (.env.example) with real secrets and the test's services."""
     lines = (PROJECT_DIR / ".env.example").read_text().splitlines()
     settings = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     settings["SECRET_KEY"] = secrets.token_urlsafe(50)
-    for name in ("DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD"):
+    settings["METRICS_TOKEN"] = secrets.token_urlsafe(32)
+    for name in ("DATABASE_URL", "REDIS_URL", "CACHE_URL", "POSTGRES_PASSWORD"):
         settings.pop(name)
     env = child_env(**settings)
     # Set by the test run for Playwright's sake; never in a deployment.

@@ -31,6 +31,13 @@ BAD_SETTINGS = [
     ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS: expected a comma-separated list"),
     ({"DASHBOARD_AREA": "64.09"}, "DASHBOARD_AREA: expected a KPU area code"),
     ({"DASHBOARD_CONTEST": "pilpres"}, "DASHBOARD_CONTEST: expected one of"),
+    ({"METRICS_TOKEN": "rahasia"}, "METRICS_TOKEN: too short (7 characters, need 16 or more)"),
+    (
+        {"METRICS_TOKEN": "change-me-to-a-random-token-of-32-characters"},
+        "METRICS_TOKEN: still the placeholder of .env.example",
+    ),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: expected one of json, text, got 'xml'"),
+    ({"CACHE_URL": "memcached://127.0.0.1:11211"}, "CACHE_URL: expected redis://"),
 ]
 
 

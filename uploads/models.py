@@ -144,6 +144,12 @@ class Upload(models.Model):
             models.Index(fields=["tps"], name="upload_tps"),
             # The stuck list of any area, down from the nation: a range scan over the few stuck.
             models.Index(fields=["tps"], name="upload_stuck", condition=Q(stuck=True)),
+            # The oldest document waiting to be sent, for the system page and /metrics.
+            models.Index(
+                fields=["status", "queued_at"],
+                name="upload_waiting",
+                condition=Q(status__in=Status.WAITING_TO_SEND),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.cache import cache
 
 from regions import codes
 from regions.models import Area, Contest, ContestKind
-from uploads import selectors
+from sirekap_tracker.health import redis_client
+from uploads import counters, selectors
 from uploads.kpu import Unusable, area_figures, describe, hhcw_path, json_object, row_published
 from uploads.models import PublicAreaProgress
 from uploads.progress.selectors import Counts
@@ -33,7 +33,8 @@ from uploads.services.publication import public_progress_record, upload_mark_pub
 
 logger = logging.getLogger(__name__)
 
-LOCK_KEY = "uploads:poll-public-site"
+# In the broker's Redis, which never evicts: the cache's may drop a lock under memory pressure.
+LOCK_KEY = "sirekap:uploads:poll-public-site"
 
 
 class PollRefused(Exception):
@@ -47,6 +48,12 @@ class PollSummary:
     published: int = 0
     errors: int = 0
     gave_up: bool = False
+    # Files read and used (a 304 included): a run with none told us nothing of the site.
+    read: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.read > 0 and not self.gave_up
 
     def __str__(self) -> str:
         line = (
@@ -116,13 +123,13 @@ def poll_exclusively() -> PollSummary | None:
         _say_not_configured()
         return None
     # The lock expires when Celery would kill the task anyway, so a killed poll cannot hold it.
-    if not cache.add(LOCK_KEY, "running", timeout=settings.CELERY_TASK_TIME_LIMIT):
+    if not redis_client().set(LOCK_KEY, "running", nx=True, ex=settings.CELERY_TASK_TIME_LIMIT):
         logger.info("poll: the previous poll is still running; skipping this one")
         return None
     try:
         summary = poll()
     finally:
-        cache.delete(LOCK_KEY)
+        redis_client().delete(LOCK_KEY)
     logger.info("poll: %s", summary)
     return summary
 
@@ -217,7 +224,14 @@ class _Walk:
         finally:
             # On an error, Ctrl-C or Celery's soft time limit, queued fetches are dropped unsent.
             self.pool.shutdown(cancel_futures=True)
-        return self.summary
+        summary = self.summary
+        counters.poll_count(
+            requests=summary.requests,
+            errors=summary.errors,
+            gave_up=summary.gave_up,
+            succeeded=summary.succeeded,
+        )
+        return summary
 
     def _submit(self, kind: str, area_codes: list[str]) -> None:
         if self.summary.gave_up or not area_codes:
@@ -248,10 +262,12 @@ class _Walk:
             else:
                 self._read_area(target, reply, json_object(reply.content))
         except Unusable as problem:
-            self._error(target.url, str(problem))
+            self._error(target, str(problem))
+        else:
+            self.summary.read += 1
 
     def _failed(self, target: Target, reply: Reply) -> None:
-        self._error(target.url, f"{reply.problem} ({reply.requests} attempts)")
+        self._error(target, f"{reply.problem} ({reply.requests} attempts)")
         self.failures_in_a_row += 1
         if self.failures_in_a_row < settings.POLL_GIVE_UP_AFTER_FAILURES or self.summary.gave_up:
             return
@@ -264,9 +280,10 @@ class _Walk:
             if future.cancel():
                 del self.pending[future]
 
-    def _error(self, url: str, what: str) -> None:
+    def _error(self, target: Target, what: str) -> None:
         self.summary.errors += 1
-        logger.warning("poll: %s: %s", url, what)
+        where = {"contest": target.kind, "area": target.code}
+        logger.warning("poll: %s: %s", target.url, what, extra=where)
 
     def _ours(self, target: Target) -> dict[str, Counts]:
         return selectors.upload_counts_per_child(kind=target.kind, area_code=target.code)
@@ -274,7 +291,11 @@ class _Walk:
     def _read_tps(self, target: Target, data: dict) -> None:
         images = data.get("images")
         if images is None or images == []:
-            logger.info("poll: %s: no images yet", target.url)
+            logger.info(
+                "poll: %s: no images yet",
+                target.url,
+                extra={"contest": target.kind, "tps": target.code},
+            )
             return
         if not (isinstance(images, list) and all(isinstance(u, str) and u for u in images)):
             raise Unusable(f"images is {describe(images)}, not a list of URLs")
@@ -299,9 +320,9 @@ class _Walk:
     def _read_area(self, target: Target, reply: Reply, data: dict) -> None:
         figures = area_figures(target.kind, data)
         for problem in figures.problems:
-            self._error(target.url, problem)
+            self._error(target, problem)
         ours = self._ours(target)
-        children = self._site_children(target.url, figures.rows, ours)
+        children = self._site_children(target, figures.rows, ours)
         public_progress_record(
             kind=target.kind,
             area_code=target.code,
@@ -312,7 +333,7 @@ class _Walk:
         )
         self._descend(target, children, ours)
 
-    def _site_children(self, url: str, rows: dict, ours: dict[str, Counts]) -> dict[str, int]:
+    def _site_children(self, target: Target, rows: dict, ours: dict[str, Counts]) -> dict[str, int]:
         """The site's published count per child. Rows of areas we do not track are kept when
         readable (for the dashboard) and otherwise ignored: they are not our business."""
         children = {}
@@ -322,9 +343,9 @@ class _Walk:
                 children[code] = row_published(row, mine.total if mine else None)
             except Unusable as problem:
                 if mine is not None:
-                    self._error(url, f"table row {code} {problem}")
+                    self._error(target, f"table row {code} {problem}")
         for code in sorted(ours.keys() - rows.keys()):
-            self._error(url, f"no table row for {code}")
+            self._error(target, f"no table row for {code}")
         return children
 
     def _descend(self, target: Target, site: dict[str, int], ours: dict[str, Counts]) -> None:

@@ -4,7 +4,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, F, OuterRef, Subquery, When
+from django.db import connection
+from django.db.models import Case, Count, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce
 
 from regions.selectors import place_of_area
@@ -132,6 +133,41 @@ def _stuck_tps(upload: Upload, events: bool) -> StuckTps:
         trouble_since=upload.trouble_since,
         **extra,
     )
+
+
+def uploads_stuck_by_reason() -> list[tuple[str, str, int]]:
+    """(contest kind, stuck reason, uploads) for every stuck upload in the country. One query
+    over the partial index of stuck rows: a few thousand rows on a bad night, not millions."""
+    rows = (
+        Upload.objects.filter(stuck=True)
+        .values_list("contest__kind", "stuck_reason")
+        .annotate(uploads=Count("pk"))
+        .order_by("contest__kind", "stuck_reason")
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """When the documents waiting longest to be sent were received (None: none waits)."""
+
+    oldest_queued: datetime | None
+    oldest_retrying: datetime | None
+
+
+# Each the first entry of the partial index of waiting uploads (status, then queued_at).
+_OLDEST_WAITING = """
+    SELECT (SELECT min(queued_at) FROM uploads_upload WHERE status = 'queued'),
+           (SELECT min(queued_at) FROM uploads_upload WHERE status = 'retrying')
+"""
+
+
+def uploads_waiting() -> Waiting:
+    """The oldest queued upload (waiting for a worker) and the oldest retrying one (waiting out a
+    backoff), by when their document came in: one statement, two index lookups."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OLDEST_WAITING)
+        return Waiting(*cursor.fetchone())
 
 
 @dataclass(frozen=True)

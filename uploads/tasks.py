@@ -1,5 +1,6 @@
 """Thin tasks: load by id, call a service. Idempotent, because acks_late may run one twice."""
 
+import structlog
 from celery import shared_task
 
 from uploads import delivery, poller
@@ -9,10 +10,12 @@ from uploads.services.sweeper import uploads_sweep
 
 @shared_task
 def deliver_upload(upload_id: int) -> None:
-    lease = upload_claim(upload_id=upload_id)
-    if lease is None:
-        return
-    upload_record_outcome(lease=lease, outcome=delivery.deliver(lease))
+    with structlog.contextvars.bound_contextvars(upload_id=upload_id):
+        lease = upload_claim(upload_id=upload_id)
+        if lease is None:
+            return
+        with structlog.contextvars.bound_contextvars(tps=lease.tps_code, contest=lease.kind):
+            upload_record_outcome(lease=lease, outcome=delivery.deliver(lease))
 
 
 @shared_task

@@ -8,22 +8,23 @@ and the sweeper (uploads.services.sweeper) sends again for anything due whose ta
 """
 
 import datetime
-import logging
 import random
 import uuid
 
+import structlog
 from celery import current_app
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from uploads import counters
 from uploads.delivery import Lease, Outcome, OutcomeKind
 from uploads.models import Action, Status, StuckReason, Upload
 from uploads.services.stuck import upload_mark_stuck
 from uploads.services.transitions import upload_transition
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 # Sent by name: the task module imports these services, not the other way round.
 DELIVER_TASK = "uploads.tasks.deliver_upload"
@@ -36,7 +37,11 @@ def deliveries_enqueue(upload_ids: list[int]) -> None:
         try:
             current_app.send_task(DELIVER_TASK, args=[upload_id])
         except (OperationalError, ConnectionError, OSError) as error:
-            logger.warning("enqueueing failed (%s); the sweeper will enqueue again", error)
+            logger.warning(
+                "enqueueing failed; the sweeper will enqueue again",
+                error=str(error),
+                uploads=len(upload_ids) - position,
+            )
             Upload.objects.filter(pk__in=upload_ids[position:]).update(dispatched_at=None)
             return
 
@@ -101,15 +106,26 @@ def upload_record_outcome(*, lease: Lease, outcome: Outcome) -> bool:
         delay = _retry_delay(lease.attempt, outcome.retry_after)
         changes = {**failed, "next_attempt_at": now + datetime.timedelta(seconds=delay)}
         new, action = Status.RETRYING, Action.RETRY
-    won = upload_transition(
-        upload_id=lease.upload_id,
-        expected=(Status.SENDING,),
-        new=new,
-        action=action,
-        reason=outcome.reason,
-        guard={"lease_token": lease.token},
-        changes=changes,
-    )
+    counters.delivery_count(outcome=outcome.kind)
+    waits = {"retry_in_seconds": round(delay, 1)} if outcome.kind == OutcomeKind.TRANSIENT else {}
+    with structlog.contextvars.bound_contextvars(attempt=lease.attempt, **waits):
+        won = upload_transition(
+            upload_id=lease.upload_id,
+            expected=(Status.SENDING,),
+            new=new,
+            action=action,
+            reason=outcome.reason,
+            guard={"lease_token": lease.token},
+            changes=changes,
+        )
+    if won is None:
+        logger.warning(
+            "delivery outcome dropped: the lease expired and another worker took the upload",
+            upload_id=lease.upload_id,
+            tps=lease.tps_code,
+            contest=lease.kind,
+            outcome=outcome.kind,
+        )
     if won and outcome.kind == OutcomeKind.TRANSIENT:
         _flag_if_overdue(lease.upload_id, outcome)
     return won is not None

@@ -7,6 +7,7 @@ import datetime
 from dataclasses import dataclass
 from functools import partial
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -16,6 +17,8 @@ from uploads.models import Action, Status, StuckReason, Upload
 from uploads.services.delivery import deliveries_enqueue
 from uploads.services.stuck import upload_mark_stuck
 from uploads.services.transitions import upload_transition
+
+logger = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -68,11 +71,14 @@ def _enqueue_due(batch: int) -> int:
             )
             .filter(unanswered)
             .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:batch]
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", "tps_id", "contest__kind")[:batch]
         )
-        Upload.objects.filter(pk__in=due).update(dispatched_at=timezone.now())
-        transaction.on_commit(partial(deliveries_enqueue, due))
+        ids = [upload_id for upload_id, _, _ in due]
+        Upload.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
+        transaction.on_commit(partial(deliveries_enqueue, ids))
+    for upload_id, tps, kind in due:
+        logger.info("upload due: enqueued again", upload_id=upload_id, tps=tps, contest=kind)
     return len(due)
 
 

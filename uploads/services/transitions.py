@@ -20,16 +20,20 @@ Why it looks the way it does, for a newcomer:
 
 import functools
 import hashlib
+import logging
 import weakref
 from dataclasses import dataclass
 
+import structlog
 from django.db import connection
 from django.db.models import Model
 from django.db.models.sql import Query
 from django.utils import timezone
 
-from uploads.models import Source, Upload
+from uploads.models import Action, Source, Upload
 from uploads.progress.services import progress_record_sql
+
+logger = structlog.get_logger(__name__)
 
 # `locked` takes the row only if it is still in an expected state and passes the guard, and
 # carries its old status and stuck flag out (UPDATE ... RETURNING shows only the new row before
@@ -58,7 +62,8 @@ _TRANSITION = """
             {actor}, {source}, {reason}, {now}
         FROM moved
     ), counted AS ({count})
-    SELECT old_status FROM moved
+    SELECT moved.old_status, moved.new_status, moved.tps_id, contest.kind
+    FROM moved JOIN regions_contest contest ON contest.id = moved.contest_id
 """
 # Its parameters, in their $n order; those of the changes and the guard follow.
 _PARAMETERS = ("upload_id", "expected", "new", "now", "action", "actor", "source", "reason")
@@ -104,7 +109,23 @@ def upload_transition(
         **_values(changes, shape, guard),
     }
     row = _execute(statement, [values[name] for name in statement.parameters])
-    return row[0] if row else None
+    if row is None:
+        return None
+    old, now, tps, kind = row
+    _log_transition(upload_id, action, old=old, new=now, tps=tps, kind=kind, reason=reason)
+    return old
+
+
+# A claim is one step of a delivery whose outcome gets a line of its own.
+_QUIET_ACTIONS = {Action.CLAIMED}
+
+
+def _log_transition(upload_id: int, action: str, *, old, new, tps, kind, reason: str) -> None:
+    """One line per change of an upload, with the upload, its TPS and its contest (and whatever
+    the caller bound: a request id, a task id, the attempt)."""
+    level = logging.DEBUG if action in _QUIET_ACTIONS else logging.INFO
+    fields = {"upload_id": upload_id, "tps": tps, "contest": kind, "from": old, "to": new}
+    logger.log(level, f"upload {action}", **fields, **({"reason": reason} if reason else {}))
 
 
 def _values(changes: dict, shape: tuple, guard: dict) -> dict:
