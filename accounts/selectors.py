@@ -1,7 +1,5 @@
 """Reads about users: who a token belongs to, and where a user may act."""
 
-from django.contrib.auth.models import AbstractBaseUser
-
 from accounts.models import ApiToken, Profile
 from accounts.services import token_hash
 
@@ -16,9 +14,9 @@ def user_for_token(key: str):
     return token.user if token else None
 
 
-def user_may_act_on(user: AbstractBaseUser, area_code: str) -> bool:
+def user_may_act_on(user, area_code: str) -> bool:
     """Staff act everywhere; others under the region on their profile (area codes are paths)."""
     if user.is_staff:
         return True
     region = Profile.objects.filter(user=user).values_list("region_id", flat=True).first()
-    return bool(region) and area_code.startswith(region)
+    return bool(region) and area_code.startswith(str(region))

@@ -8,6 +8,9 @@ pdprdp, pdprdk) opened over each of the 38 provinsi (4.1 million uploads at 823,
 for --seconds while a folder process folds every 2 s as beat does, and the main process reads
 a little. At the end the counts are recounted against a fresh GROUP BY: any drift is a failure.
 The issue asks for at least 1,000 status changes per second and pages under 50 ms p95.
+
+Django's own modules and the apps' are imported inside the functions that use them: the
+benchmark points Django at a throwaway database (benchmarks.throwaway) before any is loaded.
 """
 
 import argparse

@@ -17,6 +17,9 @@ bind changed, to a free loopback port) and a local nginx, then wrk -t2 with 32 c
 The views answer from the public snapshot (public/snapshots.py), which a thread of this process
 refreshes every few seconds as beat and a worker would; no data changes during the runs.
 wrk, gunicorn, nginx and PostgreSQL share the cores, as they would on one small server.
+
+Django's own modules and the apps' are imported inside the functions that use them: the
+benchmark points Django at a throwaway database (benchmarks.throwaway) before any is loaded.
 """
 
 import argparse
@@ -24,6 +27,7 @@ import contextlib
 import http.client
 import os
 import re
+import runpy
 import secrets
 import signal
 import subprocess
@@ -33,6 +37,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 
 from benchmarks.delivery import _bench_redis_url
@@ -162,13 +167,11 @@ def _setup(bodies: dict[str, bytes], extra: list[str]) -> str:
 
 
 def _gunicorn_config() -> dict:
-    import runpy
 
     return runpy.run_path(str(PROJECT_DIR / "gunicorn.conf.py"))
 
 
 def _load_demo() -> None:
-    from io import StringIO
 
     from django.core.management import call_command
 

@@ -13,11 +13,16 @@ entries, how long, and so how many areas a refresh can rebuild in its budget
 (SNAPSHOT_REFRESH_BUDGET_SECONDS). Then as many changes again, refreshed by --processes processes
 taking a kind each at a time, as that many snapshot worker processes would. Last, a refresh
 that finds nothing changed.
+
+Django's own modules and the apps' are imported inside the functions that use them: the
+benchmark points Django at a throwaway database (benchmarks.throwaway) before any is loaded.
 """
 
 import argparse
 import random
+import tempfile
 import time
+from multiprocessing import get_context
 
 from benchmarks.dashboard import liven_up
 from benchmarks.progress import KINDS, NATIONAL_TPS, load_data
@@ -44,7 +49,6 @@ def main() -> None:
 
 
 def _use_a_folder_of_its_own() -> None:
-    import tempfile
 
     from django.conf import settings
 
@@ -132,7 +136,6 @@ def _change(burst: int, *, seed: int) -> None:
 
 
 def _refresh_in_parallel(processes: int) -> list:
-    from multiprocessing import get_context
 
     from django.db import connections
 

@@ -13,11 +13,12 @@ from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from dashboard.selectors import board_etag, dashboard_board, dashboard_tps
+from dashboard.selectors import area_page, page_etag, tps_page
 from regions import codes
-from regions.selectors import home_place, place_of_area
-from uploads.progress.selectors import CHILD_SORTS
-from uploads.progress.timeline import place_chart
+from regions.selectors import contest_area_of
+from sirekap_tracker.requests import HtmxHttpRequest
+from uploads.progress.selectors import CHILD_SORTS, progress_home
+from uploads.progress.timeline import contest_area_chart
 
 # What an HTMX request asks for: the live part every 5 s, the timeline every minute (?part=).
 PARTS = {"live": "dashboard/area.html#live", "timeline": "dashboard/area.html#timeline"}
@@ -33,10 +34,10 @@ def _staff(request: HttpRequest) -> None:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     _staff(request)
-    place = home_place()
-    if place is None:
+    home = progress_home()
+    if home is None:
         return render(request, "dashboard/empty.html")
-    kind, code = place
+    kind, code = home
     if code:
         return redirect("dashboard:area", kind=kind, code=code)
     return redirect("dashboard:nation", kind=kind)
@@ -44,12 +45,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
+def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
     _staff(request)
     if len(code) == codes.TPS_LENGTH:
         return _tps(request, kind, code)
-    place = place_of_area(kind=kind, area_code=code)
-    if place is None:
+    contest_area = contest_area_of(kind=kind, area_code=code)
+    if contest_area is None:
         raise Http404("no such area, or no contest of this kind there")
     part = request.GET.get("part", "live") if request.htmx else "page"
     if part not in (*PARTS, "page"):
@@ -58,18 +59,22 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
     if sort not in CHILD_SORTS:
         sort = "code"
     now = timezone.now()
-    board = dashboard_board(place=place, lists=part != "timeline")
+    page_data = area_page(contest_area=contest_area, lists=part != "timeline")
     # The live part leaves the timeline out: it changes once a minute and polls on its own.
-    chart = None if part == "live" else place_chart(place=place, current=board.area, now=now)
+    chart = (
+        None
+        if part == "live"
+        else contest_area_chart(contest_area=contest_area, current=page_data.area, now=now)
+    )
     variant = f"{translation.get_language()}:{sort}:{part}"
-    etag = board_etag(board, variant=variant, now=now, chart=chart)
+    etag = page_etag(page_data, variant=variant, now=now, chart=chart)
     response = get_conditional_response(request, etag=etag)
     if response is None:
         context = {
-            "place": place,
-            "board": board,
+            "contest_area": contest_area,
+            "data": page_data,
             # Each child with the public site's published count for it, where the poller has one.
-            "children": board.children(sort),
+            "children": page_data.children(sort),
             "sort": sort,
             "chart": chart,
             "now": now,
@@ -84,10 +89,10 @@ def area(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
 
 def _tps(request: HttpRequest, kind: str, code: str) -> HttpResponse:
     """One TPS: its status, attempts, every event and every document version."""
-    board = dashboard_tps(kind=kind, tps_code=code)
-    if board is None:
+    page_data = tps_page(kind=kind, tps_code=code)
+    if page_data is None:
         raise Http404("no such TPS, or no contest of this kind there")
-    context = {"place": board.place, "board": board, "now": timezone.now()}
+    context = {"contest_area": page_data.contest_area, "data": page_data, "now": timezone.now()}
     response = render(request, "dashboard/tps.html", context)
     patch_cache_control(response, private=True, no_cache=True)
     return response

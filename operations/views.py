@@ -8,7 +8,7 @@ import hashlib
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
@@ -16,11 +16,12 @@ from django.views.decorators.http import require_GET
 
 from operations.board import system_board, worst
 from operations.selectors import system_state
+from sirekap_tracker.requests import HtmxHttpRequest
 
 
 @login_required
 @require_GET
-def system(request: HttpRequest) -> HttpResponse:
+def system(request: HtmxHttpRequest) -> HttpResponse:
     # As the dashboard: any active staff user, until the roles issue lands.
     if not request.user.is_staff:
         raise PermissionDenied

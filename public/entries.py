@@ -1,8 +1,8 @@
 """What each entry of the public snapshot (public/snapshots.py) is, and how it is built from the
 database: the very bytes a public view answers, with their ETag.
 
-The entries of one area share one read (`Source`): a worker rebuilding an area's page in two
-languages, its poll parts, its hhcw file and its CSV reads the area's board once.
+The entries of one area share one read (`EntryInputs`): a worker rebuilding an area's page in two
+languages, its poll parts, its hhcw file and its CSV reads the area's page data once.
 
 Names (the variant of an entry is in its name, never in a header, as for the caches in front):
 - `hhcw.json` the hhcw file of an area or a TPS; `wilayah.json` an area's children;
@@ -21,22 +21,19 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
-from public.selectors import (
-    AreaBoard,
-    TpsBoard,
+from public.opendata import (
     bytes_etag,
     hhcw_area,
     hhcw_etag,
     hhcw_tps,
     json_bytes,
-    progress_board,
     progress_csv,
-    progress_tps,
     wilayah_list,
 )
+from public.selectors import PublicAreaPage, PublicTpsPage, public_area_page, public_tps_page
 from public.snapshots import Entry
 from regions import codes
-from uploads.progress.timeline import Chart, place_chart
+from uploads.progress.timeline import Chart, contest_area_chart
 
 JSON = "application/json"
 HHCW = "hhcw.json"
@@ -61,7 +58,7 @@ def home_name(language: str) -> str:
     return f"home.{language}.html"
 
 
-class Source:
+class EntryInputs:
     """What the entries of one area (or TPS) of a contest kind are built from, each read once,
     when an entry first needs it, and the moment they are built."""
 
@@ -73,23 +70,25 @@ class Source:
         self.live: dict[tuple[str, str], str] = {}
 
     @cached_property
-    def board(self) -> AreaBoard | TpsBoard | None:
+    def page_data(self) -> PublicAreaPage | PublicTpsPage | None:
         if len(self.code) == codes.TPS_LENGTH:
-            return progress_tps(kind=self.kind, tps_code=self.code)
-        return progress_board(kind=self.kind, area_code=self.code)
+            return public_tps_page(kind=self.kind, tps_code=self.code)
+        return public_area_page(kind=self.kind, area_code=self.code)
 
     @cached_property
     def chart(self) -> Chart | None:
-        board = self.board
-        if not isinstance(board, AreaBoard):
+        page_data = self.page_data
+        if not isinstance(page_data, PublicAreaPage):
             return None
-        return place_chart(place=board.place, current=board.area, now=self.now)
+        return contest_area_chart(
+            contest_area=page_data.contest_area, current=page_data.area, now=self.now
+        )
 
 
-def entry_build(source: Source, name: str) -> Entry | None:
+def entry_build(source: EntryInputs, name: str) -> Entry | None:
     """The entry of that name, or None when there is no such thing (an unknown area, a part a
     desa does not have, a CSV of a TPS)."""
-    if source.board is None:
+    if source.page_data is None:
         return None
     stem, *variant = name.split(".")[:-1]
     if stem == "page":
@@ -97,9 +96,9 @@ def entry_build(source: Source, name: str) -> Entry | None:
         return _page(source, language=language, part=part, sort=sort, home=False)
     if stem == "home":
         return _page(source, language=variant[0], part="page", sort="code", home=True)
-    if isinstance(source.board, TpsBoard):
+    if isinstance(source.page_data, PublicTpsPage):
         return _tps_hhcw(source) if stem == "hhcw" else None
-    counts = source.board.counts
+    counts = source.page_data.counts
     if stem == "hhcw":
         value = hhcw_area(counts, ts=source.now)
         return _entry(json_bytes(value), JSON, hhcw_etag(value), source)
@@ -112,25 +111,34 @@ def entry_build(source: Source, name: str) -> Entry | None:
     return None
 
 
-def _tps_hhcw(source: Source) -> Entry:
+def _tps_hhcw(source: EntryInputs) -> Entry:
     """The image URLs of the KPU's files are absolute: the body carries a token where the scheme
     and host go, which the view replaces with those the request came to."""
-    row = source.board.tps
+    page_data = source.page_data
+    assert isinstance(page_data, PublicTpsPage)  # entry_build asks only for a TPS's file
+    row = page_data.tps
     token = uuid.uuid4().hex
     body = json_bytes(hhcw_tps(row, base_url=token, ts=source.now))
     etag = hhcw_etag(hhcw_tps(row, base_url="", ts=source.now))
     return _entry(body, JSON, etag, source, base_url_token=token)
 
 
-def _page(source: Source, *, language: str, part: str, sort: str, home: bool) -> Entry | None:
-    board = source.board
-    area = isinstance(board, AreaBoard)
+def _page(source: EntryInputs, *, language: str, part: str, sort: str, home: bool) -> Entry | None:
+    page_data = source.page_data
+    if page_data is None:
+        return None
+    area = isinstance(page_data, PublicAreaPage)
     template = (AREA_PARTS if area else TPS_PARTS).get(part)
     # The live part leaves the timeline out: it changes once a minute and polls on its own.
     chart = source.chart if area and part != "live" else None
     if template is None or (part == "timeline" and chart is None):
         return None
-    context = {"board": board, "place": board.place, "sort": sort, "chart": chart}
+    context: dict[str, object] = {
+        "data": page_data,
+        "contest_area": page_data.contest_area,
+        "sort": sort,
+        "chart": chart,
+    }
     context |= {"now": source.now, "home": home}
     with translation.override(language):
         if part == "page":
@@ -142,20 +150,20 @@ def _page(source: Source, *, language: str, part: str, sort: str, home: bool) ->
     return _bytes_entry(body.encode(), HTML, source)
 
 
-def _live(source: Source, *, language: str, sort: str) -> str:
+def _live(source: EntryInputs, *, language: str, sort: str) -> str:
     """The live part of a page, rendered once for the page and the part's own entry."""
     if (language, sort) not in source.live:
         _page(source, language=language, part="live", sort=sort, home=False)
     return source.live[language, sort]
 
 
-def _path(source: Source, *, part: str, sort: str, home: bool) -> str:
+def _path(source: EntryInputs, *, part: str, sort: str, home: bool) -> str:
     """The URL the page answers, in the active language: the language links of the page are
     this one in the other language."""
     if home:
         return reverse("home")
     arguments = [source.kind, source.code] if source.code else [source.kind]
-    path = reverse("pages:area" if source.code else "pages:nation", args=arguments)
+    path = reverse("progress:area" if source.code else "progress:nation", args=arguments)
     query = QueryDict(mutable=True)
     if part != "page":
         query["part"] = part
@@ -174,9 +182,9 @@ def _request(path: str) -> HttpRequest:
     return request
 
 
-def _bytes_entry(body: bytes, content_type: str, source: Source, **extra) -> Entry:
+def _bytes_entry(body: bytes, content_type: str, source: EntryInputs, **extra) -> Entry:
     return _entry(body, content_type, bytes_etag(body), source, **extra)
 
 
-def _entry(body: bytes, content_type: str, etag: str, source: Source, **extra) -> Entry:
+def _entry(body: bytes, content_type: str, etag: str, source: EntryInputs, **extra) -> Entry:
     return Entry(body, content_type, etag, built_at=source.now.timestamp(), **extra)

@@ -22,11 +22,11 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from public import snapshots
-from public.entries import Source, entry_build
+from public.entries import EntryInputs, entry_build
 from public.snapshots import Entry, Key
 from regions import codes
-from regions.selectors import home_place
 from uploads.models import PublicAreaProgress
+from uploads.progress.selectors import progress_home
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def snapshot_entry(key: Key) -> Entry | None:
     if entry is not None:
         return entry
     try:
-        entry = entry_build(Source(key.kind, key.code), key.name)
+        entry = entry_build(EntryInputs(key.kind, key.code), key.name)
     except DatabaseError as error:
         raise SnapshotUnavailable(str(error)) from error
     if entry is not None:
@@ -81,7 +81,7 @@ def snapshot_home() -> tuple[str, str] | None:
     home = snapshots.home_read()
     if home is None:
         try:
-            home = home_place()
+            home = progress_home()
         except DatabaseError as error:
             raise SnapshotUnavailable(str(error)) from error
         if home is not None:
@@ -167,7 +167,7 @@ def _rebuild_alone(
 
 def _home_store() -> None:
     """Which area the home page shows, for / to be answered without a query."""
-    if home := home_place():
+    if home := progress_home():
         snapshots.home_write(*home)
 
 
@@ -276,7 +276,7 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
 
 
 def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
-    source = Source(kind, code)
+    source = EntryInputs(kind, code)
     written = 0
     for name in names:
         key = Key(kind, code, name)

@@ -40,8 +40,8 @@ from regions import codes
 # The state of a contest kind's refresher (public.services), state.<kind>.json at the root, beside
 # the kinds' folders; its modification time is that kind's heartbeat.
 STATE = "state.{kind}.json"
-# Which area the home page shows (regions.selectors.home_place), so that / is answered without
-# a query: "<kind> <code>".
+# Which area the home page shows (uploads.progress.selectors.progress_home), so that / is answered
+# without a query: "<kind> <code>".
 HOME = "home"
 # Entries a process keeps in memory, each checked against its file by one stat per request: the
 # hot pages are read from disk once per change, not per request. About 30 KB each at most.
@@ -252,7 +252,7 @@ def builds_remove(*, unused_for: float) -> list[str]:
     """Removes the snapshots of other builds that no refresh has written for unused_for
     seconds (the processes of an earlier deploy are gone); returns their names."""
     parent, mine = Path(settings.SNAPSHOT_ROOT), build()
-    removed = []
+    removed: list[str] = []
     try:
         others = [item for item in os.scandir(parent) if item.is_dir() and item.name != mine]
     except OSError:

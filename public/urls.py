@@ -20,7 +20,7 @@ urlpatterns = [
     re_path(r"^api/hhcw/(?P<rest>.*)\Z", views.hhcw, name="hhcw"),
     re_path(r"^api/wilayah/(?P<rest>.*)\Z", views.wilayah, name="wilayah"),
     re_path(r"^api/progress/(?P<rest>.*)\Z", views.progress, name="progress"),
-    re_path(r"^api/dokumen/(?P<name>.*)\Z", views.page, name="page"),
+    re_path(r"^api/dokumen/(?P<name>.*)\Z", views.document_page, name="document-page"),
     # Anything else under /api/ (the intake, /api/uploads/, is routed before these): a JSON
     # 404, as every answer of the API is JSON.
     re_path(r"^api/(?P<rest>.*)\Z", views.api_unknown),
@@ -31,5 +31,5 @@ pages = (
         path("progress/<slug:kind>/", views.progress_page, name="nation"),
         path("progress/<slug:kind>/<str:code>/", views.progress_page, name="area"),
     ],
-    "pages",
+    "progress",
 )

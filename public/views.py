@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -29,7 +30,8 @@ from public.entries import (
     home_name,
     page_name,
 )
-from public.selectors import json_bytes, public_page
+from public.opendata import json_bytes
+from public.selectors import public_page
 from public.services import SnapshotUnavailable, snapshot_entry, snapshot_home
 from public.snapshots import Entry, Key
 from regions import codes
@@ -63,7 +65,7 @@ class ApiError(Exception):
         self.status = status
 
 
-def open_data(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def open_data(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """GET and HEAD from any origin, a preflight answered, other methods 405, errors as JSON,
     and short public caching unless the view chose otherwise."""
 
@@ -71,7 +73,8 @@ def open_data(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     # get our JSON 405 rather than the CSRF failure page.
     @csrf_exempt
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, **kwargs) -> HttpResponse:
+    def wrapped(request: HttpRequest, **kwargs) -> HttpResponseBase:
+        response: HttpResponseBase
         if request.method == "OPTIONS":
             response = HttpResponse(status=204)
             response["Access-Control-Allow-Methods"] = METHODS
@@ -202,7 +205,7 @@ def wilayah(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> 
     """/api/wilayah/<contest>/0.json (provinsi), /api/wilayah/<contest>/<prov>/....json."""
     kind, _, tail = rest.partition("/")
     if tail == "0.json":
-        kind, chain = _kind(kind, kinds), []
+        kind, chain = _kind(kind, kinds), list[str]()
     else:
         kind, chain = _chain(rest, suffix=".json", deepest=Level.DESA, kinds=kinds)
         if not chain:
@@ -226,7 +229,7 @@ def progress(request: HttpRequest, rest: str) -> HttpResponse:
 
 
 @open_data
-def page(request: HttpRequest, name: str) -> HttpResponse:
+def document_page(request: HttpRequest, name: str) -> HttpResponseBase:
     """/api/dokumen/<page id>.<jpg|png|pdf>: a page of a published document."""
     pk, dot, extension = name.partition(".")
     if not (pk.isascii() and pk.isdigit() and len(pk) <= 18 and dot and extension):
@@ -238,10 +241,10 @@ def page(request: HttpRequest, name: str) -> HttpResponse:
     if found is None or EXTENSION[found.content_type] != extension:
         raise ApiError(404, f"no published page {name}")
     etag = f'"{found.sha256}"'
-    response = get_conditional_response(request, etag=etag)
+    response: HttpResponseBase | None = get_conditional_response(request, etag=etag)
     if response is None:
         response = page_response(
-            name=found.file.name,
+            name=str(found.file.name),
             content_type=found.content_type,
             filename=f"{found.document.upload.tps_id}-{found.number}.{extension}",
         )
@@ -264,7 +267,7 @@ def api_unknown(request: HttpRequest, rest: str) -> HttpResponse:
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    """/: the page of the home area (the dashboard's rule, regions.selectors.home_place)
+    """/: the page of the home area (the dashboard's rule, uploads.progress.selectors.progress_home)
     itself, not a redirect to it, so that the page everyone opens first is one cacheable
     answer."""
     try:

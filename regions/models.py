@@ -84,7 +84,7 @@ class Area(models.Model):
         kind = area_kind(self.code)
         if self.name.lower().startswith(f"{kind} "):
             return self.name
-        return TITLES[kind] % {"name": self.name}
+        return str(TITLES[kind]) % {"name": self.name}
 
 
 class ContestKind(models.TextChoices):

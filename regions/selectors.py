@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from regions import codes
@@ -25,7 +24,7 @@ def area_children(code: str | None) -> QuerySet[Area]:
 
 
 @dataclass(frozen=True)
-class Place:
+class ContestArea:
     """A page's area (None: the nation) and contest kind, with the contests summed there."""
 
     kind: str
@@ -49,7 +48,7 @@ class Place:
 
     @property
     def kind_choices(self) -> list[tuple[str, str]]:
-        return [(kind, ContestKind(kind).label) for kind in self.kinds]
+        return [(kind, str(ContestKind(kind).label)) for kind in self.kinds]
 
     @property
     def contest_name(self) -> str:
@@ -59,7 +58,7 @@ class Place:
         return str(ContestKind(self.kind).label)
 
 
-def place_of_area(*, kind: str, area_code: str) -> Place | None:
+def contest_area_of(*, kind: str, area_code: str) -> ContestArea | None:
     """Where a progress page stands (/dashboard/<kind>/<code>/, /progress/<kind>/<code>/): the
     area with its ancestors and the contests of the kind over or under it. None when there is no
     such area (a TPS is a row of its desa) or no contest of that kind over or under it. Two
@@ -78,23 +77,4 @@ def place_of_area(*, kind: str, area_code: str) -> Place | None:
     if not of_kind:
         return None
     kinds = sorted({contest.kind for contest in contests})
-    return Place(kind, area_code, area, areas, of_kind, kinds)
-
-
-def home_place() -> tuple[str, str] | None:
-    """(kind, area code) of /dashboard/ and of the public /: the configured home
-    (DASHBOARD_CONTEST, DASHBOARD_AREA) or else the first contest kind held, over its region
-    when only one contest has that kind (a Pilkada kabupaten) and over the nation otherwise.
-    None when no contest is open."""
-    contests = Contest.objects.order_by("kind", "region_id")
-    if settings.DASHBOARD_CONTEST:
-        contests = contests.filter(kind=settings.DASHBOARD_CONTEST)
-    first_two = list(contests[:2])
-    if not first_two:
-        return None
-    kind = first_two[0].kind
-    if settings.DASHBOARD_AREA is not None:
-        return kind, settings.DASHBOARD_AREA
-    if len(first_two) == 1 or first_two[1].kind != kind:
-        return kind, first_two[0].region_id
-    return kind, ""
+    return ContestArea(kind, area_code, area, areas, of_kind, kinds)

@@ -1,8 +1,11 @@
 """The Celery app. Its settings are the CELERY_* block of settings.py, each line commented there."""
 
+import logging
 import os
 
+import redis
 from celery import Celery, signals
+from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sirekap_tracker.settings")
 
@@ -32,6 +35,8 @@ def _services_or_exit(**kwargs) -> None:
 
 
 def _add_worker_steps() -> None:
+    # Imported here, not at the top: they import Django's settings, which this module must not
+    # touch at import time (the Celery command line loads them in _settings_or_exit, above).
     from django_structlog.celery.steps import DjangoStructLogInitStep
 
     from sirekap_tracker.health import WorkerHeartbeat
@@ -65,11 +70,6 @@ def _survive_losing_redis_with_unacked_messages() -> None:
     and the sweeper rings for any upload still due (PostgreSQL is the source of truth). So the
     worker logs it and carries on instead of dying.
     """
-    import logging
-
-    import redis
-    from kombu.transport import redis as kombu_redis
-
     logger = logging.getLogger(__name__)
     qos = kombu_redis.QoS
     original_restore, original_ack = qos.restore_unacked, qos.ack
@@ -88,7 +88,8 @@ def _survive_losing_redis_with_unacked_messages() -> None:
             logger.warning("ack on a channel lost with Redis skipped (%r)", error)
             return None
 
-    qos.restore_unacked, qos.ack = restore_unacked, ack
+    # A patch of kombu's class, on purpose (see above): typed checkers call it a method assign.
+    qos.restore_unacked, qos.ack = restore_unacked, ack  # type: ignore[method-assign]
 
 
 _survive_losing_redis_with_unacked_messages()

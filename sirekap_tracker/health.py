@@ -179,7 +179,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     """Writes this worker's name, the time and the queues it takes into Redis every
     HEARTBEAT_SECONDS."""
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, worker, **kwargs) -> None:
         super().__init__(worker, **kwargs)

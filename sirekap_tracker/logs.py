@@ -15,6 +15,7 @@ import re
 import uuid
 
 import structlog
+from structlog.typing import Processor
 
 FORMATS = ["json", "text"]
 # Keys whose values never reach a log line, whoever logs them (a library's `extra`, a bound
@@ -47,7 +48,7 @@ def _redact_secrets(logger, method_name: str, event_dict: dict) -> dict:
 
 
 # What every line gets, whether it came from structlog or from the logging module.
-_SHARED = [
+_SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_logger_name,
     structlog.stdlib.add_log_level,

@@ -90,6 +90,7 @@ def _database_url() -> str:
     url = config.env_str("DATABASE_URL", "")
     if url:
         return url
+    # Only without DATABASE_URL: production images carry no embedded servers.
     from sirekap_tracker import embedded
 
     return embedded.postgres_url()
@@ -99,6 +100,7 @@ def _redis_url() -> str:
     url = config.env_str("REDIS_URL", "")
     if url:
         return config.check_redis_url("REDIS_URL", url)
+    # Only without REDIS_URL: production images carry no embedded servers.
     from sirekap_tracker import embedded
 
     return embedded.redis_url()
@@ -173,7 +175,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "uploads.tasks.sweep_uploads",
         "schedule": float(config.env_int("SWEEP_INTERVAL_SECONDS", 10)),
     },
-    "poll-sirekap": {
+    "poll-public-site": {
         "task": "uploads.tasks.poll_public_site",
         "schedule": float(config.env_int("POLL_INTERVAL_SECONDS", 60)),
     },

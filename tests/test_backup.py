@@ -18,7 +18,8 @@ from psycopg import sql
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file
 from tests.world import babulu_tps, move
 from uploads.models import Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_receive
+from uploads.services.intake import upload_receive
+from uploads.services.stuck import upload_mark_stuck
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,13 +16,12 @@ from simulator.kpps import form_png
 from tests.conftest import PROJECT_DIR, wait_until
 from tests.documents import page_file
 from tests.test_pipeline import pipeline_env, staff, start_beat, start_worker, world  # noqa: F401
-from tests.world import publish_all_but
+from tests.world import LABANGKA, publish_all_but
 from uploads.progress.services import timeline_point_take
 from uploads.services.intake import upload_receive
 
 pytestmark = [pytest.mark.browser, pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
-LABANGKA = "6409032002"  # a desa of Babulu
 LEFT = [f"{LABANGKA}{number:03d}" for number in (1, 2, 3, 4)]  # not yet published
 BABULU_ROW = "#area-640903"
 

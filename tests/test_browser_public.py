@@ -13,14 +13,13 @@ from simulator.kpps import form_png
 from tests.conftest import PROJECT_DIR
 from tests.documents import page_bytes, page_file
 from tests.test_public_pages import mark_stuck_by_an_operator
-from tests.world import move, publish_all_but
+from tests.world import LABANGKA, move, publish_all_but
 from uploads.models import Status
 from uploads.progress.services import timeline_point_take
 from uploads.services.intake import upload_receive
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
-LABANGKA = "6409032002"  # a desa of Babulu
 LEFT = [f"{LABANGKA}{number:03d}" for number in (1, 2, 3, 4)]  # not yet published
 BABULU_ROW = "#area-640903"
 PHONE = {"width": 390, "height": 844}

@@ -11,9 +11,17 @@ from django.utils import timezone
 
 from regions.models import Area, Level
 from regions.zones import in_zone_text, zone_of_area
-from tests import world
 from tests.documents import PNG_HEAD, page_bytes, page_file
-from tests.world import babulu_tps, move, publish_all_but, text, text_of
+from tests.world import (
+    BABULU,
+    LABANGKA,
+    LABANGKA_TPS,
+    babulu_tps,
+    move,
+    publish_all_but,
+    text,
+    text_of,
+)
 from uploads.delivery import Outcome
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
 from uploads.progress.services import progress_fold, timeline_point_take
@@ -22,9 +30,6 @@ from uploads.services.intake import upload_receive
 from uploads.services.stuck import upload_mark_stuck
 
 PPU = "/dashboard/pkwkk/6409/"
-BABULU = world.BABULU
-LABANGKA = "6409032002"  # a desa of Babulu
-LABANGKA_TPS = "6409032002001"
 
 
 @pytest.fixture
@@ -366,7 +371,7 @@ def test_the_timeline_polls_once_a_minute_on_its_own_and_answers_304_unchanged(s
     timeline_point_take()
     with CaptureQueriesContext(connection) as captured:
         part = staff_client.get(PPU + "?part=timeline", headers={"HX-Request": "true"})
-    # The session and its user, the place, the counts, the timeline: none of the lists.
+    # The session and its user, the contest area, the counts, the timeline: none of the lists.
     assert len(captured) == 6
     assert part.text.lstrip().startswith('<section id="timeline-part"')
     assert 'hx-trigger="every 60s' in part.text

@@ -1,38 +1,31 @@
 """The delivery rules, by calling the services directly: leases, fencing, backoff, the sweeper."""
 
 import datetime
-from io import StringIO
 
 import httpx
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from tests.documents import page_file
+from tests.world import LABANGKA_TPS
 from uploads import delivery as delivery_http
 from uploads.models import Source, Status, StuckReason, Upload
 from uploads.progress.models import COUNTED, ProgressChange
 from uploads.services import delivery, intake, publication, stuck, sweeper, transitions
 
-pytestmark = pytest.mark.django_db
-
-TPS = "6409032002001"
-
-
-@pytest.fixture(autouse=True)
-def world(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    call_command("load_demo", stdout=StringIO())
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
 
 @pytest.fixture
 def queued(django_capture_on_commit_callbacks) -> Upload:
     user = get_user_model().objects.create_user("kpu", is_staff=True)
     with django_capture_on_commit_callbacks():
-        receipt = intake.upload_receive(tps_code=TPS, kind="pkwkk", files=[page_file()], user=user)
+        receipt = intake.upload_receive(
+            tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=user
+        )
     return receipt.upload
 
 

@@ -18,13 +18,11 @@ from django.contrib.auth import get_user_model
 
 from accounts.services import api_token_create
 from tests.documents import JPEG_HEAD, PDF_HEAD, PNG_HEAD, page_bytes, page_file
-from tests.world import move
+from tests.world import LABANGKA_TPS, move
 from uploads.models import Document, Page, Status, UploadEvent
 from uploads.services.intake import upload_receive
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_world")]
-
-TPS = "6409032002001"
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -131,7 +129,7 @@ def token(kpu):
 
 
 def post(client, token, *files):
-    data = {"tps": TPS, "contest": "pkwkk", "file": list(files)}
+    data = {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": list(files)}
     return client.post("/api/uploads/", data, headers={"Authorization": f"Token {token}"})
 
 
@@ -199,8 +197,8 @@ def test_a_long_file_name_is_cut_in_the_message(client, token):
 def published(kpu):
     pages = [page_bytes(JPEG_HEAD), page_bytes(PDF_HEAD)]
     files = [page_file(pages[0]), page_file(pages[1], "p2.pdf", "application/pdf")]
-    receipt = upload_receive(tps_code=TPS, kind="pkwkk", files=files, user=kpu)
-    move(TPS, Status.PUBLISHED)
+    receipt = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=files, user=kpu)
+    move(LABANGKA_TPS, Status.PUBLISHED)
     return list(receipt.document.pages.order_by("number"))
 
 

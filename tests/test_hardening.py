@@ -19,14 +19,13 @@ from accounts.models import ApiToken, Profile
 from accounts.services import api_token_create
 from regions.models import Area
 from tests.documents import page_file
-from tests.world import move
+from tests.world import LABANGKA_TPS, move
 from uploads.models import PublicAreaProgress, Status, Upload
 from uploads.services.intake import upload_receive
 from uploads.services.stuck import upload_mark_stuck
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_world")]
 
-TPS = "6409032002001"
 # What each named part of a URL pattern is filled with: a value that exists where one can.
 SAMPLES = {
     "kind": "pkwkk",
@@ -101,7 +100,7 @@ def test_every_page_answers_an_anonymous_get_as_designed_never_500(client):
 def test_every_page_refuses_an_anonymous_post_never_500():
     client = Client(enforce_csrf_checks=True)
     for path in ALL_PATHS:
-        status = client.post(path, {"tps": TPS, "contest": "pkwkk"}).status_code
+        status = client.post(path, {"tps": LABANGKA_TPS, "contest": "pkwkk"}).status_code
         assert status in (302, 400, 401, 403, 404, 405), (path, status)
 
 
@@ -128,7 +127,7 @@ def kpu():
     user.groups.add(Group.objects.create(name="KPU Kabupaten"))
     Profile.objects.create(user=user, region=Area.objects.get(code="6409"))
     api_token_create(username="kpu")
-    upload_receive(tps_code=TPS, kind="pkwkk", files=[page_file()], user=user)
+    upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=user)
     PublicAreaProgress.objects.create(kind="pkwkk", area_code="6409", total=3, published=0)
     return user
 
@@ -218,7 +217,7 @@ def test_nothing_personal_reaches_what_the_public_reads(client, settings):
     Profile.objects.create(user=user, region=Area.objects.get(code="640903"))
     key = api_token_create(username="siti.rahma")
     receipt = upload_receive(
-        tps_code=TPS,
+        tps_code=LABANGKA_TPS,
         kind="pkwkk",
         files=[page_file()],
         user=user,
@@ -229,11 +228,11 @@ def test_nothing_personal_reaches_what_the_public_reads(client, settings):
     move("6409032002002", Status.PUBLISHED)
     secrets = ["siti", "Rahmawati", "example.test", "0812", key[:8], "kpps-siti"]
     urls = [
-        f"/progress/pkwkk/{TPS}/",
-        f"/en/progress/pkwkk/{TPS}/",
+        f"/progress/pkwkk/{LABANGKA_TPS}/",
+        f"/en/progress/pkwkk/{LABANGKA_TPS}/",
         "/progress/pkwkk/6409032002/",
         "/en/progress/pkwkk/6409/?part=live",
-        f"/api/hhcw/pkwkk/64/6409/640903/6409032002/{TPS}.json",
+        f"/api/hhcw/pkwkk/64/6409/640903/6409032002/{LABANGKA_TPS}.json",
         "/api/hhcw/pkwkk/64/6409/640903/6409032002.json",
         "/api/progress/pkwkk/6409032002.csv",
         "/api/wilayah/pkwkk/64/6409/640903/6409032002.json",

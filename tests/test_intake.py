@@ -10,12 +10,12 @@ from accounts.models import Profile
 from accounts.services import api_token_create
 from regions.models import Area
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
+from tests.world import LABANGKA_TPS
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
 from uploads.services.publication import upload_mark_published
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
-BABULU_TPS = "6409032002001"  # Labangka, TPS 001
 PENAJAM_TPS = "6409011011001"
 
 
@@ -31,7 +31,7 @@ def babulu_token():
     return api_token_create(username="ppk-babulu")
 
 
-def post(client, token, *files, tps=BABULU_TPS, contest="pkwkk", key=None):
+def post(client, token, *files, tps=LABANGKA_TPS, contest="pkwkk", key=None):
     headers = {"Authorization": f"Token {token}"} if token else {}
     if key:
         headers["Idempotency-Key"] = key
@@ -39,7 +39,7 @@ def post(client, token, *files, tps=BABULU_TPS, contest="pkwkk", key=None):
     return client.post("/api/uploads/", data, headers=headers)
 
 
-def upload_of(tps=BABULU_TPS, kind="pkwkk") -> Upload:
+def upload_of(tps=LABANGKA_TPS, kind="pkwkk") -> Upload:
     return Upload.objects.get(tps_id=tps, contest__kind=kind)
 
 
@@ -62,7 +62,7 @@ def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
     upload = upload_of()
     assert response.json() == {
         "id": upload.pk,
-        "tps": BABULU_TPS,
+        "tps": LABANGKA_TPS,
         "contest": "pkwkk",
         "status": "queued",
         "sha256": sha256(data),
@@ -157,7 +157,7 @@ def test_a_bad_second_page_refuses_the_whole_document(client, staff_token):
 def test_without_a_valid_token_the_answer_is_401(client, header):
     headers = {"Authorization": header} if header else {}
     response = client.post(
-        "/api/uploads/", {"tps": BABULU_TPS, "contest": "pkwkk"}, headers=headers
+        "/api/uploads/", {"tps": LABANGKA_TPS, "contest": "pkwkk"}, headers=headers
     )
     assert response.status_code == 401
     assert "Token" in response.json()["error"]
@@ -228,7 +228,7 @@ def test_the_form_shows_the_reason_for_a_refusal(client):
     user = get_user_model().objects.create_user("kpu", password="x", is_staff=True)
     client.force_login(user)
     response = client.post(
-        "/unggah/", {"tps": BABULU_TPS, "contest": "pkwkk", "file": [page_file(b"GIF89a")]}
+        "/unggah/", {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": [page_file(b"GIF89a")]}
     )
     assert response.status_code == 400
     assert "not a JPEG, PNG or PDF" in response.text

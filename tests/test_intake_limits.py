@@ -14,12 +14,12 @@ from accounts.services import api_token_create
 from regions.models import Area
 from tests.documents import page_bytes, page_file
 from tests.nginx import free_port
+from tests.world import LABANGKA_TPS
 from uploads import limits
 from uploads.models import Document, Status, Upload, UploadEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_world")]
 
-LABANGKA_TPS = "6409032002001"  # in Babulu
 PENAJAM_TPS = "6409011011001"
 
 

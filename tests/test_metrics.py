@@ -17,7 +17,8 @@ from tests.documents import page_bytes
 from tests.world import babulu_tps, move
 from uploads import poller, tasks
 from uploads.models import Status, StuckReason, Upload
-from uploads.services import upload_mark_stuck, upload_receive
+from uploads.services.intake import upload_receive
+from uploads.services.stuck import upload_mark_stuck
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
 
@@ -155,8 +156,8 @@ def test_request_latency_is_recorded_by_view_name_never_by_path(client, ppu):
     def grown(name: str, **labels) -> float:
         return value(found, name, **labels) - before.get((name, tuple(sorted(labels.items()))), 0)
 
-    assert grown("sirekap_http_request_duration_seconds_count", view="pages:area") == 4
-    assert grown("sirekap_http_responses_total", view="pages:area", code="200") == 4
+    assert grown("sirekap_http_request_duration_seconds_count", view="progress:area") == 4
+    assert grown("sirekap_http_responses_total", view="progress:area", code="200") == 4
     assert grown("sirekap_http_responses_total", view="unresolved", code="404") == 1
     assert not any("6409" in str(labels) for _, labels in found)
 

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from regions.models import Area, Level
 from simulator.publication_server import PublicationSite, SiteConfig, catalog_load
 from tests.documents import PNG_HEAD, page_bytes, page_file, sha256
-from tests.world import babulu_tps, move, publish_all_but, refresh
+from tests.world import BABULU, LABANGKA, LABANGKA_TPS, babulu_tps, move, publish_all_but, refresh
 from uploads.models import Status, Upload
 from uploads.progress.services import progress_fold
 from uploads.services.intake import upload_receive
@@ -23,9 +23,6 @@ from uploads.services.stuck import upload_mark_stuck
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
-BABULU = "640903"
-LABANGKA = "6409032002"  # a desa of Babulu
-LABANGKA_TPS = "6409032002001"
 PPU_FILE = "/api/hhcw/pkwkk/64/6409.json"
 TPS_FILE = f"/api/hhcw/pkwkk/64/6409/{BABULU}/{LABANGKA}/{LABANGKA_TPS}.json"
 WIB_TS = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")

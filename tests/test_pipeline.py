@@ -10,12 +10,10 @@ import signal
 import socket
 import sys
 import time
-from io import StringIO
 
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 
 from accounts.services import api_token_create
 from tests.conftest import child_env, wait_until
@@ -38,12 +36,11 @@ FAST = {
 
 
 @pytest.fixture
-def world(settings, tmp_path):
-    media = tmp_path / "media"
-    settings.MEDIA_ROOT = str(media)
-    call_command("load_demo", stdout=StringIO())
+def world(ppu, settings):
+    """The PPU demo, and what the processes of a test share with it: the documents' folder and a
+    token of a KPU staff member."""
     get_user_model().objects.create_user("kpu", is_staff=True)
-    return {"MEDIA_ROOT": str(media), "token": api_token_create(username="kpu")}
+    return {"MEDIA_ROOT": settings.MEDIA_ROOT, "token": api_token_create(username="kpu")}
 
 
 def free_port() -> int:

@@ -102,8 +102,8 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture(autouse=True)
-def world():
-    call_command("load_demo", stdout=StringIO())
+def world(ppu):
+    """Every test here reads the PPU demo's public site."""
 
 
 @pytest.fixture
@@ -216,54 +216,111 @@ def test_the_path_of_an_area_is_the_chain_of_its_ancestors_codes():
     assert kpu.hhcw_path("ppwp", "64") == "pemilu/hhcw/ppwp/64.json"
 
 
-def test_a_messy_site_marks_exactly_the_tps_that_list_images(site, settings, caplog):
-    babulu_darat = "6409032001"
-    fine = {tps("6409011001", 1), tps("6409011001", 2), tps(babulu_darat, 1), tps("6409032004", 2)}
-    unreachable = {tps("6409021003", 1), tps("6409032002", 1), tps("6409032003", 1)}
-    unreachable |= {tps("6409041005", 1)}
-    broken = {tps(babulu_darat, number) for number in range(2, 8)}
-    build(site, "pkwkk", fine | unreachable | broken, root="6409")
-    # WARU's row lacks its progres, Labangka's count is null, Babulu Laut answers 500 and
-    # SEPAKU's file is not JSON: nothing below them can be reached.
+# --- A messy site: one fault at a time. Each breaks one file; the poll marks every TPS it can
+# still read, marks nothing below the fault, and says what and where.
+
+# Published on the site: a TPS of Penajam (fine whatever breaks elsewhere), and the victim.
+FINE = tps("6409011001", 1)
+BABULU_DARAT = "6409032001"
+
+
+def _row_without_progres(site):
     kab = site.read(KAB)
     kab["tungsura"]["table"]["640902"] = {"psu": "Reguler"}
     site.write(KAB, kab)
+
+
+def _count_null(site):
     babulu = site.read(BABULU)
     babulu["tungsura"]["table"]["6409032002"]["progres"]["progres"] = None
     site.write(BABULU, babulu)
-    site.failing.add(path("6409032003"))
-    site.write_text(path("640904"), "<html>Service Unavailable</html>")
-    # Babulu Darat: TPS the site counts as published whose files say otherwise or fail.
-    site.write(path(tps(babulu_darat, 2)), tps_file(None))
-    site.write(path(tps(babulu_darat, 3)), {"mode": "hhcw", "tungsura": None})
-    site.remove(path(tps(babulu_darat, 4)))
-    site.failing.add(path(tps(babulu_darat, 5)))
-    site.write(path(tps(babulu_darat, 6)), tps_file([123, None]))
-    site.write_text(path(tps(babulu_darat, 7)), '{"images": ["truncated')
-    # Images in a file the site does not count yet: not ours to read.
-    site.write(path(tps(babulu_darat, 8)), tps_file(images_of(tps(babulu_darat, 8))))
 
-    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+
+FAULTS = {
+    # fault: (the TPS it hides, what breaks its way, what the log says, as an error or not)
+    "an area row without its progres": (
+        tps("6409021003", 1),
+        _row_without_progres,
+        f"{KAB}: table row 640902 has neither progres nor a persen",
+    ),
+    "a null count": (
+        tps("6409032002", 1),
+        _count_null,
+        f"{BABULU}: table row 6409032002 progres.progres is missing or null, not a count",
+    ),
+    "an area file answering 500": (
+        tps("6409032003", 1),
+        lambda site: site.failing.add(path("6409032003")),
+        f"{path('6409032003')}: HTTP 500 (3 attempts)",
+    ),
+    "an area file that is not JSON": (
+        tps("6409041005", 1),
+        lambda site: site.write_text(path("640904"), "<html>Service Unavailable</html>"),
+        f"{path('640904')}: invalid JSON",
+    ),
+    "a TPS file without images": (
+        tps(BABULU_DARAT, 2),
+        lambda site: site.write(path(tps(BABULU_DARAT, 2)), tps_file(None)),
+        f"{path(tps(BABULU_DARAT, 2))}: no images yet",
+    ),
+    "a TPS file without tungsura": (
+        tps(BABULU_DARAT, 3),
+        lambda site: site.write(path(tps(BABULU_DARAT, 3)), {"mode": "hhcw", "tungsura": None}),
+        f"{path(tps(BABULU_DARAT, 3))}: no images yet",
+    ),
+    "a TPS file missing": (
+        tps(BABULU_DARAT, 4),
+        lambda site: site.remove(path(tps(BABULU_DARAT, 4))),
+        f"{path(tps(BABULU_DARAT, 4))}: HTTP 404",
+    ),
+    "a TPS file answering 500": (
+        tps(BABULU_DARAT, 5),
+        lambda site: site.failing.add(path(tps(BABULU_DARAT, 5))),
+        f"{path(tps(BABULU_DARAT, 5))}: HTTP 500 (3 attempts)",
+    ),
+    "images that are not URLs": (
+        tps(BABULU_DARAT, 6),
+        lambda site: site.write(path(tps(BABULU_DARAT, 6)), tps_file([123, None])),
+        "images is list [123, null], not a list of URLs",
+    ),
+    "a TPS file cut short": (
+        tps(BABULU_DARAT, 7),
+        lambda site: site.write_text(path(tps(BABULU_DARAT, 7)), '{"images": ["truncated'),
+        f"{path(tps(BABULU_DARAT, 7))}: invalid JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_fault_in_one_file_hides_what_is_below_it_and_says_where(site, settings, caplog, fault):
+    hidden, break_it, said = FAULTS[fault]
+    build(site, "pkwkk", {FINE, hidden}, root="6409")
+    break_it(site)
+    with caplog.at_level(logging.INFO, logger="uploads.poller"):
         summary = poller.poll()
+    assert published_tps("pkwkk") == {FINE}
+    assert said in caplog.text
+    if "no images yet" not in said:
+        assert summary.errors >= 1
+    upload = Upload.objects.get(tps_id=FINE, contest__kind="pkwkk")
+    assert (upload.source, upload.public_images) == (Source.PUBLIC_SITE, images_of(FINE))
+    event = UploadEvent.objects.get(upload=upload, action="published")
+    assert (event.old_status, event.new_status, event.source) == (
+        Status.MISSING,
+        Status.PUBLISHED,
+        Source.PUBLIC_SITE,
+    )
 
-    assert published_tps("pkwkk") == fine
-    assert published_tps("pkwkp") == set()
-    for upload in Upload.objects.filter(status=Status.PUBLISHED):
-        assert upload.source == Source.PUBLIC_SITE
-        assert upload.public_images == images_of(upload.tps_id)
-        event = UploadEvent.objects.get(upload=upload, action="published")
-        assert (event.old_status, event.new_status) == (Status.MISSING, Status.PUBLISHED)
-        assert event.source == Source.PUBLIC_SITE
-    assert site.hits[path(tps(babulu_darat, 8))] == 0
-    assert site.hits[path(tps(babulu_darat, 5))] == 3  # tried again twice
-    assert (summary.published, summary.errors) == (4, 9)
-    base = f"{settings.SIREKAP_DATA_URL}/"
-    assert f"{base}pilkada/hhcw/pkwkp/64.json: HTTP 404" in caplog.text
-    assert f"{base}{path(tps(babulu_darat, 5))}: HTTP 500 (3 attempts)" in caplog.text
-    assert f"{base}{KAB}: no table row for 640902" not in caplog.text
-    assert f"{base}{KAB}: table row 640902 has neither progres nor a persen" in caplog.text
-    assert f"{base}{path('640904')}: invalid JSON" in caplog.text
-    assert "images is list [123, null], not a list of URLs" in caplog.text
+
+def test_a_file_the_site_does_not_count_yet_is_not_read(site):
+    """Images in a TPS file the site's own counts do not include yet: not ours to read."""
+    early = tps(BABULU_DARAT, 8)
+    build(site, "pkwkk", {FINE}, root="6409")
+    site.write(path(early), tps_file(images_of(early)))
+    poller.poll()
+    assert site.hits[path(early)] == 0
+    assert published_tps("pkwkk") == {FINE}
+    assert site.hits["pilkada/hhcw/pkwkp/64.json"] == 1  # the other contest, never published
 
 
 def test_a_second_run_with_nothing_changed_costs_one_request_per_contest(site):
@@ -388,7 +445,7 @@ def test_the_command_prints_one_summary_line(site):
     build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
     out = StringIO()
 
-    call_command("poll_sirekap", "--once", "--contest", "pkwkk", stdout=out)
+    call_command("poll_public_site", "--once", "--contest", "pkwkk", stdout=out)
 
     assert out.getvalue() == "poll: 4 requests, 0 not modified, 1 published, 0 errors\n"
 
@@ -406,14 +463,14 @@ def test_the_command_prints_one_summary_line(site):
 def test_a_bad_contest_or_region_is_a_command_error_saying_what_is_wrong(site, arguments, message):
     Area.objects.create(code="65", name="KALIMANTAN UTARA", level=Level.PROVINSI)
     with pytest.raises(CommandError, match=re.escape(message)):
-        call_command("poll_sirekap", "--once", *arguments, stdout=StringIO())
+        call_command("poll_public_site", "--once", *arguments, stdout=StringIO())
     assert not site.hits
 
 
 def test_the_command_says_when_there_is_no_site_to_poll(settings):
     settings.SIREKAP_DATA_URL = ""
     with pytest.raises(CommandError, match="SIREKAP_DATA_URL is not set"):
-        call_command("poll_sirekap", "--once", stdout=StringIO())
+        call_command("poll_public_site", "--once", stdout=StringIO())
 
 
 def test_the_beat_task_skips_while_another_poll_runs_and_releases_its_lock(site):
@@ -453,7 +510,8 @@ def test_without_once_the_command_polls_every_interval_until_ctrl_c(site, settin
         POLL_INTERVAL_SECONDS="1",
         POLL_BACKOFF_SECONDS="0",
     )
-    command = [sys.executable, str(PROJECT_DIR / "manage.py"), "poll_sirekap", "--contest", "pkwkk"]
+    manage = str(PROJECT_DIR / "manage.py")
+    command = [sys.executable, manage, "poll_public_site", "--contest", "pkwkk"]
     child = start_process(command, name="poll", env=env)
     wait_until(lambda: len(summaries(child.output())) >= 2, timeout=30)
 

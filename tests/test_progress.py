@@ -16,6 +16,7 @@ from django.utils import translation
 
 from regions.models import Area, Contest, Level
 from tests.conftest import child_env, database_url
+from tests.world import BABULU, LABANGKA, LABANGKA_TPS
 from uploads.models import Status, StuckReason, Upload
 from uploads.progress.models import COLUMNS, AreaProgress, ProgressChange
 from uploads.progress.percent import cut_percent
@@ -27,22 +28,13 @@ from uploads.services.publication import upload_mark_published
 from uploads.services.stuck import upload_mark_stuck
 from uploads.services.transitions import upload_transition
 
-BABULU_TPS = "6409032002001"  # Labangka, TPS 001
-BABULU = "640903"
-LABANGKA = "6409032002"
-
-
-@pytest.fixture
-def ppu(db):
-    call_command("load_demo", stdout=StringIO())
-
 
 def contest_ids(kind: str | None = None) -> list[int]:
     contests = Contest.objects.filter(kind=kind) if kind else Contest.objects.all()
     return list(contests.values_list("pk", flat=True))
 
 
-def upload_id(tps: str = BABULU_TPS, kind: str = "pkwkk") -> int:
+def upload_id(tps: str = LABANGKA_TPS, kind: str = "pkwkk") -> int:
     return Upload.objects.get(tps_id=tps, contest__kind=kind).pk
 
 

@@ -11,10 +11,18 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests import world
 from tests.conftest import PROJECT_DIR, child_env
 from tests.documents import page_bytes, page_file
-from tests.world import babulu_tps, move, publish_all_but, refresh, text
+from tests.world import (
+    BABULU,
+    LABANGKA,
+    LABANGKA_TPS,
+    babulu_tps,
+    move,
+    publish_all_but,
+    refresh,
+    text,
+)
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
 from uploads.progress.services import progress_fold, timeline_point_take
 from uploads.services.intake import upload_receive
@@ -23,9 +31,6 @@ from uploads.services.stuck import upload_mark_stuck
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
 PPU = "/progress/pkwkk/6409/"
-BABULU = world.BABULU
-LABANGKA = "6409032002"  # a desa of Babulu
-LABANGKA_TPS = "6409032002001"
 SHORT_CACHE = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
 OPERATOR = "Budi Operator PPK"
 NOTE = "HP operator rusak"
@@ -336,7 +341,7 @@ def test_every_page_is_built_once_for_a_fixed_number_of_queries_then_read_with_n
     assert queries_of(client, "/progress/pkwkk/") == 5
     areas = [PPU, "/progress/pkwkk/640901/", f"/progress/pkwkk/{BABULU}/"]
     assert {url: queries_of(client, url) for url in areas} == dict.fromkeys(areas, 6)
-    # The live part leaves the timeline out; the timeline part is built from the whole board.
+    # The live part leaves the timeline out; the timeline part is built from the whole page_data.
     assert queries_of(client, PPU + "?part=live") == 5
     assert queries_of(client, PPU + "?part=timeline") == 6
     desas = ["/progress/pkwkk/6409011006/", f"/progress/pkwkk/{LABANGKA}/"]

@@ -11,11 +11,11 @@ from django.test import Client
 
 from accounts.services import api_token_create
 from tests.documents import page_bytes, page_file
+from tests.world import LABANGKA_TPS
 from uploads.models import Document
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_world")]
 
-TPS = "6409032002001"
 HUGE = str(300 * 1024 * 1024)
 FORGED_CSRF = {"HTTP_COOKIE": "csrftoken=" + "a" * 32}
 
@@ -85,7 +85,7 @@ def test_a_real_document_larger_than_the_small_limit_is_taken(client, token):
     data = page_bytes(size=200_000)
     response = client.post(
         "/api/uploads/",
-        {"tps": TPS, "contest": "pkwkk", "file": [page_file(data)]},
+        {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": [page_file(data)]},
         headers={"Authorization": f"Token {token}"},
     )
     assert response.status_code == 201
@@ -150,7 +150,7 @@ def test_too_many_files_is_a_json_400(client, token, settings):
     files = [page_file() for _ in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)]
     response = client.post(
         "/api/uploads/",
-        {"tps": TPS, "contest": "pkwkk", "file": files},
+        {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": files},
         headers={"Authorization": f"Token {token}"},
     )
     assert response.status_code == 400
@@ -198,7 +198,7 @@ def test_an_idempotency_key_over_200_characters_is_refused_not_cut(client, token
     key = "k" * 201
     response = client.post(
         "/api/uploads/",
-        {"tps": TPS, "contest": "pkwkk", "file": [page_file()]},
+        {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": [page_file()]},
         headers={"Authorization": f"Token {token}", "Idempotency-Key": key},
     )
     assert response.status_code == 400

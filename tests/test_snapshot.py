@@ -17,13 +17,10 @@ from public import snapshots
 from public.services import REFRESH_LOCK, snapshot_kinds_due, snapshot_refresh, snapshot_sweep
 from tests.conftest import child_env, wait_until
 from tests.test_pipeline import manage, start_beat, start_web, start_worker
-from tests.world import BABULU, babulu_tps, move, refresh, text
+from tests.world import BABULU, LABANGKA, LABANGKA_TPS, SEPAKU, babulu_tps, move, refresh, text
 from uploads.models import Status, UploadEvent
 
 pytestmark = pytest.mark.usefixtures("ppu")
-LABANGKA = "6409032002"  # a desa of Babulu
-LABANGKA_TPS = "6409032002001"
-SEPAKU = "640904"  # another kecamatan of PPU
 KIND = "pkwkk"
 PAGES = {
     "nation": "/en/progress/pkwkk/",
@@ -37,7 +34,7 @@ PPU_FILE = "/api/hhcw/pkwkk/64/6409.json"
 GOVERNOR_PAGE = "/en/progress/pkwkp/64/"  # Kalimantan Timur's governor, the other contest
 TPS_FILE = f"/api/hhcw/pkwkk/64/6409/{BABULU}/{LABANGKA}/{LABANGKA_TPS}.json"
 STALE_BANNER = "These figures may be out of date"
-PUBLISHED_TPS = '<p class="big-status"><span class="status status-published">'
+PUBLISHED_TPS = '<span class="status status-published">published</span>'
 
 
 def etags(client, urls: dict[str, str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from tests.conftest import child_env, wait_until
 from tests.documents import page_file
 from tests.world import babulu_tps, text
 from uploads import counters
-from uploads.services import upload_receive
+from uploads.services.intake import upload_receive
 
 SYSTEM = "/dashboard/sistem/"
 

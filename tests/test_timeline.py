@@ -14,6 +14,7 @@ from django.utils import translation
 
 from regions.models import Contest
 from regions.zones import Zone
+from tests.world import BABULU, LABANGKA_TPS, SEPAKU_TPS
 from uploads.models import Status, StuckReason, Upload
 from uploads.progress.models import TimelinePoint
 from uploads.progress.selectors import (
@@ -34,9 +35,6 @@ from uploads.progress.timeline import timeline_chart
 from uploads.services.stuck import upload_mark_stuck
 from uploads.services.transitions import upload_transition
 
-BABULU = "640903"
-BABULU_TPS = "6409032002001"
-SEPAKU_TPS = "6409041005001"
 # The PPU demo's morning after the 2024 Pilkada: 06:10 WITA is 22:10 UTC the day before.
 MORNING = datetime(2024, 11, 27, 22, 10, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -86,13 +84,13 @@ def test_a_second_snapshot_with_nothing_changed_writes_nothing(ppu):
 
 def test_a_snapshot_writes_only_the_areas_whose_counts_changed_folded_or_still_pending(ppu):
     timeline_point_take(at=MORNING)
-    publish(BABULU_TPS)
+    publish(LABANGKA_TPS)
     babulu_and_up = {("pkwkk", code) for code in ("", "64", "6409", BABULU)}
     assert timeline_point_take(at=MORNING + MINUTE) == 4
     assert written(MORNING + MINUTE) == babulu_and_up
     progress_fold()
     assert timeline_point_take(at=MORNING + 2 * MINUTE) == 0, "folding changes no count"
-    upload = Upload.objects.get(tps_id=BABULU_TPS, contest__kind="pkwkp")
+    upload = Upload.objects.get(tps_id=LABANGKA_TPS, contest__kind="pkwkp")
     upload_transition(
         upload_id=upload.pk, expected=(Status.MISSING,), new=Status.DELIVERED, action="test"
     )
@@ -198,7 +196,7 @@ def test_the_timeline_of_two_contests_carries_each_contests_last_value_forward(
 ):
     both = [contest_id("pkwkk"), contest_id("pkwkp")]
     timeline_point_take(at=MORNING)
-    publish(BABULU_TPS, "pkwkk")
+    publish(LABANGKA_TPS, "pkwkk")
     timeline_point_take(at=MORNING + MINUTE)
     publish(SEPAKU_TPS, "pkwkp")
     timeline_point_take(at=MORNING + 2 * MINUTE)
@@ -226,7 +224,7 @@ def test_the_timeline_ends_with_the_counts_read_now_once_there_are_snapshots(ppu
     empty = progress_timeline(contest_ids=pkwkk, area_code="6409", current=current)
     assert empty.points == []
     timeline_point_take(at=MORNING)
-    publish(BABULU_TPS)
+    publish(LABANGKA_TPS)
     current = progress_of_area(contest_ids=pkwkk, area_code="6409").area
     later = MORNING + 5 * MINUTE
     timeline = progress_timeline(contest_ids=pkwkk, area_code="6409", current=current, now=later)
@@ -234,7 +232,7 @@ def test_the_timeline_ends_with_the_counts_read_now_once_there_are_snapshots(ppu
 
 
 def test_a_desa_has_no_timeline(ppu):
-    with pytest.raises(ValueError, match="no snapshots"):
+    with pytest.raises(ValueError, match="no points"):
         progress_timeline(contest_ids=[contest_id("pkwkk")], area_code="6409032002")
 
 

@@ -1,5 +1,5 @@
-"""Moves in the shared world (the PPU demo, tests/conftest.py `ppu`), and reading a page as a
-person does."""
+"""The shared world of the tests: the PPU demo (tests/conftest.py `ppu`), the places in it that
+tests name, moves in it, and reading a page as a person does."""
 
 import re
 
@@ -8,7 +8,14 @@ from regions.models import Area, Level
 from uploads.models import Status, Upload
 from uploads.services.transitions import upload_transition
 
-BABULU = "640903"
+# Kabupaten Penajam Paser Utara and the places of the seed story (regions/demo.py).
+PPU = "6409"
+PENAJAM = "640901"  # a kecamatan that ends complete
+BABULU = "640903"  # the kecamatan of the last three TPS
+SEPAKU = "640904"  # another kecamatan of PPU
+LABANGKA = "6409032002"  # a desa of Babulu
+LABANGKA_TPS = "6409032002001"
+SEPAKU_TPS = "6409041005001"  # TPS 001 of Sepaku, the desa
 
 
 def move(tps: str, new: str, kind: str = "pkwkk") -> None:

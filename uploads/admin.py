@@ -16,15 +16,7 @@ class EventInline(admin.TabularInline):
     model = UploadEvent
     extra = 0
     can_delete = False
-    readonly_fields = [
-        "time",
-        "action",
-        "old_status",
-        "new_status",
-        "actor",
-        "source",
-        "reason",
-    ]
+    readonly_fields = ("time", "action", "old_status", "new_status", "actor", "source", "reason")
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None) -> bool:

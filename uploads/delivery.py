@@ -83,8 +83,8 @@ def deliver(lease: Lease) -> Outcome:
         (
             "file",
             (
-                page.file.name.rsplit("/", 1)[-1],
-                documents.page_read(page.file.name),
+                str(page.file.name).rsplit("/", 1)[-1],
+                documents.page_read(str(page.file.name)),
                 page.content_type,
             ),
         )

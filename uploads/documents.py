@@ -84,10 +84,11 @@ def pages_check(files: list[UploadedFile]) -> list[CheckedPage]:
 def _check_page(file: UploadedFile, number: int) -> CheckedPage:
     where = page_where(number, file.name)
     limit = settings.UPLOAD_MAX_PAGE_BYTES
-    if file.size == 0:
+    size = file.size or 0
+    if size == 0:
         raise PageRefused(f"{where}: the file is empty")
-    if file.size > limit:
-        raise PageRefused(f"{where}: {file.size} bytes, more than the {limit} allowed per page")
+    if size > limit:
+        raise PageRefused(f"{where}: {size} bytes, more than the {limit} allowed per page")
     digest = hashlib.sha256()
     head = b""
     for chunk in file.chunks():
@@ -103,7 +104,7 @@ def _check_page(file: UploadedFile, number: int) -> CheckedPage:
     else:
         image_check(file, where, content_type)
     file.seek(0)
-    return CheckedPage(file, number, content_type, digest.hexdigest(), file.size)
+    return CheckedPage(file, number, content_type, digest.hexdigest(), size)
 
 
 def page_where(number: int, name: str | None) -> str:

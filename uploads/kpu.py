@@ -107,8 +107,9 @@ def row_published(row: object, our_total: int | None) -> int:
             raise Unusable(f"progres is {describe(progres)}, not an object")
         return count(progres.get("progres"), "progres.progres")
     persen = row.get("persen")
-    is_percent = isinstance(persen, int | float) and not isinstance(persen, bool)
-    if is_percent and 0 <= persen <= 100 and our_total is not None:
+    if isinstance(persen, bool) or not isinstance(persen, int | float):
+        persen = None
+    if persen is not None and our_total is not None and 0 <= persen <= 100:
         return round(persen * our_total / 100)
     raise Unusable(f"has neither progres nor a persen (persen is {describe(persen)})")
 

@@ -3,15 +3,16 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Case, Count, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce
 
-from regions.selectors import place_of_area
+from regions.selectors import contest_area_of
 from uploads.kpu import ts_time
 from uploads.models import Action, PublicAreaProgress, Status, StuckReason, Upload, UploadEvent
-from uploads.progress.selectors import Counts, progress_of_area
+from uploads.progress.selectors import Counts, SiteFigure, progress_of_area
 
 
 def upload_counts_per_child(*, kind: str, area_code: str) -> dict[str, Counts]:
@@ -19,10 +20,10 @@ def upload_counts_per_child(*, kind: str, area_code: str) -> dict[str, Counts]:
     over the contests of the kind there, from the progress counts: a handful of index lookups
     at any level, never a count of the uploads below (the poller asks at every area it reads).
     """
-    place = place_of_area(kind=kind, area_code=area_code)
-    if place is None:
+    contest_area = contest_area_of(kind=kind, area_code=area_code)
+    if contest_area is None:
         return {}
-    counts = progress_of_area(contest_ids=place.contest_ids, area_code=area_code)
+    counts = progress_of_area(contest_ids=contest_area.contest_ids, area_code=area_code)
     return {child.code: child for child in counts.children}
 
 
@@ -52,8 +53,23 @@ def uploads_of_desa(*, contest_ids: Sequence[int], desa_code: str) -> list[Uploa
     return list(rows)
 
 
+class StatusLabels:
+    """What a row's `status` and `stuck_reason` read as, in the active language."""
+
+    status: str
+    stuck_reason: str
+
+    @property
+    def status_label(self) -> str:
+        return str(Status(self.status).label)
+
+    @property
+    def stuck_label(self) -> str:
+        return str(StuckReason(self.stuck_reason).label) if self.stuck_reason else ""
+
+
 @dataclass(frozen=True)
-class StuckTps:
+class StuckTps(StatusLabels):
     """A stuck TPS as the pages list it: where it is and since when it is in trouble. The last
     event is read for staff pages only; the public never sees what an operator wrote."""
 
@@ -69,16 +85,8 @@ class StuckTps:
     last_event_at: datetime | None = None
 
     @property
-    def status_label(self) -> str:
-        return Status(self.status).label
-
-    @property
-    def stuck_label(self) -> str:
-        return StuckReason(self.stuck_reason).label if self.stuck_reason else ""
-
-    @property
     def last_action_label(self) -> str:
-        return Action(self.last_action).label if self.last_action in Action.values else ""
+        return str(Action(self.last_action).label) if self.last_action in Action.values else ""
 
 
 # Upload.trouble_since in SQL, to list the longest in trouble first.
@@ -116,22 +124,22 @@ def uploads_stuck_under(
 
 def _stuck_tps(upload: Upload, events: bool) -> StuckTps:
     desa = upload.tps.parent
-    extra = {}
+    kecamatan = desa.parent if desa else None
+    # The annotations of uploads_stuck_under, when it read the events.
+    last: dict[str, Any] = {"action": "", "reason": "", "event_at": None}
     if events:
-        extra = {
-            "last_action": upload.last_action or "",
-            "last_reason": upload.last_reason or "",
-            "last_event_at": upload.last_event_at,
-        }
+        last = {name: getattr(upload, f"last_{name}") or last[name] for name in last}
     return StuckTps(
         code=upload.tps_id,
         name=upload.tps.name,
-        desa=desa.name,
-        kecamatan=desa.parent.name,
+        desa=desa.name if desa else "",
+        kecamatan=kecamatan.name if kecamatan else "",
         status=upload.status,
         stuck_reason=upload.stuck_reason,
         trouble_since=upload.trouble_since,
-        **extra,
+        last_action=last["action"] or "",
+        last_reason=last["reason"] or "",
+        last_event_at=last["event_at"],
     )
 
 
@@ -168,16 +176,6 @@ def uploads_waiting() -> Waiting:
     with connection.cursor() as cursor:
         cursor.execute(_OLDEST_WAITING)
         return Waiting(*cursor.fetchone())
-
-
-@dataclass(frozen=True)
-class SiteFigure:
-    """What the KPU's public site last said about an area, beside our own count."""
-
-    published: int | None
-    total: int | None
-    at: datetime | None  # the site's own time stamp, when it gave a readable one
-    children: dict[str, int]  # its published count per child area
 
 
 def site_figure(*, kind: str, area_code: str) -> SiteFigure | None:

@@ -5,5 +5,5 @@ from uploads import views
 app_name = "uploads"
 urlpatterns = [
     path("unggah/", views.upload_form, name="form"),
-    path("dokumen/halaman/<int:pk>/", views.page_file, name="page"),
+    path("dokumen/halaman/<int:pk>/", views.document_page_file, name="document-page"),
 ]

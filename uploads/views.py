@@ -135,14 +135,14 @@ def upload_form(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def page_file(request: HttpRequest, pk: int) -> FileResponse:
+def document_page_file(request: HttpRequest, pk: int) -> FileResponse:
     """One stored page, from whatever storage holds it (local folder or S3), for KPU staff."""
     if not request.user.is_staff:
         raise PermissionDenied
     page = get_object_or_404(Page.objects.select_related("document__upload"), pk=pk)
     extension = EXTENSION[page.content_type]
     response = page_response(
-        name=page.file.name,
+        name=str(page.file.name),
         content_type=page.content_type,
         filename=f"{page.document.upload.tps_id}-{page.number}.{extension}",
     )

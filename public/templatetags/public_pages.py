@@ -10,8 +10,8 @@ register = template.Library()
 def progress_url(kind: str, code: str = "") -> str:
     """The public page of an area or a TPS of a contest kind ("" the nation)."""
     if code:
-        return reverse("pages:area", args=[kind, code])
-    return reverse("pages:nation", args=[kind])
+        return reverse("progress:area", args=[kind, code])
+    return reverse("progress:nation", args=[kind])
 
 
 @register.simple_tag

@@ -29,9 +29,9 @@ def day_in(value: datetime | None, zone: Zone) -> str:
 
 
 @register.simple_tag
-def place_url(site: str, kind: str, code: str = "") -> str:
+def area_url(site: str, kind: str, code: str = "") -> str:
     """The page of an area or TPS of a contest kind ("" the nation) on the staff dashboard
-    (site "dashboard") or on the public pages (site "pages"): the shared parts link either."""
+    (site "dashboard") or on the public pages (site "progress"): the shared parts link either."""
     if code:
         return reverse(f"{site}:area", args=[kind, code])
     return reverse(f"{site}:nation", args=[kind])

@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from regions import codes
+from regions.models import Contest
 from uploads.progress.models import COLUMNS, COUNTED, POINT_COLUMNS, TIMELINE_MAX_CODE_LENGTH
 from uploads.progress.percent import cut_percent
 
@@ -63,10 +66,28 @@ CHILD_SORTS = {
 STUCK_LIST_LIMIT = 25
 
 
-class CountsBoard:
-    """What the area pages (staff and public) show of an area's counts. A board has `counts`
-    (AreaCounts), `stuck` (the stuck TPS it lists) and `site_children` (the public site's
-    published count per child code)."""
+@dataclass(frozen=True)
+class SiteFigure:
+    """What the KPU's public site last said about an area, beside our own count."""
+
+    published: int | None
+    total: int | None
+    at: datetime | None  # the site's own time stamp, when it gave a readable one
+    children: dict[str, int]  # its published count per child area
+
+
+class CountsPage:
+    """What the area pages (staff and public) show of an area's counts; the pages' dataclasses
+    give it their counts, the stuck TPS they list and the public site's figure."""
+
+    counts: AreaCounts
+    stuck: Sequence[object]
+    site: SiteFigure | None
+
+    @property
+    def site_children(self) -> dict[str, int]:
+        """The public site's published count per child code, where the poller read it."""
+        return self.site.children if self.site else {}
 
     @property
     def area(self) -> Counts:
@@ -131,7 +152,11 @@ def progress_of_area(*, contest_ids: Sequence[int], area_code: str) -> AreaCount
     child_length = codes.child_code_length(area_code)
     at_desa = child_length == codes.TPS_LENGTH
     sql = _DESA if at_desa else _COUNTED_LEVELS.format(child=child_length)
-    params = {"contests": list(contest_ids), "area": area_code, "prefix": f"{area_code}%"}
+    params: dict[str, Any] = {
+        "contests": list(contest_ids),
+        "area": area_code,
+        "prefix": f"{area_code}%",
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = [Counts(*row) for row in cursor.fetchall()]
@@ -233,7 +258,7 @@ def progress_timeline(
     codes.child_code_length(area_code)  # a valid code
     if not has_timeline(area_code):
         raise ValueError(f"no points are taken of this area: {area_code!r}")
-    params = {
+    params: dict[str, Any] = {
         "contests": list(contest_ids),
         "area": area_code,
         "since": since or datetime.min.replace(tzinfo=UTC),
@@ -319,3 +344,25 @@ def _last_publication(points: list[Point]) -> datetime | None:
         if point.published > before.published:
             return point.at
     return None
+
+
+# --- Where progress pages open
+
+
+def progress_home() -> tuple[str, str] | None:
+    """(kind, area code) where progress pages open, /dashboard/ and the public /: the configured
+    home (DASHBOARD_CONTEST, DASHBOARD_AREA) or else the first contest kind held, over its region
+    when only one contest has that kind (a Pilkada kabupaten) and over the nation otherwise.
+    None when no contest is open."""
+    contests = Contest.objects.order_by("kind", "region_id")
+    if settings.DASHBOARD_CONTEST:
+        contests = contests.filter(kind=settings.DASHBOARD_CONTEST)
+    first_two = list(contests[:2])
+    if not first_two:
+        return None
+    kind = first_two[0].kind
+    if settings.DASHBOARD_AREA is not None:
+        return kind, settings.DASHBOARD_AREA
+    if len(first_two) == 1 or first_two[1].kind != kind:
+        return kind, first_two[0].region_id
+    return kind, ""

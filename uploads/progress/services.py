@@ -9,6 +9,7 @@ counts have one writer at a time and no change is added twice or lost between tw
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -319,7 +320,7 @@ def timeline_points_compact(*, now: datetime | None = None) -> int:
     Idempotent: a second run at the same instant deletes nothing."""
     now = now or timezone.now()
     windows = [(_bucket_start(now - age, width), width) for age, width in COMPACTION_TIERS]
-    params = {
+    params: dict[str, Any] = {
         "starts": [ends - COMPACTION_LOOKBACK for ends, _ in windows],
         "ends": [ends for ends, _ in windows],
         "widths": [width for _, width in windows],

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from regions.selectors import Place
+from regions.selectors import ContestArea
 from regions.zones import WIB, Zone
 from uploads.progress.selectors import (
     Counts,
@@ -137,21 +137,23 @@ def _time_ticks(start: datetime, end: datetime, zone: Zone) -> list[tuple[dateti
     return ticks
 
 
-def place_chart(*, place: Place, current: Counts, now: datetime) -> Chart | None:
+def contest_area_chart(
+    *, contest_area: ContestArea, current: Counts, now: datetime
+) -> Chart | None:
     """The chart of a page's area over its last day, with the completion estimate, in the
     area's zone; None at a desa, whose progress is its few TPS rows (no points are kept of
     desa). One query."""
-    if not has_timeline(place.code):
+    if not has_timeline(contest_area.code):
         return None
     # To the minute, like the points: the chart then stays the same, and so does its ETag,
     # between the polls of one minute.
     now = now.replace(second=0, microsecond=0)
     timeline = progress_timeline(
-        contest_ids=place.contest_ids,
-        area_code=place.code,
+        contest_ids=contest_area.contest_ids,
+        area_code=contest_area.code,
         since=now - TIMELINE_SPAN,
         current=current,
         now=now,
     )
     estimate = completion_estimate(timeline, now=now)
-    return timeline_chart(timeline, zone=place.zone, estimate=estimate)
+    return timeline_chart(timeline, zone=contest_area.zone, estimate=estimate)

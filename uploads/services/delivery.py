@@ -70,13 +70,16 @@ def upload_claim(*, upload_id: int) -> Lease | None:
     if won is None:
         return None
     upload = Upload.objects.select_related("contest", "document").get(pk=upload_id)
-    pages = list(upload.document.pages.order_by("number"))
+    # Only an upload with a document waits to be sent (intake sets both in one transition).
+    document = upload.document
+    assert document is not None
+    pages = list(document.pages.order_by("number"))
     return Lease(
         upload_id,
         token,
         upload.contest.kind,
         upload.tps_id,
-        upload.document.sha256,
+        document.sha256,
         pages,
         upload.attempts,
         upload.failing_since,

@@ -218,4 +218,5 @@ def _expression_sql(expression) -> str:
     resolved = expression.resolve_expression(query, allow_joins=False, for_save=True)
     sql, params = query.get_compiler(connection=connection).compile(resolved)
     # Its values inlined: it is part of the statement, which has parameters only for values.
-    return connection.ops.compose_sql(sql, params)
+    # (compose_sql is PostgreSQL's, the only database here; the stubs know the base class.)
+    return connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]

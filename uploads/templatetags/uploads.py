@@ -15,4 +15,4 @@ def failure_label(reason: str) -> str:
 @register.filter
 def action_label(action: str) -> str:
     """An event's action as people read it, in the active language."""
-    return Action(action).label if action in Action.values else action
+    return str(Action(action).label) if action in Action.values else action

@@ -2,9 +2,12 @@
 changed, or with --all every entry there is, e.g. after regions were re-imported or a contest
 opened."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
-from public.services import Refresh, snapshot_rebuild_all, snapshot_refresh_all
+from public.services import snapshot_rebuild_all, snapshot_refresh_all
 
 BUSY = "another refresh of {kinds} is running; try again in a few seconds"
 
@@ -16,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="rebuild every entry there is")
 
     def handle(self, *args, **options) -> None:
+        results: dict[str, Any]
+        said: Callable[[Any], str]
         if options["all"]:
             results = snapshot_rebuild_all()
             said = "rebuilt the entries of {} areas".format
@@ -30,7 +35,7 @@ class Command(BaseCommand):
             raise CommandError(BUSY.format(kinds=", ".join(busy)))
 
 
-def _refresh_said(refresh: Refresh) -> str:
+def _refresh_said(refresh: Any) -> str:
     return (
         f"{refresh.changed} areas changed; rebuilt {refresh.entries} entries of "
         f"{refresh.rebuilt} areas in {refresh.seconds:.2f} s"

@@ -3,7 +3,7 @@ from decimal import Decimal
 from django import template
 from django.utils.formats import number_format
 
-from uploads.progress.selectors import Counts, CountsBoard
+from uploads.progress.selectors import Counts, CountsPage
 
 register = template.Library()
 
@@ -25,6 +25,6 @@ def on_the_way(counts: Counts) -> int:
 
 
 @register.filter
-def children_by(board: CountsBoard, sort: str) -> list[tuple[Counts, int | None]]:
+def children_by(page_data: CountsPage, sort: str) -> list[tuple[Counts, int | None]]:
     """An area's children in a CHILD_SORTS order, each with the public site's count."""
-    return board.children(sort)
+    return page_data.children(sort)
