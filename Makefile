@@ -23,7 +23,7 @@ $(STAMP): requirements-dev.txt
 # the shell's INT trap lets the recipe outlive the Ctrl-C that honcho answers with 130.
 run: install
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --accounts
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@trap '$(PY) -m sirekap_tracker.embedded stop' EXIT; trap : INT; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile Procfile --env /dev/null start; \

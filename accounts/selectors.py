@@ -1,6 +1,6 @@
-"""Reads about users: who a token belongs to, and where a user may act."""
+"""Reads about users: who a token belongs to. (Where a user may act: accounts.scope.)"""
 
-from accounts.models import ApiToken, Profile
+from accounts.models import ApiToken
 from accounts.services import token_hash
 
 
@@ -12,11 +12,3 @@ def user_for_token(key: str):
         .first()
     )
     return token.user if token else None
-
-
-def user_may_act_on(user, area_code: str) -> bool:
-    """Staff act everywhere; others under the region on their profile (area codes are paths)."""
-    if user.is_staff:
-        return True
-    region = Profile.objects.filter(user=user).values_list("region_id", flat=True).first()
-    return bool(region) and area_code.startswith(str(region))

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from benchmarks.progress import KINDS, NATIONAL_TPS, _percentiles, load_data
 from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
+from tests.world import person
 
 
 def main() -> None:
@@ -69,14 +70,13 @@ def liven_up(changes: int) -> None:
 
 def measure(requests: int) -> dict[str, list[float]]:
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.test import Client
 
     from regions.models import Area, Level
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     client = Client()
-    client.force_login(get_user_model().objects.create_user("bench", is_staff=True))
+    client.force_login(person("bench", "staff"))
     provinsi = list(Area.objects.filter(level=Level.PROVINSI).values_list("code", flat=True))
     kabupaten = list(Area.objects.filter(level=Level.KABUPATEN).values_list("code", flat=True))
     rng = random.Random(2)

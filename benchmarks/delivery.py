@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
+from tests.world import person
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_REDIS_DB = 7  # away from `make run` (0) and the tests (9 and up)
@@ -104,14 +105,13 @@ def _run(options, url: str) -> None:
 
 
 def _receive(count: int) -> None:
-    from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from simulator.kpps import form_png
     from uploads.models import Upload
     from uploads.services.intake import upload_receive
 
-    user = get_user_model().objects.create_user("bench", is_staff=True)
+    user = person("bench", "staff")
     targets = Upload.objects.order_by("pk").values_list("tps_id", "contest__kind")[:count]
     for tps, kind in targets:
         page = SimpleUploadedFile("c.png", form_png(f"{kind}/{tps}"), "image/png")

@@ -13,7 +13,9 @@ from datetime import datetime
 
 from django.db.models import Prefetch
 
+from accounts.scope import Scope
 from regions import codes
+from regions.models import ContestKind
 from regions.selectors import ContestArea, contest_area_of
 from uploads.models import Document, Status, Upload, UploadEvent
 from uploads.progress.selectors import (
@@ -21,6 +23,7 @@ from uploads.progress.selectors import (
     AreaCounts,
     CountsPage,
     SiteFigure,
+    progress_home,
     progress_of_area,
 )
 from uploads.progress.timeline import Chart
@@ -128,3 +131,16 @@ def tps_page(*, kind: str, tps_code: str) -> TpsPage | None:
         .order_by("contest_id")
     )
     return TpsPage(contest_area, tps_code, uploads) if uploads else None
+
+
+def dashboard_home(scope: Scope) -> tuple[str, str] | None:
+    """(kind, area code) where a user's dashboard opens: the progress home when it lies in their
+    region (national staff, or a region that holds it), else their region under the first
+    contest kind held there. None when no contest is open in it."""
+    home = progress_home()
+    if home is None or scope.region is None or scope.sees(home[1]):
+        return home
+    for kind in ContestKind.values:
+        if contest_area_of(kind=kind, area_code=scope.region) is not None:
+            return kind, scope.region
+    return None

@@ -6,35 +6,34 @@ the parts of a complete area come back without their trigger, which stops the po
 """
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from dashboard.selectors import area_page, page_etag, tps_page
+from accounts.guards import require, require_sees
+from accounts.scope import Can, Scope, scope_of
+from dashboard.selectors import area_page, dashboard_home, page_etag, tps_page
 from regions import codes
 from regions.selectors import contest_area_of
 from sirekap_tracker.requests import HtmxHttpRequest
-from uploads.progress.selectors import CHILD_SORTS, progress_home
+from uploads.models import StuckReason
+from uploads.progress.selectors import CHILD_SORTS
 from uploads.progress.timeline import contest_area_chart
 
 # What an HTMX request asks for: the live part every 5 s, the timeline every minute (?part=).
 PARTS = {"live": "dashboard/area.html#live", "timeline": "dashboard/area.html#timeline"}
 
 
-def _staff(request: HttpRequest) -> None:
-    # Until the roles issue lands, the dashboard is for KPU staff: any active staff user.
-    if not request.user.is_staff:
-        raise PermissionDenied
-
-
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    _staff(request)
-    home = progress_home()
+    """The user's own area: the configured home for national staff, else their region. A KPPS
+    has no dashboard: their page is the upload form."""
+    if scope_of(request.user).is_kpps:
+        return redirect("uploads:form")
+    home = dashboard_home(require(request, Can.DASHBOARD))
     if home is None:
         return render(request, "dashboard/empty.html")
     kind, code = home
@@ -46,9 +45,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
-    _staff(request)
+    scope = require_sees(request, code)
     if len(code) == codes.TPS_LENGTH:
-        return _tps(request, kind, code)
+        return _tps(request, kind, code, scope)
     contest_area = contest_area_of(kind=kind, area_code=code)
     if contest_area is None:
         raise Http404("no such area, or no contest of this kind there")
@@ -78,6 +77,7 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
             "sort": sort,
             "chart": chart,
             "now": now,
+            "region": scope.region,
         }
         response = render(request, PARTS.get(part, "dashboard/area.html"), context)
     response["ETag"] = etag
@@ -87,12 +87,20 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
     return response
 
 
-def _tps(request: HttpRequest, kind: str, code: str) -> HttpResponse:
-    """One TPS: its status, attempts, every event and every document version."""
+def _tps(request: HttpRequest, kind: str, code: str, scope: Scope) -> HttpResponse:
+    """One TPS: its status, attempts, every event and every document version, who is on it, and
+    what the user may do about it."""
     page_data = tps_page(kind=kind, tps_code=code)
     if page_data is None:
         raise Http404("no such TPS, or no contest of this kind there")
-    context = {"contest_area": page_data.contest_area, "data": page_data, "now": timezone.now()}
+    context = {
+        "contest_area": page_data.contest_area,
+        "data": page_data,
+        "now": timezone.now(),
+        "region": scope.region,
+        "may_act": scope.acts_on(code),
+        "stuck_reasons": StuckReason.choices,
+    }
     response = render(request, "dashboard/tps.html", context)
     patch_cache_control(response, private=True, no_cache=True)
     return response

@@ -7,13 +7,14 @@ carries an ETag of what it shows, so a poll that finds everything as it was answ
 import hashlib
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from accounts.guards import require
+from accounts.scope import Can
 from operations.board import system_board, worst
 from operations.selectors import system_state
 from sirekap_tracker.requests import HtmxHttpRequest
@@ -22,9 +23,7 @@ from sirekap_tracker.requests import HtmxHttpRequest
 @login_required
 @require_GET
 def system(request: HtmxHttpRequest) -> HttpResponse:
-    # As the dashboard: any active staff user, until the roles issue lands.
-    if not request.user.is_staff:
-        raise PermissionDenied
+    require(request, Can.SYSTEM)
     sections = system_board(system_state())
     overall = worst(section.light for section in sections)
     etag = _etag(sections, overall, part=bool(request.htmx))

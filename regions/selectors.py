@@ -78,3 +78,23 @@ def contest_area_of(*, kind: str, area_code: str) -> ContestArea | None:
         return None
     kinds = sorted({contest.kind for contest in contests})
     return ContestArea(kind, area_code, area, areas, of_kind, kinds)
+
+
+def contest_kinds_held(code: str) -> list[tuple[str, str]]:
+    """(kind, name) of the contests held in an area or anywhere under it, by kind: a contest of a
+    region above it covers it, one of a region below it is held in part of it."""
+    over_or_under = Q(region_id__in=codes.lineage(code)) | Q(region__code__startswith=code)
+    contests = Contest.objects.filter(over_or_under).order_by("kind", "region_id")
+    return list(dict(contests.values_list("kind", "name")).items())
+
+
+def tps_choices(region: str, limit: int) -> list[tuple[str, str]] | None:
+    """(code, "TPS name, desa, kecamatan") of the TPS in a region, by code; None when there are
+    more than `limit` (the person types the code instead)."""
+    rows = Area.objects.filter(level=Level.TPS, code__startswith=region).order_by("code")
+    found = list(
+        rows.values_list("code", "name", "parent__name", "parent__parent__name")[: limit + 1]
+    )
+    if len(found) > limit:
+        return None
+    return [(code, f"{name}, {desa}, {kecamatan}") for code, name, desa, kecamatan in found]

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 import httpx
 from django.contrib.auth import get_user_model
 
-from accounts.models import ApiToken
-from accounts.services import api_token_create
+from accounts.models import ApiToken, Role
+from accounts.services import api_token_create, operator_create
 from regions import demo
 from uploads.models import Status, Upload
 
 logger = logging.getLogger(__name__)
 
-SIMULATOR_USER = "simulator-kpps"
+# The simulator's KPPS accounts: this and the TPS code.
+SIMULATOR_USER = "kpps-"
 BABULU = demo.BABULU
 
 
@@ -64,13 +65,24 @@ def _unlucky_choose(rng: random.Random, missing: set[str], count: int) -> list[s
     return (story + rng.sample(others, len(others)))[:count]
 
 
-def simulator_token() -> str:
-    """A fresh token for the simulator's own staff user (created on first use)."""
-    user, _ = get_user_model().objects.get_or_create(
-        username=SIMULATOR_USER, defaults={"is_staff": True}
+def kpps_tokens(tps_codes: set[str]) -> dict[str, str]:
+    """A fresh token for each TPS's own KPPS account (kpps-<code>, made on first use), as in the
+    field: each TPS's officers upload for their TPS only, and the uploads are theirs (source
+    KPPS) in every history."""
+    users = get_user_model().objects
+    have = set(
+        users.filter(username__in=[SIMULATOR_USER + code for code in tps_codes]).values_list(
+            "username", flat=True
+        )
     )
-    ApiToken.objects.filter(user=user, revoked_at__isnull=True).delete()
-    return api_token_create(username=SIMULATOR_USER)
+    tokens = {}
+    for code in sorted(tps_codes):
+        username = SIMULATOR_USER + code
+        if username not in have:
+            operator_create(username=username, role=Role.KPPS, region_code=code)
+        ApiToken.objects.filter(user__username=username, revoked_at__isnull=True).delete()
+        tokens[code] = api_token_create(username=username)
+    return tokens
 
 
 def bad_network_script(publication_url: str, plan: Plan, kinds: set[str], drops: int) -> None:
@@ -85,7 +97,7 @@ def bad_network_script(publication_url: str, plan: Plan, kinds: set[str], drops:
 
 def upload_send(client: httpx.Client, tps: str, kind: str, tries: int = 3) -> int:
     """Posts one TPS's form; told to slow down (429), waits as Retry-After says and tries again,
-    as a well-behaved KPPS app does (one token uploads the whole demo, near the rate limit)."""
+    as a well-behaved KPPS app does."""
     page = form_png(f"{kind}/{tps}")
     for _ in range(tries):
         response = client.post(
@@ -101,14 +113,15 @@ def upload_send(client: httpx.Client, tps: str, kind: str, tries: int = 3) -> in
     return response.status_code
 
 
-def uploads_run(*, url: str, token: str, plan: Plan, minutes: float, seed: int) -> int:
-    """Sends the planned uploads spread over `minutes`; returns how many were taken."""
+def uploads_run(*, url: str, tokens: dict[str, str], plan: Plan, minutes: float, seed: int) -> int:
+    """Sends the planned uploads spread over `minutes`, each with its TPS's token; returns how
+    many were taken."""
     rng = random.Random(seed)
     pause = minutes * 60 / max(len(plan.uploads), 1)
     taken = 0
-    headers = {"Authorization": f"Token {token}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=30) as client:
         for tps, kind in plan.uploads:
+            client.headers["Authorization"] = f"Token {tokens[tps]}"
             taken += upload_send(client, tps, kind) in (200, 201)
             time.sleep(rng.uniform(0.2, 1.8) * pause)
     return taken

@@ -5,6 +5,7 @@ variable; manage.py turns that into one line on stderr.
 """
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.csp import CSP
@@ -30,6 +31,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_structlog",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "regions",
     "accounts",
     "uploads",
@@ -59,8 +63,16 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.user.is_verified(): whether this session gave a TOTP code.
+    "django_otp.middleware.OTPMiddleware",
+    # Logs out a session idle for SESSION_IDLE_MINUTES or older than SESSION_COOKIE_AGE, then
+    # sends a user who owes a second factor to give it (accounts/middleware.py).
+    "accounts.middleware.SessionIdleMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sirekap_tracker.urls"
@@ -267,6 +279,12 @@ STUCK_AFTER_ATTEMPTS = config.env_int("STUCK_AFTER_ATTEMPTS", 8)
 STUCK_AFTER_MINUTES = config.env_int("STUCK_AFTER_MINUTES", 30)
 # Delivered but not yet public for this long: stuck in the server queue.
 SERVER_QUEUE_STUCK_MINUTES = config.env_int("SERVER_QUEUE_STUCK_MINUTES", 60)
+# The PPK work queue (/ppk/) lists, beside the stuck ones, a TPS still missing this long after
+# its contest closed, one retrying for this long, and one delivered but not public for this long
+# (before the sweeper flags it stuck at SERVER_QUEUE_STUCK_MINUTES).
+MISSING_GRACE_MINUTES = config.env_int("MISSING_GRACE_MINUTES", 60)
+FAILING_LONG_MINUTES = config.env_int("FAILING_LONG_MINUTES", 10)
+SERVER_QUEUE_LONG_MINUTES = config.env_int("SERVER_QUEUE_LONG_MINUTES", 15)
 # How often beat runs the sweeper, and how long a rung doorbell may go unanswered before the
 # sweeper rings again (a message lost with Redis, or sitting behind a long queue).
 SWEEP_INTERVAL_SECONDS = config.env_int("SWEEP_INTERVAL_SECONDS", 10)
@@ -352,6 +370,57 @@ WHITENOISE_AUTOREFRESH = DEBUG
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- Accounts (docs/accounts.md).
+
+# The address people reach this site at, for links made outside a request: the invitation links
+# that create_operator and import_operators print.
+SITE_URL = config.env_http_url("SITE_URL", "http://127.0.0.1:8000")
+# An invitation (a set-password link) works once, for this many days.
+INVITATION_DAYS = config.env_int("INVITATION_DAYS", 7)
+PASSWORD_RESET_TIMEOUT = INVITATION_DAYS * 24 * 3600
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out (username, address) before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After LOGIN_FAILURE_LIMIT failed logins of one username from one address, that pair (and only
+# that: the office's other operators behind the same NAT address, and the same user elsewhere,
+# may go on) is refused for LOGIN_COOLOFF_MINUTES from the last failure.
+AXES_FAILURE_LIMIT = config.env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=config.env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client's address behind our proxy, as the intake's rate limits see it.
+AXES_CLIENT_IP_CALLABLE = "sirekap_tracker.proxies.client_address"
+# The lockout page, in the page's language, says until when.
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# A login that succeeds forgets the failures before it; tries during a lockout do not make it
+# longer, so the time the page gives holds.
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# accounts.AccessEvent records logins, failures and lockouts; axes keeps only its counters. Its
+# admin pages are off: a lockout ends by itself, or by `manage.py axes_reset_username NAME`.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+# Never stored with the failed attempt: the TOTP code of the login's second step.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
+# The name authenticator apps show beside the code.
+OTP_TOTP_ISSUER = "Sirekap Tracker"
+# Sessions end after SESSION_IDLE_MINUTES without activity (an HTMX poll is not activity), and at
+# the latest 12 hours after the login (accounts.middleware), or when the browser closes: office
+# computers are shared.
+SESSION_IDLE_MINUTES = config.env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = 12 * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # --- Security. The production values apply whenever DEBUG is off.
 

@@ -12,6 +12,11 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path("admin/", admin.site.urls),
     path("api/uploads/", upload_views.api_upload, name="api-uploads"),
+    path(
+        "api/uploads/<slug:kind>/<str:code>/actions/",
+        upload_views.api_upload_action,
+        name="api-upload-actions",
+    ),
     # The open data: no language prefix, no cookies (docs/api.md).
     path("", include("public.urls")),
 ]

@@ -85,10 +85,10 @@ def small_world(db, settings, tmp_path):
 
 @pytest.fixture
 def kpu_staff(db):
-    """A KPU staff member: sees the dashboard, may upload for any TPS."""
-    from django.contrib.auth import get_user_model
+    """A national KPU staff member: sees every dashboard, may act and upload anywhere."""
+    from tests.world import person
 
-    return get_user_model().objects.create_user("kpu", password="rahasia-sekali", is_staff=True)
+    return person("kpu", "staff", password="rahasia-sekali")
 
 
 def database_url(database: dict) -> str:

@@ -17,6 +17,7 @@ from tests.world import (
     LABANGKA,
     LABANGKA_TPS,
     babulu_tps,
+    log_in,
     move,
     publish_all_but,
     text,
@@ -228,6 +229,7 @@ def test_a_stuck_row_says_where_the_tps_is_and_since_when_it_has_really_been_fai
     upload_record_outcome(lease=lease, outcome=failure)
     time_machine.shift(timedelta(minutes=40))
     upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.NETWORK)
+    staff_client.force_login(staff)  # the session idled out during the 40 minutes
     page = staff_client.get(PPU)  # in Indonesian
     row = text_of(re.search(r'<table class="board stuck">.*?</table>', page.text, re.S).group())
     assert "TPS 001 LABANGKA, BABULU 6409032002001" in row
@@ -305,6 +307,8 @@ def test_staff_pages_say_who_is_logged_in_and_log_out_with_a_post(staff_client, 
 def test_the_admin_shows_times_in_the_areas_zone(staff_client, ppu, staff):
     staff.is_superuser = True
     staff.save()
+    staff = get_user_model().objects.get(pk=staff.pk)  # read again: now an admin
+    log_in(staff_client, staff)  # an admin gives their second factor
     upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
     upload = Upload.objects.get(tps_id=LABANGKA_TPS, contest__kind="pkwkk")
     listing = text(staff_client.get("/admin/uploads/upload/?q=6409032002001"))
@@ -371,8 +375,9 @@ def test_the_timeline_polls_once_a_minute_on_its_own_and_answers_304_unchanged(s
     timeline_point_take()
     with CaptureQueriesContext(connection) as captured:
         part = staff_client.get(PPU + "?part=timeline", headers={"HX-Request": "true"})
-    # The session and its user, the contest area, the counts, the timeline: none of the lists.
-    assert len(captured) == 6
+    # The session, its user and their role, the contest area, the counts, the timeline: none of
+    # the lists.
+    assert len(captured) == 7
     assert part.text.lstrip().startswith('<section id="timeline-part"')
     assert 'hx-trigger="every 60s' in part.text
     assert 'id="live"' not in part.text
@@ -402,20 +407,21 @@ def test_every_page_costs_the_same_fixed_number_of_queries(staff_client, ppu, st
         )
     progress_fold()
     timeline_point_take()
-    # The session and its user, the area with its ancestors (none for the nation), the contests,
+    # The session, its user and their role, the area with its ancestors (none for the nation),
+    # the contests,
     # the counts, the public site's figure, the stuck list, the timeline. PPU has four kecamatan,
     # Penajam and Babulu 18 and 13 desa: the number of children or stuck rows changes nothing.
-    assert queries_of(staff_client, "/dashboard/pkwkk/") == 7
+    assert queries_of(staff_client, "/dashboard/pkwkk/") == 8
     areas = [PPU, "/dashboard/pkwkk/640901/", f"/dashboard/pkwkk/{BABULU}/"]
-    assert {url: queries_of(staff_client, url) for url in areas} == dict.fromkeys(areas, 8)
+    assert {url: queries_of(staff_client, url) for url in areas} == dict.fromkeys(areas, 9)
     # The live part polled every 5 s leaves the timeline out.
     with CaptureQueriesContext(connection) as captured:
         staff_client.get(PPU, headers={"HX-Request": "true"})
-    assert len(captured) == 7
+    assert len(captured) == 8
     # A desa has no timeline (its TPS rows say it all) but its TPS and their pages, whatever
     # their number.
     for tps, pages in [("6409011006001", 1), (LABANGKA_TPS, 3), ("6409032002002", 2)]:
         files = [page_file() for _ in range(pages)]
         upload_receive(tps_code=tps, kind="pkwkk", files=files, user=staff)
     small, large = "/dashboard/pkwkk/6409011006/", f"/dashboard/pkwkk/{LABANGKA}/"
-    assert queries_of(staff_client, small) == queries_of(staff_client, large) == 9
+    assert queries_of(staff_client, small) == queries_of(staff_client, large) == 10

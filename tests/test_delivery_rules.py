@@ -5,12 +5,11 @@ import datetime
 import httpx
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
 from tests.documents import page_file
-from tests.world import LABANGKA_TPS
+from tests.world import LABANGKA_TPS, person
 from uploads import delivery as delivery_http
 from uploads.models import Source, Status, StuckReason, Upload
 from uploads.progress.models import COUNTED, ProgressChange
@@ -21,7 +20,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
 
 @pytest.fixture
 def queued(django_capture_on_commit_callbacks) -> Upload:
-    user = get_user_model().objects.create_user("kpu", is_staff=True)
+    user = person("kpps", "kpps", LABANGKA_TPS)
     with django_capture_on_commit_callbacks():
         receipt = intake.upload_receive(
             tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=user
@@ -54,7 +53,7 @@ def test_a_transition_writes_its_event_and_its_count_change_with_the_upload(queu
         Status.MISSING,
         Status.QUEUED,
     )
-    assert (event.actor.username, event.source) == ("kpu", Source.KPPS)
+    assert (event.actor.username, event.source) == ("kpps", Source.KPPS)
     assert event.reason == f"SHA-256 {upload.document.sha256}"
     assert event.created_at == upload.status_since
     change = ProgressChange.objects.values(*COUNTED).get()
@@ -316,7 +315,7 @@ def test_a_delivery_or_a_new_document_ends_the_failing(queued, django_capture_on
     delivery.upload_record_outcome(lease=lease, outcome=delivery_http.Outcome("accepted"))
     assert reload(queued).failing_since is None
     other = Upload.objects.get(tps_id="6409032002002", contest__kind="pkwkk")
-    user = get_user_model().objects.get(username="kpu")
+    user = person("kpps-2", "kpps", other.tps_id)
     with django_capture_on_commit_callbacks():
         intake.upload_receive(tps_code=other.tps_id, kind="pkwkk", files=[page_file()], user=user)
     fail_once(other)

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from django.contrib.auth import get_user_model
 
 from accounts.services import api_token_create
 from tests.documents import JPEG_HEAD, PDF_HEAD, PNG_HEAD, page_bytes, page_file
-from tests.world import LABANGKA_TPS, move
+from tests.world import LABANGKA_TPS, move, person
 from uploads.models import Document, Page, Status, UploadEvent
 from uploads.services.intake import upload_receive
 
@@ -120,7 +119,7 @@ HOSTILE = {
 @pytest.fixture
 def kpu(db):
     # No password: hashing one costs about a second, and a token or force_login needs none.
-    return get_user_model().objects.create_user("kpu", is_staff=True)
+    return person("kpu", "staff")
 
 
 @pytest.fixture
@@ -217,7 +216,7 @@ def test_published_pages_are_served_sandboxed_and_a_pdf_as_a_download(client, pu
 
 
 def test_staff_read_stored_pages_sandboxed_and_a_pdf_as_a_download(client, published):
-    client.force_login(get_user_model().objects.create_user("kpu-2", is_staff=True))
+    client.force_login(person("kpu-2", "staff"))
     jpeg, pdf = published
     assert_inert(client.get(f"/dokumen/halaman/{jpeg.pk}/"), attachment=False)
     assert_inert(client.get(f"/dokumen/halaman/{pdf.pk}/"), attachment=True)

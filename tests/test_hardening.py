@@ -15,11 +15,10 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from accounts.models import ApiToken, Profile
+from accounts.models import ApiToken
 from accounts.services import api_token_create
-from regions.models import Area
 from tests.documents import page_file
-from tests.world import LABANGKA_TPS, move
+from tests.world import LABANGKA_TPS, log_in, move, person
 from uploads.models import PublicAreaProgress, Status, Upload
 from uploads.services.intake import upload_receive
 from uploads.services.stuck import upload_mark_stuck
@@ -38,11 +37,14 @@ SAMPLES = {
     "rest": "pkwkk/64.json",
     "name": "1.jpg",
     "url": "nothing/here/",
+    "uidb64": "MQ",
+    "token": "cm1234-0123456789abcdef",
 }
 # Anyone may read these (the public site, open data and the rest of /api/ but the intake,
-# health, the login pages).
+# health, the login pages, the set-password page of an invitation).
 PUBLIC = re.compile(
-    r"^/(en/)?($|progress/|wilayah/|masuk/)|^/api/(?!uploads/)|^/(healthz|livez)$|^/admin/login/$"
+    r"^/(en/)?($|progress/|wilayah/|masuk/|atur-sandi/)|^/api/(?!uploads/)|^/(healthz|livez)$"
+    r"|^/admin/login/$"
 )
 
 
@@ -117,15 +119,15 @@ def test_a_nul_in_every_part_of_every_address_is_a_400_even_for_a_superuser(clie
 
 @pytest.fixture
 def superuser_client(client, kpu):
-    client.force_login(get_user_model().objects.create_superuser("root", "root@example.test"))
+    # With their second factor given (tests.world.log_in): the admin asks it of a superuser.
+    log_in(client, get_user_model().objects.create_superuser("root", "root@example.test"))
     return client
 
 
 @pytest.fixture
 def kpu():
-    user = get_user_model().objects.create_user("kpu", is_staff=True)
+    user = person("kpu", "staff", "6409")
     user.groups.add(Group.objects.create(name="KPU Kabupaten"))
-    Profile.objects.create(user=user, region=Area.objects.get(code="6409"))
     api_token_create(username="kpu")
     upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=user)
     PublicAreaProgress.objects.create(kind="pkwkk", area_code="6409", total=3, published=0)
@@ -178,7 +180,7 @@ def test_api_tokens_are_not_added_in_the_admin_but_by_the_command(superuser_clie
 )
 def test_logging_in_never_sends_anyone_to_another_site(client, settings, target):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    get_user_model().objects.create_user("kpu", password="rahasia", is_staff=True)
+    person("kpu", "staff", password="rahasia")
     response = client.post(
         "/masuk/?next=" + target, {"username": "kpu", "password": "rahasia", "next": target}
     )
@@ -200,7 +202,7 @@ def test_healthz_tells_a_visitor_through_nginx_only_ok_or_fail(client):
 
 def test_healthz_gives_the_details_to_internal_callers_and_staff(client):
     internal = client.get("/healthz", REMOTE_ADDR="10.0.0.5").json()
-    client.force_login(get_user_model().objects.create_user("kpu", is_staff=True))
+    client.force_login(person("kpu", "staff"))
     staff = client.get("/healthz", REMOTE_ADDR="36.80.1.9").json()
     for body in (internal, staff):
         assert body["status"] == "fail"
@@ -211,10 +213,9 @@ def test_healthz_gives_the_details_to_internal_callers_and_staff(client):
 
 
 def test_nothing_personal_reaches_what_the_public_reads(client, settings):
-    user = get_user_model().objects.create_user(
-        "siti.rahma", email="siti.rahma@example.test", first_name="Siti", last_name="Rahmawati"
-    )
-    Profile.objects.create(user=user, region=Area.objects.get(code="640903"))
+    user = person("siti.rahma", "ppk", "640903")
+    user.email, user.first_name, user.last_name = "siti.rahma@example.test", "Siti", "Rahmawati"
+    user.save()
     key = api_token_create(username="siti.rahma")
     receipt = upload_receive(
         tps_code=LABANGKA_TPS,

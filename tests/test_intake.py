@@ -3,14 +3,11 @@
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from accounts.models import Profile
 from accounts.services import api_token_create
-from regions.models import Area
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
-from tests.world import LABANGKA_TPS
+from tests.world import LABANGKA_TPS, person
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
 from uploads.services.publication import upload_mark_published
 
@@ -26,8 +23,7 @@ def staff_token(kpu_staff):
 
 @pytest.fixture
 def babulu_token():
-    user = get_user_model().objects.create_user("ppk-babulu", password="x")
-    Profile.objects.create(user=user, region=Area.objects.get(code="640903"))
+    person("ppk-babulu", "ppk", "640903", password="x")
     return api_token_create(username="ppk-babulu")
 
 
@@ -53,11 +49,13 @@ def nothing_written() -> bool:
 
 
 def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
-    client, staff_token, django_capture_on_commit_callbacks
+    client, django_capture_on_commit_callbacks
 ):
+    person("kpps-labangka", "kpps", LABANGKA_TPS)
+    token = api_token_create(username="kpps-labangka")
     data = page_bytes()
     with django_capture_on_commit_callbacks() as tasks_sent:
-        response = post(client, staff_token, page_file(data))
+        response = post(client, token, page_file(data))
     assert response.status_code == 201
     upload = upload_of()
     assert response.json() == {
@@ -71,7 +69,7 @@ def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
     assert len(tasks_sent) == 1
     event = upload.events.get()
     assert (event.action, event.old_status, event.new_status) == ("received", "missing", "queued")
-    assert event.actor.username == "kpu"
+    assert (event.actor.username, event.actor_role) == ("kpps-labangka", "kpps")
 
 
 def test_the_same_content_again_answers_200_with_the_same_body_and_sends_nothing(
@@ -194,7 +192,7 @@ def test_a_replacement_before_publication_keeps_the_old_document(client, staff_t
 
 
 def test_api_token_prints_a_key_that_authenticates(client):
-    get_user_model().objects.create_user("kpu", is_staff=True)
+    person("kpu", "staff")
     out = StringIO()
     call_command("api_token", "kpu", stdout=out)
     key = out.getvalue().strip()
@@ -213,7 +211,7 @@ def test_the_upload_form_asks_for_a_login(client):
 
 
 def test_a_person_uploads_through_the_form_and_sees_the_hash(client):
-    user = get_user_model().objects.create_user("kpu", password="x", is_staff=True)
+    user = person("kpu", "staff", password="x")
     client.force_login(user)
     data = page_bytes()
     response = client.post(
@@ -225,10 +223,11 @@ def test_a_person_uploads_through_the_form_and_sees_the_hash(client):
 
 
 def test_the_form_shows_the_reason_for_a_refusal(client):
-    user = get_user_model().objects.create_user("kpu", password="x", is_staff=True)
+    user = person("kpu", "staff", password="x")
     client.force_login(user)
     response = client.post(
         "/unggah/", {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": [page_file(b"GIF89a")]}
     )
     assert response.status_code == 400
-    assert "not a JPEG, PNG or PDF" in response.text
+    # In the page's language: Indonesian by default.
+    assert "bukan berkas JPEG, PNG atau PDF (dinilai dari isinya)" in response.text

@@ -6,15 +6,12 @@ from existing ones.
 """
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import override_settings
 
-from accounts.models import Profile
 from accounts.services import api_token_create
-from regions.models import Area
 from tests.documents import page_bytes, page_file
 from tests.nginx import free_port
-from tests.world import LABANGKA_TPS
+from tests.world import LABANGKA_TPS, person
 from uploads import limits
 from uploads.models import Document, Status, Upload, UploadEvent
 
@@ -25,14 +22,13 @@ PENAJAM_TPS = "6409011011001"
 
 @pytest.fixture
 def staff_token():
-    get_user_model().objects.create_user("kpu", is_staff=True)
+    person("kpu", "staff")
     return api_token_create(username="kpu")
 
 
 @pytest.fixture
 def babulu_token():
-    user = get_user_model().objects.create_user("ppk-babulu")
-    Profile.objects.create(user=user, region=Area.objects.get(code="640903"))
+    person("ppk-babulu", "ppk", "640903")
     return api_token_create(username="ppk-babulu")
 
 
@@ -141,7 +137,7 @@ def test_a_client_not_behind_the_proxy_cannot_escape_its_limit_by_forging_the_he
 
 def test_the_upload_form_is_limited_as_the_api_is(client, settings):
     settings.UPLOAD_RATE_PER_USER = 1
-    client.force_login(get_user_model().objects.create_user("kpu", is_staff=True))
+    client.force_login(person("kpu", "staff"))
     form = {"tps": LABANGKA_TPS, "contest": "pkwkk"}
     assert client.post("/en/unggah/", {**form, "file": [page_file()]}).status_code == 200
     limited = client.post("/en/unggah/", {**form, "file": [page_file()]})
@@ -168,7 +164,10 @@ def test_with_redis_unreachable_the_limits_fail_open_and_intake_answers_201(
 def test_a_token_outside_its_region_gets_403_before_any_page_is_read(client, babulu_token):
     garbage = post(client, babulu_token, b"not a document at all", tps=PENAJAM_TPS)
     assert garbage.status_code == 403
-    assert garbage.json() == {"error": f"TPS {PENAJAM_TPS} is outside your region"}
+    assert garbage.json() == {
+        "error": f"TPS {PENAJAM_TPS} is outside your region",
+        "pesan": f"TPS {PENAJAM_TPS} berada di luar wilayah Anda",
+    }
 
 
 @pytest.mark.parametrize("tps", ["6409011011999", "6401011011001", "9999999999999"])
@@ -184,5 +183,8 @@ def test_outside_its_region_an_unknown_tps_reads_as_an_existing_one(client, babu
 def test_inside_its_region_an_unknown_tps_is_named_before_any_page_is_read(client, babulu_token):
     response = post(client, babulu_token, b"not a document", tps="6409032002999")
     assert response.status_code == 400
-    assert response.json() == {"error": "tps: no TPS with code 6409032002999"}
+    assert response.json() == {
+        "error": "tps: no TPS with code 6409032002999",
+        "pesan": "tps: tidak ada TPS dengan kode 6409032002999",
+    }
     assert not UploadEvent.objects.exists()

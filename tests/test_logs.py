@@ -13,7 +13,6 @@ import uuid
 import httpx
 import pytest
 import structlog
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from accounts.services import api_token_create
@@ -21,6 +20,7 @@ from sirekap_tracker import logs
 from tests.conftest import child_env, gunicorn_start, publication_server_start, wait_until
 from tests.documents import page_bytes
 from tests.nginx import free_port
+from tests.world import person
 from uploads.models import Status, Upload
 
 
@@ -106,7 +106,7 @@ def test_json_lines_carry_the_request_id_into_the_task_and_never_a_secret(
     media = tmp_path / "media"
     settings.MEDIA_ROOT = str(media)
     call_command("load_demo", verbosity=0)
-    get_user_model().objects.create_user("kpu", is_staff=True)
+    person("kpu", "staff")
     token = api_token_create(username="kpu")
     server = publication_server_start(start_process)
     env = child_env(MEDIA_ROOT=str(media), PUBLICATION_URL=server.url)

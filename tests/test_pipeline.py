@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from accounts.services import api_token_create
 from tests.conftest import child_env, wait_until
 from tests.documents import page_bytes
+from tests.world import person
 from uploads.models import Status, Upload, UploadEvent
 from uploads.services.contests import contest_open
 
@@ -39,7 +40,7 @@ FAST = {
 def world(ppu, settings):
     """The PPU demo, and what the processes of a test share with it: the documents' folder and a
     token of a KPU staff member."""
-    get_user_model().objects.create_user("kpu", is_staff=True)
+    person("kpu", "staff")
     return {"MEDIA_ROOT": settings.MEDIA_ROOT, "token": api_token_create(username="kpu")}
 
 

@@ -11,7 +11,7 @@ from django.test import Client
 
 from accounts.services import api_token_create
 from tests.documents import page_bytes, page_file
-from tests.world import LABANGKA_TPS
+from tests.world import LABANGKA_TPS, person
 from uploads.models import Document
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_world")]
@@ -22,7 +22,7 @@ FORGED_CSRF = {"HTTP_COOKIE": "csrftoken=" + "a" * 32}
 
 @pytest.fixture
 def token():
-    get_user_model().objects.create_user("kpu", is_staff=True)
+    person("kpu", "staff")
     return api_token_create(username="kpu")
 
 
@@ -169,7 +169,8 @@ def test_fields_too_large_are_a_json_400(client, token, settings):
     response = post_raw(client, token, body, "application/x-www-form-urlencoded")
     assert response.status_code == 400
     assert response.json() == {
-        "error": "the form fields are too large; send the pages as 'file' parts"
+        "error": "the form fields are too large; send the pages as 'file' parts",
+        "pesan": "isian formulir terlalu besar; kirim halaman sebagai bagian 'file'",
     }
 
 
@@ -189,9 +190,9 @@ def test_a_5000_character_file_name_is_a_json_400(client, token):
 def test_multipart_without_a_boundary_is_a_json_400(client, token):
     response = post_raw(client, token, b"--x\r\n", "multipart/form-data")
     assert response.status_code == 400
-    assert response.json() == {
-        "error": "the body is not readable multipart/form-data: Invalid boundary in multipart: None"
-    }
+    assert response.json()["error"] == (
+        "the body is not readable multipart/form-data: Invalid boundary in multipart: None"
+    )
 
 
 def test_an_idempotency_key_over_200_characters_is_refused_not_cut(client, token):

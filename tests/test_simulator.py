@@ -40,7 +40,13 @@ def test_the_simulator_uploads_through_the_api_and_gives_babulu_a_bad_network(
         "--unlucky", "2", "--drops", "5", stdout=out,
     )  # fmt: skip
     assert "done: 12 of 12 uploads taken" in out.getvalue()
-    assert Upload.objects.filter(status=Status.QUEUED, source="kpps").count() == 12
+    queued = Upload.objects.filter(status=Status.QUEUED, source="kpps")
+    assert queued.count() == 12
+    # Each by its own TPS's KPPS account, as in the field.
+    assert all(
+        upload.document.uploaded_by.username == f"kpps-{upload.tps_id}"
+        for upload in queued.select_related("document__uploaded_by")
+    )
     unlucky = out.getvalue().split("bad network at TPS ")[1].split("\n")[0].split(", ")
     assert len(unlucky) == 2 and all(code.startswith("640903") for code in unlucky)
     # The stand-in now drops deliveries for the unlucky TPS without an answer.
@@ -53,7 +59,7 @@ def test_the_simulator_uploads_through_the_api_and_gives_babulu_a_bad_network(
 
 
 def test_a_simulated_officer_told_to_slow_down_waits_and_sends_again():
-    """The demo's one token uploads near the intake's rate limit: a 429 is waited out."""
+    """A 429 from the intake (its rate limit) is waited out as Retry-After says."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 

@@ -3,6 +3,7 @@ tests name, moves in it, and reading a page as a person does."""
 
 import re
 
+from accounts.services import operator_create
 from public.services import snapshot_refresh_all
 from regions.models import Area, Level
 from uploads.models import Status, Upload
@@ -16,6 +17,11 @@ SEPAKU = "640904"  # another kecamatan of PPU
 LABANGKA = "6409032002"  # a desa of Babulu
 LABANGKA_TPS = "6409032002001"
 SEPAKU_TPS = "6409041005001"  # TPS 001 of Sepaku, the desa
+
+
+def person(username: str, role: str, region: str = "", password: str | None = None):
+    """A user of a role and region, as create_operator makes them (region "" is the nation)."""
+    return operator_create(username=username, role=role, region_code=region, password=password)
 
 
 def move(tps: str, new: str, kind: str = "pkwkk") -> None:
@@ -52,3 +58,21 @@ def refresh() -> None:
     changed (public.services.snapshot_refresh), all of it, for each contest kind."""
     refreshed = snapshot_refresh_all(budget_seconds=float("inf"))
     assert None not in refreshed.values(), refreshed
+
+
+def log_in(client, user) -> None:
+    """Logs a user in with their second factor given, as the login page would: an admin owes
+    one (accounts.two_factor), so they get a confirmed TOTP device if they have none."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.two_factor import second_factor_owed, totp_device_of
+
+    client.force_login(user)
+    if second_factor_owed(user):
+        device = totp_device_of(user) or TOTPDevice.objects.create(
+            user=user, name="test", confirmed=True
+        )
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()

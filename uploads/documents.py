@@ -15,7 +15,10 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
+from django.utils.translation import gettext_noop
 from PIL import Image
+
+from uploads.refusals import Refused, Words
 
 # The first bytes of each accepted type, and the extension its stored copy gets.
 SIGNATURES = (
@@ -50,7 +53,7 @@ PDF_MAX_OBJECTS = 20_000
 NAME_SHOWN = 80
 
 
-class PageRefused(ValueError):
+class PageRefused(Refused):
     """A page that cannot be accepted; the message says which and why."""
 
 
@@ -73,10 +76,14 @@ def sniff(head: bytes) -> str | None:
 def pages_check(files: list[UploadedFile]) -> list[CheckedPage]:
     """Checks every page before anything is written; raises PageRefused on the first bad one."""
     if not files:
-        raise PageRefused("no file: send the form's pages as one or more 'file' parts")
+        raise PageRefused(
+            gettext_noop("no file: send the form's pages as one or more 'file' parts")
+        )
     if len(files) > settings.UPLOAD_MAX_PAGES:
         raise PageRefused(
-            f"too many pages: {len(files)}, at most {settings.UPLOAD_MAX_PAGES} per document"
+            gettext_noop("too many pages: %(pages)s, at most %(limit)s per document"),
+            pages=len(files),
+            limit=settings.UPLOAD_MAX_PAGES,
         )
     return [_check_page(file, number) for number, file in enumerate(files, start=1)]
 
@@ -86,9 +93,14 @@ def _check_page(file: UploadedFile, number: int) -> CheckedPage:
     limit = settings.UPLOAD_MAX_PAGE_BYTES
     size = file.size or 0
     if size == 0:
-        raise PageRefused(f"{where}: the file is empty")
+        raise PageRefused(gettext_noop("%(where)s: the file is empty"), where=where)
     if size > limit:
-        raise PageRefused(f"{where}: {size} bytes, more than the {limit} allowed per page")
+        raise PageRefused(
+            gettext_noop("%(where)s: %(size)s bytes, more than the %(limit)s allowed per page"),
+            where=where,
+            size=size,
+            limit=limit,
+        )
     digest = hashlib.sha256()
     head = b""
     for chunk in file.chunks():
@@ -97,7 +109,10 @@ def _check_page(file: UploadedFile, number: int) -> CheckedPage:
         digest.update(chunk)
     content_type = sniff(head)
     if content_type is None:
-        raise PageRefused(f"{where}: not a JPEG, PNG or PDF file (judged by its content)")
+        raise PageRefused(
+            gettext_noop("%(where)s: not a JPEG, PNG or PDF file (judged by its content)"),
+            where=where,
+        )
     file.seek(0)
     if content_type == "application/pdf":
         pdf_check(file, where)
@@ -107,13 +122,13 @@ def _check_page(file: UploadedFile, number: int) -> CheckedPage:
     return CheckedPage(file, number, content_type, digest.hexdigest(), size)
 
 
-def page_where(number: int, name: str | None) -> str:
+def page_where(number: int, name: str | None) -> Words:
     name = name or ""
     shown = name if len(name) <= NAME_SHOWN else f"{name[:NAME_SHOWN]}…"
-    return f"page {number} ({shown})"
+    return Words(gettext_noop("page %(number)s (%(name)s)"), number=number, name=shown)
 
 
-def image_check(file: UploadedFile, where: str, content_type: str) -> None:
+def image_check(file: UploadedFile, where: Words, content_type: str) -> None:
     """The image opens as its format, declares at most UPLOAD_MAX_PAGE_PIXELS, and decodes.
 
     The size is read from the header before any pixel is decoded, so a file declaring a huge
@@ -128,8 +143,14 @@ def image_check(file: UploadedFile, where: str, content_type: str) -> None:
             width, height = image.size
             if width * height > limit:
                 raise PageRefused(
-                    f"{where}: {width} x {height} pixels, more than the {limit} allowed per "
-                    "page; send a smaller photo"
+                    gettext_noop(
+                        "%(where)s: %(width)s x %(height)s pixels, more than the %(limit)s "
+                        "allowed per page; send a smaller photo"
+                    ),
+                    where=where,
+                    width=width,
+                    height=height,
+                    limit=limit,
                 )
             image.verify()
         file.seek(0)
@@ -140,35 +161,55 @@ def image_check(file: UploadedFile, where: str, content_type: str) -> None:
         raise
     except Image.DecompressionBombError as error:
         raise PageRefused(
-            f"{where}: more pixels than the {limit} allowed per page ({_reason(error)}); "
-            "send a smaller photo"
+            gettext_noop(
+                "%(where)s: more pixels than the %(limit)s allowed per page (%(reason)s); "
+                "send a smaller photo"
+            ),
+            where=where,
+            limit=limit,
+            reason=_reason(error),
         ) from None
     # A decoder fed hostile bytes may fail in any way (OSError, SyntaxError, ValueError, a
     # decompression bomb, ...): whatever it is, the page is not a readable image.
     except Exception as error:
-        raise PageRefused(f"{where}: not a readable {kind} image ({_reason(error)})") from None
+        raise PageRefused(
+            gettext_noop("%(where)s: not a readable %(kind)s image (%(reason)s)"),
+            where=where,
+            kind=kind,
+            reason=_reason(error),
+        ) from None
 
 
-def pdf_check(file: UploadedFile, where: str) -> None:
+def pdf_check(file: UploadedFile, where: Words) -> None:
     """The PDF parses, has pages, is not encrypted, and nothing in it is active content."""
     try:
         file.seek(0)
         reader = pypdf.PdfReader(file)
         if reader.is_encrypted:
-            raise PageRefused(f"{where}: the PDF is encrypted; send it without a password")
+            raise PageRefused(
+                gettext_noop("%(where)s: the PDF is encrypted; send it without a password"),
+                where=where,
+            )
         if len(reader.pages) == 0:
-            raise PageRefused(f"{where}: the PDF has no pages")
+            raise PageRefused(gettext_noop("%(where)s: the PDF has no pages"), where=where)
         active = _active_content(reader)
     except PageRefused:
         raise
     # pypdf reading hostile bytes may fail in any way (PdfReadError, KeyError, ValueError,
     # RecursionError, ...): whatever it is, the page is not a readable PDF.
     except Exception as error:
-        raise PageRefused(f"{where}: not a readable PDF ({_reason(error)})") from None
+        raise PageRefused(
+            gettext_noop("%(where)s: not a readable PDF (%(reason)s)"),
+            where=where,
+            reason=_reason(error),
+        ) from None
     if active:
         raise PageRefused(
-            f"{where}: the PDF carries active content ({', '.join(sorted(active))}); "
-            "send a plain scan or photo"
+            gettext_noop(
+                "%(where)s: the PDF carries active content (%(found)s); send a plain scan or photo"
+            ),
+            where=where,
+            found=", ".join(sorted(active)),
         )
 
 

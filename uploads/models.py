@@ -13,6 +13,9 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Role
+from accounts.scope import ScopedQuerySet
+
 
 class Status(models.TextChoices):
     """Where an upload is. The groups below are named sets of statuses (not members)."""
@@ -55,7 +58,12 @@ class Action(models.TextChoices):
     REJECTED = "rejected", _("rejected by the publication server")
     LEASE_EXPIRED = "lease expired", _("sender stopped, handed to another")
     STUCK = "stuck", _("flagged stuck")
+    STUCK_CLEARED = "stuck cleared", _("stuck flag cleared")
     PUBLISHED = "published", _("published on the public site")
+    # A person's actions on the work queue (uploads.services.actions).
+    TAKEN = "taken", _("taken in hand")
+    REQUEUED = "requeued", _("sent again after a rejection")
+    NOTE = "note", _("note")
 
 
 class Source(models.TextChoices):
@@ -63,6 +71,10 @@ class Source(models.TextChoices):
     PPK = "ppk", _("PPK")
     PUBLIC_SITE = "public_site", _("public site")
     SYSTEM = "system", _("system")
+
+
+class UploadQuerySet(ScopedQuerySet):
+    scope_field = "tps__code"
 
 
 class Upload(models.Model):
@@ -97,6 +109,20 @@ class Upload(models.Model):
         _("stuck reason"), max_length=12, choices=StuckReason.choices, blank=True, db_default=""
     )
     stuck_since = models.DateTimeField(_("stuck since"), null=True, blank=True)
+    # What a person wrote when flagging it (the reason "other" needs one).
+    stuck_note = models.TextField(_("stuck note"), blank=True, db_default="")
+    # When a person last cleared the flag: the system's checks wait before flagging it again.
+    stuck_cleared_at = models.DateTimeField(_("stuck cleared at"), null=True, blank=True)
+    # Who said "I'm on it", so that the others at the kecamatan office do not chase it too.
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("taken by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    taken_at = models.DateTimeField(_("taken at"), null=True, blank=True)
 
     # Delivery bookkeeping. Retry waits live here, not in broker ETAs.
     attempts = models.PositiveIntegerField(_("attempts"), db_default=0)
@@ -115,6 +141,8 @@ class Upload(models.Model):
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     # Image URLs of the pages as the public site lists them.
     public_images = models.JSONField(_("public images"), null=True, blank=True)
+
+    objects = UploadQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("upload")
@@ -174,6 +202,10 @@ class Upload(models.Model):
         return self.stuck_since or self.status_since
 
 
+class DocumentQuerySet(ScopedQuerySet):
+    scope_field = "upload__tps__code"
+
+
 class Document(models.Model):
     """One version of an upload's result form: one or more pages. Never overwritten."""
 
@@ -191,15 +223,24 @@ class Document(models.Model):
     )
     idempotency_key = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    # Why a person replaced a published document (required then; see services.intake).
+    reason = models.TextField(_("reason"), blank=True, db_default="")
+
+    objects = DocumentQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("document")
         verbose_name_plural = _("documents")
         ordering = ["upload", "created_at"]
-        indexes = [models.Index(fields=["upload", "sha256"], name="document_content")]
+        # By content alone: a document's versions, and the same pages sent for another TPS.
+        indexes = [models.Index(fields=["sha256"], name="document_sha256")]
 
     def __str__(self) -> str:
         return f"{self.upload_id} {self.sha256[:12]}"
+
+
+class PageQuerySet(ScopedQuerySet):
+    scope_field = "document__upload__tps__code"
 
 
 class Page(models.Model):
@@ -209,6 +250,8 @@ class Page(models.Model):
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     size = models.PositiveIntegerField(_("size"))
     content_type = models.CharField(_("type"), max_length=40)
+
+    objects = PageQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("page")
@@ -222,8 +265,13 @@ class Page(models.Model):
         return f"{self.document_id} p{self.number}"
 
 
+class UploadEventQuerySet(ScopedQuerySet):
+    scope_field = "upload__tps__code"
+
+
 class UploadEvent(models.Model):
-    """Append-only history: every transition and every human action (a trigger forbids edits)."""
+    """Append-only history: every transition and every human action (a trigger forbids edits):
+    what, before and after, who in which role from which address, why, when."""
 
     # Indexed with the id below: an upload's history, and its last event, are one index range.
     upload = models.ForeignKey(
@@ -244,9 +292,15 @@ class UploadEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    actor_role = models.CharField(
+        _("role"), max_length=5, choices=Role.choices, blank=True, db_default=""
+    )
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=12, choices=Source.choices)
     reason = models.TextField(_("reason"), blank=True)
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    objects = UploadEventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("upload event")

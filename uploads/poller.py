@@ -300,7 +300,10 @@ class _Walk:
         if not (isinstance(images, list) and all(isinstance(u, str) and u for u in images)):
             raise Unusable(f"images is {describe(images)}, not a list of URLs")
         images = self._image_urls(target.url, images)
-        for upload_id in selectors.upload_ids_unpublished(kind=target.kind, tps_code=target.code):
+        unpublished = selectors.upload_ids_unpublished(
+            kind=target.kind, tps_code=target.code, images=images
+        )
+        for upload_id in unpublished:
             if upload_mark_published(upload_id=upload_id, images=images):
                 self.summary.published += 1
 

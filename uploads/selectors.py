@@ -27,10 +27,14 @@ def upload_counts_per_child(*, kind: str, area_code: str) -> dict[str, Counts]:
     return {child.code: child for child in counts.children}
 
 
-def upload_ids_unpublished(*, kind: str, tps_code: str) -> list[int]:
-    """The uploads of a contest kind at one TPS that are not published yet."""
-    rows = Upload.objects.filter(contest__kind=kind, tps_id=tps_code).exclude(
-        status=Status.PUBLISHED
+def upload_ids_unpublished(*, kind: str, tps_code: str, images: list[str]) -> list[int]:
+    """The uploads of a contest kind at one TPS that are not published yet, leaving out those
+    the site shows these very images for already: a published document replaced since, whose
+    old pages the site still shows until it publishes the new ones."""
+    rows = (
+        Upload.objects.filter(contest__kind=kind, tps_id=tps_code)
+        .exclude(status=Status.PUBLISHED)
+        .exclude(public_images=images)
     )
     return list(rows.order_by("pk").values_list("pk", flat=True))
 

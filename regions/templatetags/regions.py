@@ -35,3 +35,9 @@ def area_url(site: str, kind: str, code: str = "") -> str:
     if code:
         return reverse(f"{site}:area", args=[kind, code])
     return reverse(f"{site}:nation", args=[kind])
+
+
+@register.filter
+def within(code: str, region: str) -> bool:
+    """Whether an area lies in a region ("" the nation): the links a scoped user may follow."""
+    return code.startswith(region)

@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError
 from uploads import counters
 from uploads.delivery import Lease, Outcome, OutcomeKind
 from uploads.models import Action, Status, StuckReason, Upload
-from uploads.services.stuck import upload_mark_stuck
+from uploads.services.stuck import flag_again_after, upload_mark_stuck
 from uploads.services.transitions import upload_transition
 
 logger = structlog.get_logger(__name__)
@@ -152,8 +152,13 @@ def _retry_delay(attempt: int, retry_after: float | None) -> float:
 
 
 def _flag_if_overdue(upload_id: int, outcome: Outcome) -> None:
-    upload = Upload.objects.filter(pk=upload_id).only("attempts", "queued_at", "stuck").first()
-    if upload is None or upload.stuck:
+    upload = (
+        Upload.objects.filter(pk=upload_id, stuck=False)
+        .filter(flag_again_after(settings.STUCK_AFTER_MINUTES))
+        .only("attempts", "queued_at")
+        .first()
+    )
+    if upload is None:
         return
     waited = timezone.now() - (upload.queued_at or timezone.now())
     too_long = waited >= datetime.timedelta(minutes=settings.STUCK_AFTER_MINUTES)

@@ -13,22 +13,20 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
-from accounts.selectors import user_may_act_on
+from accounts.scope import Can, Scope, scope_of
 from regions import codes
 from regions.models import Area, ContestKind, Level
 from uploads import documents
 from uploads.models import Action, Document, Page, Source, Status, Upload
+from uploads.refusals import Refused
 from uploads.services.delivery import deliveries_enqueue
 from uploads.services.transitions import upload_transition
 
 
-class UploadRefused(Exception):
+class UploadRefused(Refused):
     """An upload that cannot be taken, with the HTTP status that says why."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -38,56 +36,87 @@ class Receipt:
     created: bool
 
 
+@dataclass(frozen=True)
+class Intent:
+    """What a person meant, beyond the pages (the form and the API send it; a KPPS app need not).
+
+    `based_on`: the SHA-256 of the document they saw as current ("" none); if another came in
+    since, theirs is refused (409) rather than silently replacing the one they never saw.
+    `reason`: why a published document is replaced, or why a document already used for another
+    TPS is right for this one too (KPU staff only)."""
+
+    based_on: str | None = None
+    reason: str = ""
+
+
 def upload_receive(
     *,
     tps_code: str,
     kind: str,
     files: list,
     user,
-    source: str = Source.KPPS,
+    ip: str = "",
     idempotency_key: str = "",
+    intent: Intent = Intent(),
 ) -> Receipt:
     """Takes a document for a TPS and contest and queues it for delivery.
 
     The identifiers and the user's region are checked before any page is read. The same content
     again (or the same Idempotency-Key) returns the upload as it is: no second document, no
-    second delivery. Raises UploadRefused (400, 403 or 409) and writes nothing.
+    second delivery. A KPPS's upload has source KPPS; anyone else's is the PPK's (on its
+    behalf). Raises UploadRefused (400, 403 or 409) and writes nothing.
     """
-    intake_target_check(tps_code=tps_code, kind=kind, user=user)
+    scope = intake_target_check(tps_code=tps_code, kind=kind, user=user)
     try:
         pages = documents.pages_check(files)
     except documents.PageRefused as error:
-        raise UploadRefused(str(error)) from error
+        raise UploadRefused(error.words.template, **error.words.values) from error
     sha256 = documents.document_sha256(pages)
+    source = Source.KPPS if scope.is_kpps else Source.PPK
     with transaction.atomic():
         upload = _upload_locked(tps_code, kind)
         existing = _known_document(upload, sha256, idempotency_key)
         if existing:
             return Receipt(upload, existing, created=False)
-        _check_replaceable(upload, sha256)
-        document = _document_create(upload, pages, sha256, user, source, idempotency_key)
-        _queue(upload, document, user, source)
+        _check_based_on(upload, intent)
+        _check_replaceable(upload, sha256, scope, intent)
+        _check_not_elsewhere(upload, sha256, scope, intent)
+        document = _document_create(
+            upload, pages, sha256, user, source, idempotency_key, intent.reason
+        )
+        _queue(upload, document, user, source, ip)
         transaction.on_commit(partial(deliveries_enqueue, [upload.pk]))
     upload.refresh_from_db()
     return Receipt(upload, document, created=True)
 
 
-def intake_target_check(*, tps_code: str, kind: str, user) -> None:
+def intake_target_check(*, tps_code: str, kind: str, user) -> Scope:
     """Refuses a malformed code or contest, a TPS outside the user's region (403, whether or not
     it exists: a code outside says nothing about what is there), an unknown TPS inside it and a
     contest not open there (400). Reads no page."""
     if not codes.is_code(tps_code, [codes.TPS_LENGTH]):
-        raise UploadRefused(f"tps: expected a 13-digit TPS code, got {tps_code[:40]!r}")
+        raise UploadRefused(
+            gettext_noop("tps: expected a 13-digit TPS code, got %(value)s"),
+            value=repr(tps_code[:40]),
+        )
     if kind not in ContestKind.values:
         raise UploadRefused(
-            f"contest: unknown {kind[:40]!r}; one of {', '.join(ContestKind.values)}"
+            gettext_noop("contest: unknown %(value)s; one of %(kinds)s"),
+            value=repr(kind[:40]),
+            kinds=", ".join(ContestKind.values),
         )
-    if not user_may_act_on(user, tps_code):
-        raise UploadRefused(f"TPS {tps_code} is outside your region", status=403)
+    scope = scope_of(user)
+    if not scope.uploads_to(tps_code):
+        raise UploadRefused(
+            gettext_noop("TPS %(tps)s is outside your region"), status=403, tps=tps_code
+        )
     if not Upload.objects.filter(tps_id=tps_code, contest__kind=kind).exists():
         if not Area.objects.filter(code=tps_code, level=Level.TPS).exists():
-            raise UploadRefused(f"tps: no TPS with code {tps_code}")
-        raise UploadRefused(f"contest: {kind} is not open at TPS {tps_code}")
+            raise UploadRefused(gettext_noop("tps: no TPS with code %(tps)s"), tps=tps_code)
+        raise UploadRefused(
+            gettext_noop("contest: %(kind)s is not open at TPS %(tps)s"), kind=kind, tps=tps_code
+        )
+    return scope
 
 
 def _upload_locked(tps_code: str, kind: str) -> Upload:
@@ -105,7 +134,9 @@ def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
         by_key = Document.objects.filter(upload=upload, idempotency_key=key).first()
         if by_key and by_key.sha256 != sha256:
             raise UploadRefused(
-                f"Idempotency-Key {key!r} was already used for a different document", status=409
+                gettext_noop("Idempotency-Key %(key)s was already used for a different document"),
+                status=409,
+                key=repr(key),
             )
         if by_key:
             return by_key
@@ -113,19 +144,44 @@ def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
     return current if current and current.sha256 == sha256 else None
 
 
-def _check_replaceable(upload: Upload, sha256: str) -> None:
-    """A new document is refused once the upload is published, when it is an earlier version
-    sent again, and beyond UPLOAD_MAX_DOCUMENTS versions (each is kept and delivered).
+def _check_based_on(upload: Upload, intent: Intent) -> None:
+    """Refuses a document made against a current one that is not current any more."""
+    current = upload.document.sha256 if upload.document else ""
+    if intent.based_on is None or intent.based_on == current:
+        return
+    document = upload.document
+    who = document.uploaded_by.get_username() if document and document.uploaded_by else "KPPS"
+    raise UploadRefused(
+        gettext_noop(
+            "TPS %(tps)s %(kind)s got another document (SHA-256 %(sha256)s) from %(who)s at "
+            "%(when)s since you looked; look at it before you replace it"
+        ),
+        status=409,
+        tps=upload.tps_id,
+        kind=upload.contest.kind,
+        sha256=current,
+        who=who,
+        when=document.created_at.isoformat(timespec="seconds") if document else "-",
+    )
+
+
+def _check_replaceable(upload: Upload, sha256: str, scope: Scope, intent: Intent) -> None:
+    """A published document is replaced only by the PPK (or higher), with a reason; the old one
+    is kept. A new document is also refused when it is an earlier version sent again, and beyond
+    UPLOAD_MAX_DOCUMENTS versions (each is kept and delivered).
 
     An earlier version is not made current again: that would be a new delivery (alternating two
     documents would deliver forever), and answering it as taken would be untrue.
     """
     where = f"TPS {upload.tps_id} {upload.contest.kind}"
-    if upload.status == Status.PUBLISHED:
+    if upload.status == Status.PUBLISHED and (scope.is_kpps or not intent.reason):
         raise UploadRefused(
-            f"{where} is already published with a different document; "
-            "a replacement goes through the PPK with a reason",
+            gettext_noop(
+                "%(where)s is already published with a different document; a replacement goes "
+                "through the PPK with a reason"
+            ),
             status=409,
+            where=where,
         )
     versions = upload.documents.aggregate(
         total=Count("pk"), same=Count("pk", filter=Q(sha256=sha256))
@@ -133,23 +189,62 @@ def _check_replaceable(upload: Upload, sha256: str) -> None:
     if versions["same"]:
         current = upload.document.sha256 if upload.document else "-"
         raise UploadRefused(
-            f"this document (SHA-256 {sha256}) was sent for {where} before and was replaced "
-            f"by another one (SHA-256 {current}), which stays the current one; an earlier "
-            "version cannot be made current again",
+            gettext_noop(
+                "this document (SHA-256 %(sha256)s) was sent for %(where)s before and was "
+                "replaced by another one (SHA-256 %(current)s), which stays the current one; an "
+                "earlier version cannot be made current again"
+            ),
             status=409,
+            sha256=sha256,
+            where=where,
+            current=current,
         )
     limit = settings.UPLOAD_MAX_DOCUMENTS
     if versions["total"] >= limit:
         raise UploadRefused(
-            f"{where} already has {limit} versions of its document, the most allowed; "
-            "the current one stays and is delivered",
+            gettext_noop(
+                "%(where)s already has %(limit)s versions of its document, the most allowed; "
+                "the current one stays and is delivered"
+            ),
             status=409,
+            where=where,
+            limit=limit,
         )
 
 
-def _document_create(upload, pages, sha256, user, source, key) -> Document:
+def _check_not_elsewhere(upload: Upload, sha256: str, scope: Scope, intent: Intent) -> None:
+    """The same pages already sent for another TPS or contest are refused, naming it: a photo of
+    the wrong form is the commonest mistake in the field. KPU staff may confirm it with a reason
+    (a form that truly covers both)."""
+    other = (
+        Document.objects.filter(sha256=sha256)
+        .exclude(upload_id=upload.pk)
+        .select_related("upload__contest", "upload__tps")
+        .first()
+    )
+    if other is None or (scope.may(Can.AUDIT) and intent.reason):
+        return
+    raise UploadRefused(
+        gettext_noop(
+            "this document (SHA-256 %(sha256)s) was already sent for TPS %(tps)s (%(name)s) "
+            "%(kind)s; check that the photo is of this TPS's form"
+        ),
+        status=409,
+        sha256=sha256,
+        tps=other.upload.tps_id,
+        name=other.upload.tps.name,
+        kind=other.upload.contest.kind,
+    )
+
+
+def _document_create(upload, pages, sha256, user, source, key, reason) -> Document:
     document = Document.objects.create(
-        upload=upload, sha256=sha256, source=source, uploaded_by=user, idempotency_key=key
+        upload=upload,
+        sha256=sha256,
+        source=source,
+        uploaded_by=user,
+        idempotency_key=key,
+        reason=reason,
     )
     Page.objects.bulk_create(
         Page(
@@ -167,17 +262,21 @@ def _document_create(upload, pages, sha256, user, source, key) -> Document:
     return document
 
 
-def _queue(upload: Upload, document: Document, user, source: str) -> None:
+def _queue(upload: Upload, document: Document, user, source: str, ip: str) -> None:
+    """Current and on its way. A published upload goes back on its way too: its new document
+    is delivered, and it is published again when the site shows the new one."""
     now = timezone.now()
     replaced = upload.document_id is not None
+    why = f"; {document.reason}" if document.reason else ""
     upload_transition(
         upload_id=upload.pk,
-        expected=Status.UNPUBLISHED,
+        expected=(*Status.UNPUBLISHED, Status.PUBLISHED),
         new=Status.QUEUED,
         action=Action.REPLACED if replaced else Action.RECEIVED,
         source=source,
         actor=user,
-        reason=f"SHA-256 {document.sha256}",
+        ip=ip,
+        reason=f"SHA-256 {document.sha256}{why}",
         changes={
             "document": document,
             "source": source,

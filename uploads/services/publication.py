@@ -30,6 +30,7 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
             "stuck": False,
             "stuck_reason": "",
             "stuck_since": None,
+            "stuck_note": "",
             "lease_token": None,
             "lease_expires_at": None,
             "next_attempt_at": None,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from uploads.models import Action, Status, StuckReason, Upload
 from uploads.services.delivery import deliveries_enqueue
-from uploads.services.stuck import upload_mark_stuck
+from uploads.services.stuck import flag_again_after, upload_mark_stuck
 from uploads.services.transitions import upload_transition
 
 logger = structlog.get_logger(__name__)
@@ -84,9 +84,11 @@ def _enqueue_due(batch: int) -> int:
 
 def _flag_server_queue(batch: int) -> int:
     since = timezone.now() - datetime.timedelta(minutes=settings.SERVER_QUEUE_STUCK_MINUTES)
-    ids = Upload.objects.filter(
-        status=Status.DELIVERED, stuck=False, status_since__lt=since
-    ).values_list("pk", flat=True)[:batch]
+    ids = (
+        Upload.objects.filter(status=Status.DELIVERED, stuck=False, status_since__lt=since)
+        .filter(flag_again_after(settings.SERVER_QUEUE_STUCK_MINUTES))
+        .values_list("pk", flat=True)[:batch]
+    )
     return sum(
         upload_mark_stuck(upload_id=upload_id, reason=StuckReason.SERVER_QUEUE) for upload_id in ids
     )

@@ -30,6 +30,7 @@ from django.db.models import Model
 from django.db.models.sql import Query
 from django.utils import timezone
 
+from accounts.scope import scope_of
 from uploads.models import Action, Source, Upload
 from uploads.progress.services import progress_record_sql
 
@@ -57,16 +58,27 @@ _TRANSITION = """
             uploads_upload.stuck_reason
     ), event AS (
         INSERT INTO uploads_uploadevent (upload_id, action, old_status, new_status, stuck_reason,
-            actor_id, source, reason, created_at)
+            actor_id, actor_role, ip, source, reason, created_at)
         SELECT upload_id, {action}, old_status, new_status, stuck_reason,
-            {actor}, {source}, {reason}, {now}
+            {actor}, {actor_role}, {ip}::inet, {source}, {reason}, {now}
         FROM moved
     ), counted AS ({count})
     SELECT moved.old_status, moved.new_status, moved.tps_id, contest.kind
     FROM moved JOIN regions_contest contest ON contest.id = moved.contest_id
 """
 # Its parameters, in their $n order; those of the changes and the guard follow.
-_PARAMETERS = ("upload_id", "expected", "new", "now", "action", "actor", "source", "reason")
+_PARAMETERS = (
+    "upload_id",
+    "expected",
+    "new",
+    "now",
+    "action",
+    "actor",
+    "actor_role",
+    "ip",
+    "source",
+    "reason",
+)
 
 # Django lookups a guard may use, as in filter(); `exact` as IS NOT DISTINCT FROM, so that None
 # means NULL as it does in filter().
@@ -81,6 +93,7 @@ def upload_transition(
     action: str,
     source: str = Source.SYSTEM,
     actor=None,
+    ip: str = "",
     reason: str = "",
     guard: dict | None = None,
     changes: dict | None = None,
@@ -88,10 +101,11 @@ def upload_transition(
     """Moves an upload from one of `expected` to `new` (None: the status stays), applying
     `changes`, with its event and its progress change, all or nothing.
 
-    `guard` adds conditions, as filter() lookups (a lease token, a deadline). A value in `changes`
-    may be an expression over the upload's columns (F("attempts") + 1). Returns the old status,
-    or None when the upload was not in an expected state any more: someone else won, and nothing
-    was written.
+    `actor` is the user who did it (None: the system), recorded with their role then and their
+    address (`ip`). `guard` adds conditions, as filter() lookups (a lease token, a deadline). A
+    value in `changes` may be an expression over the upload's columns (F("attempts") + 1).
+    Returns the old status, or None when the upload was not in an expected state any more:
+    someone else won, and nothing was written.
     """
     changes, guard = changes or {}, guard or {}
     # An expression is part of the statement (of its shape); a value is a parameter.
@@ -104,6 +118,8 @@ def upload_transition(
         "now": timezone.now(),
         "action": action,
         "actor": actor.pk if actor is not None else None,
+        "actor_role": scope_of(actor).role,
+        "ip": ip or None,
         "source": source,
         "reason": reason[:2000],
         **_values(changes, shape, guard),

@@ -46,8 +46,8 @@ class Command(BaseCommand):
             f"bad network at TPS {', '.join(plan.unlucky) or '-'}"
         )
         self.stdout.flush()
-        token = kpps.simulator_token()
-        taken = kpps.uploads_run(url=url, token=token, plan=plan, minutes=minutes, seed=seed)
+        tokens = kpps.kpps_tokens({tps for tps, _ in plan.uploads})
+        taken = kpps.uploads_run(url=url, tokens=tokens, plan=plan, minutes=minutes, seed=seed)
         self.stdout.write(f"done: {taken} of {len(plan.uploads)} uploads taken")
         self.stdout.flush()
         while stay:

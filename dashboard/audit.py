@@ -1,0 +1,160 @@
+"""Reads for the audit list (/audit/): every upload event (each person's action and each
+automatic transition) and every access event (logins, failed logins, refusals), newest first,
+within the user's region and the filters. Both tables refuse edits and deletes in the database;
+nothing here writes.
+
+The two are merged by time: the page shows the newest PAGE_ROWS, and "older" asks for the rows
+before the last one shown; the CSV streams all of them.
+"""
+
+import datetime
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import AccessEvent, AccessKind, Role
+from accounts.scope import Scope
+from uploads.models import Action, UploadEvent
+
+PAGE_ROWS = 200
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    area: str = ""  # an area code inside the user's region; "" the whole region
+    actor: str = ""  # a username, exactly
+    action: str = ""  # an Action or an AccessKind value
+    since: datetime.datetime | None = None
+    before: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One line of the audit, from either table."""
+
+    at: datetime.datetime
+    what: str  # the action or kind, as people read it
+    action: str  # its stored value
+    area: str  # the TPS (upload events) or the area asked for (refusals)
+    contest: str
+    who: str
+    role: str
+    ip: str
+    before: str
+    after: str
+    reason: str  # or, for an access event, the path
+
+
+def action_choices() -> list[tuple[str, str]]:
+    """What the action filter offers: the upload events' actions, then the access kinds."""
+    return [(value, str(label)) for value, label in (*Action.choices, *AccessKind.choices)]
+
+
+def audit_rows(scope: Scope, filters: AuditFilters) -> Iterator[AuditRow]:
+    """Every row in the region under the filters, newest first (a stream: read what you need)."""
+    region = filters.area if scope.covers(filters.area) else scope.region
+    streams = []
+    if not filters.action or filters.action in Action.values:
+        streams.append(map(_upload_row, _upload_events(scope.region, region, filters)))
+    if not filters.action or filters.action in AccessKind.values:
+        streams.append(map(_access_row, _access_events(scope.region, region, filters)))
+    return heapq.merge(*streams, key=lambda row: row.at, reverse=True)
+
+
+def audit_page(scope: Scope, filters: AuditFilters) -> list[AuditRow]:
+    return list(itertools.islice(audit_rows(scope, filters), PAGE_ROWS))
+
+
+def _timed(rows: QuerySet, filters: AuditFilters) -> QuerySet:
+    if filters.since:
+        rows = rows.filter(created_at__gte=filters.since)
+    if filters.before:
+        rows = rows.filter(created_at__lt=filters.before)
+    return rows.order_by("-created_at", "-id")
+
+
+def _upload_events(scope_region: str | None, region: str | None, filters: AuditFilters):
+    rows = UploadEvent.objects.within(scope_region).within(region)
+    if filters.actor:
+        rows = rows.filter(actor__username=filters.actor)
+    if filters.action:
+        rows = rows.filter(action=filters.action)
+    rows = _timed(rows, filters).select_related("actor", "upload__contest")
+    return rows.iterator(chunk_size=500)
+
+
+def _access_events(scope_region: str | None, region: str | None, filters: AuditFilters):
+    """Access events about the region: refusals of a request for an area in it, and the logins
+    and refusals of its users. A national user sees all, logins with unknown names included."""
+    rows = AccessEvent.objects.all()
+    for code in (scope_region, region):
+        if code is None:
+            return iter(())
+        if code:
+            rows = rows.filter(
+                Q(area_code__startswith=code) | Q(user__profile__region__code__startswith=code)
+            )
+    if filters.actor:
+        rows = rows.filter(username=filters.actor)
+    if filters.action:
+        rows = rows.filter(kind=filters.action)
+    return _timed(rows, filters).select_related("user").iterator(chunk_size=500)
+
+
+def _upload_row(event: UploadEvent) -> AuditRow:
+    return AuditRow(
+        at=event.created_at,
+        what=str(Action(event.action).label) if event.action in Action.values else event.action,
+        action=event.action,
+        area=event.upload.tps_id,
+        contest=event.upload.contest.kind,
+        who=event.actor.get_username() if event.actor else event.get_source_display(),
+        role=_role_label(event.actor_role),
+        ip=event.ip or "",
+        before=event.get_old_status_display() if event.old_status else "",
+        after=event.get_new_status_display() if event.new_status else "",
+        reason=_with_stuck_reason(event),
+    )
+
+
+def _access_row(event: AccessEvent) -> AuditRow:
+    return AuditRow(
+        at=event.created_at,
+        what=event.get_kind_display(),
+        action=event.kind,
+        area=event.area_code,
+        contest="",
+        who=event.username or (event.user.get_username() if event.user else ""),
+        role=_role_label(event.role),
+        ip=event.ip or "",
+        before="",
+        after="",
+        reason=event.path,
+    )
+
+
+def _role_label(role: str) -> str:
+    return str(Role(role).label) if role in Role.values else ""
+
+
+def _with_stuck_reason(event: UploadEvent) -> str:
+    if event.action == Action.STUCK and event.stuck_reason:
+        label = event.get_stuck_reason_display()
+        return f"{label}: {event.reason}" if event.reason else str(label)
+    return event.reason or ""
+
+
+CSV_HEADER = (
+    "time_utc", "action", "what", "area", "contest", "who", "role", "ip", "from", "to", "reason"
+)  # fmt: skip
+
+
+def csv_values(row: AuditRow) -> list[str]:
+    return [
+        row.at.astimezone(datetime.UTC).isoformat(timespec="seconds"),
+        row.action, row.what, row.area, row.contest, row.who, row.role, row.ip,
+        row.before, row.after, row.reason,
+    ]  # fmt: skip
