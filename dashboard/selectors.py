@@ -123,7 +123,7 @@ def tps_page(*, kind: str, tps_code: str) -> TpsPage | None:
     history = UploadEvent.objects.select_related("actor").order_by("id")
     uploads = list(
         Upload.objects.filter(contest_id__in=contest_area.contest_ids, tps_id=tps_code)
-        .select_related("tps", "contest", "document")
+        .select_related("tps", "contest", "document", "taken_by")
         .prefetch_related(
             Prefetch("documents", versions.select_related("uploaded_by"), to_attr="versions"),
             Prefetch("events", history, to_attr="history"),

@@ -47,7 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
     scope = require_sees(request, code)
     if len(code) == codes.TPS_LENGTH:
-        return _tps(request, kind, code, scope)
+        return tps_response(request, kind, code, scope)
     contest_area = contest_area_of(kind=kind, area_code=code)
     if contest_area is None:
         raise Http404("no such area, or no contest of this kind there")
@@ -87,9 +87,11 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
     return response
 
 
-def _tps(request: HttpRequest, kind: str, code: str, scope: Scope) -> HttpResponse:
+def tps_response(
+    request: HttpRequest, kind: str, code: str, scope: Scope, after=None, status: int = 200
+) -> HttpResponse:
     """One TPS: its status, attempts, every event and every document version, who is on it, and
-    what the user may do about it."""
+    what the user may do about it; `after` an action, its outcome (dashboard.work_views)."""
     page_data = tps_page(kind=kind, tps_code=code)
     if page_data is None:
         raise Http404("no such TPS, or no contest of this kind there")
@@ -100,7 +102,8 @@ def _tps(request: HttpRequest, kind: str, code: str, scope: Scope) -> HttpRespon
         "region": scope.region,
         "may_act": scope.acts_on(code),
         "stuck_reasons": StuckReason.choices,
+        **(after or {}),
     }
-    response = render(request, "dashboard/tps.html", context)
+    response = render(request, "dashboard/tps.html", context, status=status)
     patch_cache_control(response, private=True, no_cache=True)
     return response

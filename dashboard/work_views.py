@@ -2,9 +2,10 @@
 thin views over dashboard.work (the reads), uploads.services.actions (the writes) and
 accounts.guards (who may).
 
-An action answers an HTMX request with the TPS's actions part (the outcome on top) and a plain
-form post with a redirect back to the TPS page, the outcome as a message: the page works without
-JavaScript, and a reload never posts twice.
+An action answers an HTMX request with the TPS page, of which the upload's section is swapped in
+(its status, history and actions, the outcome on top), and a plain form post with a redirect
+back to the TPS page, the outcome as a message: the page works without JavaScript, and a reload
+never posts twice.
 """
 
 from django.contrib import messages
@@ -18,13 +19,14 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.guards import require, require_acts_on, require_sees
 from accounts.scope import Can
 from dashboard.outcomes import action_outcome
+from dashboard.views import tps_response
 from dashboard.work import WIDEST, Filters, queue_areas, work_queue
 from regions import codes
 from regions.models import Area, Level
 from regions.zones import zone_of_area
 from sirekap_tracker.proxies import client_address
 from sirekap_tracker.requests import HtmxHttpRequest
-from uploads.models import StuckReason, Upload
+from uploads.models import Upload
 from uploads.services.actions import ActionConflict, ActionRefused, upload_act
 
 
@@ -68,7 +70,7 @@ def work(request: HtmxHttpRequest, code: str = "") -> HttpResponse:
 @require_POST
 def act(request: HtmxHttpRequest, kind: str, code: str) -> HttpResponse:
     """One action on the upload of a TPS and contest (the form's `action`, `reason`, `note`)."""
-    require_acts_on(request, code)
+    scope = require_acts_on(request, code)
     upload = Upload.objects.filter(tps_id=code, contest__kind=kind).first()
     if upload is None:
         raise Http404("no such TPS, or no contest of this kind there")
@@ -92,11 +94,5 @@ def act(request: HtmxHttpRequest, kind: str, code: str) -> HttpResponse:
         level = messages.SUCCESS if status == 200 else messages.ERROR
         messages.add_message(request, level, outcome)
         return redirect("dashboard:area", kind, code)
-    context = {
-        "upload": upload,
-        "zone": zone_of_area(code),
-        "outcome": outcome,
-        "failed": status != 200,
-        "stuck_reasons": StuckReason.choices,
-    }
-    return render(request, "dashboard/work/actions.html", context, status=status)
+    after = {"outcome": outcome, "outcome_for": upload.pk, "failed": status != 200}
+    return tps_response(request, kind, code, scope, after=after, status=status)

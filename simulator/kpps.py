@@ -6,6 +6,7 @@ Kecamatan Babulu get a network that keeps failing (the stand-in is told to drop 
 for a long time), so they end up stuck, as three did in Penajam Paser Utara in 2024.
 """
 
+import hashlib
 import logging
 import random
 import struct
@@ -86,13 +87,18 @@ def kpps_tokens(tps_codes: set[str]) -> dict[str, str]:
 
 
 def bad_network_script(publication_url: str, plan: Plan, kinds: set[str], drops: int) -> None:
-    """Tells the stand-in to drop the unlucky TPS's next deliveries without an answer."""
+    """Tells the stand-in to drop the next deliveries of the unlucky TPS's own photos without an
+    answer. Only those photos: another one, uploaded on the TPS's behalf by its PPK operator,
+    goes through, as the PPK account did for the last three of Penajam Paser Utara in 2024."""
     with httpx.Client(base_url=publication_url, timeout=10) as client:
         for tps in plan.unlucky:
             for kind in kinds:
-                responses = [{"status": "drop"}] * drops
-                path = f"/documents/{kind}/{tps}"
-                client.post("/_control/script", json={"path": path, "responses": responses})
+                script = {
+                    "path": f"/documents/{kind}/{tps}",
+                    "sha256": hashlib.sha256(form_png(f"{kind}/{tps}")).hexdigest(),
+                    "responses": [{"status": "drop"}] * drops,
+                }
+                client.post("/_control/script", json=script)
 
 
 def upload_send(client: httpx.Client, tps: str, kind: str, tries: int = 3) -> int:

@@ -310,7 +310,16 @@ def pages_parse(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
     return [(page_type(part), part.data) for part in files]
 
 
-# --- What happens to one PUT, decided before its body is read.
+def page_digests(content_type: str, body: bytes) -> list[str]:
+    """The SHA-256 of each page of a PUT (none when it cannot be read)."""
+    try:
+        return [hashlib.sha256(data).hexdigest() for _, data in pages_parse(content_type, body)]
+    except DocumentError:
+        return []
+
+
+# --- What happens to one PUT, decided before its body is read (unless a script waits for
+# certain pages).
 
 ACCEPT, ACCEPT_DROP, DROP, RESPOND = "accept", "accept-drop", "drop", "respond"
 
@@ -432,7 +441,8 @@ class PublicationSite:
         self.published: defaultdict[str, Counter] = defaultdict(Counter)
         self.changed: dict[tuple[str, str], float] = {}  # (kind, code) -> last visible change
         self.images: dict[tuple[str, str], Page] = {}
-        self.scripts: defaultdict[str, deque] = defaultdict(deque)
+        # Scripted responses by (path, page SHA-256): "" for any PUT to the path.
+        self.scripts: defaultdict[tuple[str, str], deque] = defaultdict(deque)
         self.puts = self.writes = self.gets = 0
         self.get_paths: Counter = Counter()
 
@@ -442,15 +452,23 @@ class PublicationSite:
         with self.lock:
             self._clear()
 
-    def script_add(self, path: str, entries: list) -> None:
-        """Queues responses for PUTs to path; ValueError when anything is malformed."""
+    def script_add(self, path: str, entries: list, sha256: str = "") -> None:
+        """Queues responses for PUTs to path (only those carrying a page of that SHA-256, when
+        given); ValueError when anything is malformed."""
         if document_target(path) is None:
             raise ValueError(f"not a document path: {path!r}")
         if not isinstance(entries, list):
             raise ValueError("responses must be a list")
+        if not isinstance(sha256, str) or (sha256 and len(sha256) != 64):
+            raise ValueError(f"sha256 must be 64 hex digits: {sha256!r}")
         outcomes = [scripted_outcome(entry) for entry in entries]
         with self.lock:
-            self.scripts[path].extend(outcomes)
+            self.scripts[(path, sha256.lower())].extend(outcomes)
+
+    def scripted_by_page(self, path: str) -> bool:
+        """Whether responses wait for certain pages PUT to path (the body is read first)."""
+        with self.lock:
+            return any(sha and queue for (at, sha), queue in self.scripts.items() if at == path)
 
     def catalog_replace(self, contests: dict[str, ContestTree]) -> None:
         with self.lock:
@@ -480,15 +498,19 @@ class PublicationSite:
 
     # Delivery.
 
-    def put_outcome(self, path: str) -> Outcome:
-        """Counts a PUT, waits the configured latency, then says what to do with it."""
+    def put_outcome(self, path: str, page_digests: Iterable[str] = ()) -> Outcome:
+        """Counts a PUT, waits the configured latency, then says what to do with it: what is
+        scripted for one of its pages, else for its path, else the dice."""
         with self.lock:
             self.puts += 1
         if self.config.latency_ms:
             time.sleep(self.config.latency_ms / 1000)
         with self.lock:
-            scripted = self.scripts.get(path)
-            return scripted.popleft() if scripted else self._random_outcome()
+            for digest in (*page_digests, ""):
+                scripted = self.scripts.get((path, digest))
+                if scripted:
+                    return scripted.popleft()
+            return self._random_outcome()
 
     def _random_outcome(self) -> Outcome:
         if self.rng.random() < self.config.fail_rate:
@@ -697,10 +719,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         path, site = urlsplit(self.path).path, self.server.site
-        outcome = site.put_outcome(path)
+        body, digests = None, []
+        if site.scripted_by_page(path):
+            body = self.read_body()
+            if body is None:
+                return None
+            digests = page_digests(self.headers.get("Content-Type", ""), body)
+        outcome = site.put_outcome(path, digests)
         if outcome.action == DROP:
-            return self.drop()  # before reading anything: the client sees a reset connection
-        body = self.read_body()
+            return self.drop()  # the client sees a closed connection and no answer
+        body = self.read_body() if body is None else body
         if body is None:
             return None
         if outcome.action == RESPOND:
@@ -720,7 +748,8 @@ class Handler(BaseHTTPRequestHandler):
     def control_script(self, body: bytes) -> None:
         try:
             request = json.loads(body)
-            self.server.site.script_add(request["path"], request["responses"])
+            site = self.server.site
+            site.script_add(request["path"], request["responses"], request.get("sha256", ""))
         except (ValueError, KeyError, TypeError) as error:
             return self.send_json(400, {"error": f"bad script: {error}"})
         return self.send_json(200, {"status": "scripted"})

@@ -307,9 +307,10 @@ class PublicationServer:
     def stats(self) -> dict:
         return self.client.get("/_stats").raise_for_status().json()
 
-    def script(self, path: str, responses: list[dict]) -> None:
-        """Queues responses for the next PUTs to path, e.g. [{"status": 429, "retry_after": 3}]."""
-        body = {"path": path, "responses": responses}
+    def script(self, path: str, responses: list[dict], sha256: str = "") -> None:
+        """Queues responses for the next PUTs to path, e.g. [{"status": 429, "retry_after": 3}]
+        (only those carrying a page of that SHA-256, when given)."""
+        body = {"path": path, "responses": responses, **({"sha256": sha256} if sha256 else {})}
         self.client.post("/_control/script", json=body).raise_for_status()
 
     def reset(self) -> None:

@@ -545,3 +545,24 @@ def test_demo_accounts_are_refused_where_cookies_are_secure(ppu, settings):
     settings.SESSION_COOKIE_SECURE = True
     with pytest.raises(ImproperlyConfigured, match="plain-HTTP demo only"):
         call_command("load_demo", "--accounts", stdout=io.StringIO())
+
+
+def test_the_admin_lists_and_deletes_no_history_outside_or_inside_the_region(people):
+    from django.contrib.auth.models import Permission
+
+    from regions.importers import AreaRow
+    from regions.services import areas_import
+
+    stuck()
+    areas_import(rows=[AreaRow("6408", "PASER", 2, "test")])
+    view = Permission.objects.get(codename="view_upload")
+    seen = {}
+    for user in (people["staff-ppu"], person("staff-paser", "staff", "6408")):
+        user.user_permissions.add(view)
+        listing = logged_in(user).get("/admin/uploads/upload/?q=6409032002001")
+        change = f"/admin/uploads/upload/{upload_of().pk}/change/"
+        seen[user.username] = listing.status_code, change in listing.text
+    assert seen == {"staff-ppu": (200, True), "staff-paser": (200, False)}
+    admin = logged_in(people["admin"])
+    deleting = admin.post(f"/admin/uploads/upload/{upload_of().pk}/delete/", {"post": "yes"})
+    assert deleting.status_code == 403 and upload_of()

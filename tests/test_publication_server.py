@@ -5,6 +5,7 @@ the ones at the end check the state logic in-process. Tests that need regions lo
 in a committed transaction, since the server reads the database over its own connection.
 """
 
+import hashlib
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -114,6 +115,26 @@ def test_a_lost_response_still_records_the_write_so_the_retry_with_the_same_key_
 
     assert retry.status_code == 200 and retry.json()["status"] == "accepted"
     assert publication_server.stats()["writes"] == 1
+
+
+@needs_regions
+def test_a_script_for_one_photo_leaves_another_photo_of_the_tps_alone(ppu, publication_server):
+    """The demo's bad network: a TPS's own photo is dropped, one sent on its behalf goes in."""
+    publication_server.script(BABULU_PATH, [{"status": "drop"}] * 2, sha256=sha256_of(JPEG))
+    with pytest.raises(httpx.TransportError):
+        put(publication_server, key="1:own")
+    assert put(publication_server, key="2:other", pages=[("image/png", PNG)]).status_code == 201
+    with pytest.raises(httpx.TransportError):
+        put(publication_server, key="1:own")
+    assert put(publication_server, key="1:own").status_code == 201  # the drops are used up
+    bad = publication_server.client.post(
+        "/_control/script", json={"path": BABULU_PATH, "responses": [], "sha256": "abc"}
+    )
+    assert bad.status_code == 400 and "sha256 must be 64 hex digits" in bad.json()["error"]
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @needs_regions

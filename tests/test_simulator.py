@@ -49,13 +49,19 @@ def test_the_simulator_uploads_through_the_api_and_gives_babulu_a_bad_network(
     )
     unlucky = out.getvalue().split("bad network at TPS ")[1].split("\n")[0].split(", ")
     assert len(unlucky) == 2 and all(code.startswith("640903") for code in unlucky)
-    # The stand-in now drops deliveries for the unlucky TPS without an answer.
-    with pytest.raises(httpx.TransportError):
-        server.client.put(
+
+    # The stand-in now drops deliveries of the unlucky TPS's own photo without an answer; a
+    # photo sent on its behalf goes in.
+    def deliver(photo: bytes, key: str):
+        return server.client.put(
             f"/documents/pkwkk/{unlucky[0]}",
-            files={"file": ("p.png", kpps.form_png("probe"), "image/png")},
-            headers={"Idempotency-Key": "probe"},
+            files={"file": ("p.png", photo, "image/png")},
+            headers={"Idempotency-Key": key},
         )
+
+    with pytest.raises(httpx.TransportError):
+        deliver(kpps.form_png(f"pkwkk/{unlucky[0]}"), "own")
+    assert deliver(kpps.form_png("taken again by the PPK"), "ppk").status_code == 201
 
 
 def test_a_simulated_officer_told_to_slow_down_waits_and_sends_again():

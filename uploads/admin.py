@@ -1,5 +1,7 @@
-"""Read-friendly admin. Statuses change only through the services, so they are read-only here.
-Times are shown in the zone of the upload's area (WIB, WITA or WIT), as on every other page."""
+"""Read-friendly admin. Statuses change only through the services, so they are read-only here,
+and nothing of an upload's history (uploads, documents, events) can be added or deleted. Each
+list holds the rows of the user's region only (accounts.scope). Times are shown in the zone of
+the upload's area (WIB, WITA or WIT), as on every other page."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
@@ -12,11 +14,27 @@ def _in_area_zone(moment, area_code: str) -> str:
     return in_zone_text(moment, zone_of_area(area_code)) or "\N{EN DASH}"
 
 
+class _History(admin.ModelAdmin):
+    """An admin of rows in areas: the user's region only, never added or deleted here."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)  # type: ignore[attr-defined]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class EventInline(admin.TabularInline):
     model = UploadEvent
     extra = 0
     can_delete = False
-    readonly_fields = ("time", "action", "old_status", "new_status", "actor", "source", "reason")
+    readonly_fields = (
+        "time", "action", "old_status", "new_status", "actor", "actor_role", "ip", "source",
+        "reason",
+    )  # fmt: skip
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -28,7 +46,7 @@ class EventInline(admin.TabularInline):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(_History):
     list_display = ["tps", "contest", "status", "stuck", "stuck_reason", "attempts", "since"]
     list_filter = ["status", "stuck", "contest__kind"]
     search_fields = ["^tps__code", "tps__name"]
@@ -38,9 +56,6 @@ class UploadAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Upload._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     @admin.display(description=_("status since"), ordering="status_since")
     def since(self, upload: Upload) -> str:
@@ -55,7 +70,7 @@ class PageInline(admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(_History):
     list_display = ["upload", "sha256", "source", "uploaded_by", "uploaded_at"]
     search_fields = ["sha256", "^upload__tps__code"]
     readonly_fields = [
@@ -68,9 +83,6 @@ class DocumentAdmin(admin.ModelAdmin):
     ]
     inlines = [PageInline]
     list_select_related = ["upload", "uploaded_by"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     @admin.display(description=_("uploaded at"), ordering="created_at")
     def uploaded_at(self, document: Document) -> str:
