@@ -566,3 +566,13 @@ def test_the_admin_lists_and_deletes_no_history_outside_or_inside_the_region(peo
     admin = logged_in(people["admin"])
     deleting = admin.post(f"/admin/uploads/upload/{upload_of().pk}/delete/", {"post": "yes"})
     assert deleting.status_code == 403 and upload_of()
+
+
+def test_the_receipt_of_a_stuck_tps_says_the_flag_stays_until_it_is_published(people):
+    stuck()
+    sent = logged_in(people["ppk-babulu"]).post(
+        "/unggah/", {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": [page_file()]}
+    )
+    assert sent.status_code == 200
+    assert "TPS ini ditandai macet (antrean server): tanda tetap ada sampai" in text(sent)
+    assert upload_of().stuck and upload_of().status == Status.QUEUED
