@@ -22,7 +22,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
-from tests.world import person
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_REDIS_DB = 7  # away from `make run` (0) and the tests (9 and up)
@@ -108,6 +107,7 @@ def _receive(count: int) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from simulator.kpps import form_png
+    from tests.world import person
     from uploads.models import Upload
     from uploads.services.intake import upload_receive
 
