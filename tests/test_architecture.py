@@ -93,6 +93,35 @@ def test_no_app_imports_an_app_above_it_or_beside_it(graph):
     assert wrong == []
 
 
+# The publication server stand-in's layers: what each module of simulator.publication may import
+# of the others; its HTTP server is started by the management command alone.
+PUBLICATION_LAYERS = {
+    "server": {"catalog", "site", "documents", "kpu_files"},
+    "catalog": {"site", "kpu_files"},
+    "site": {"documents", "kpu_files"},
+    "documents": set(),
+    "kpu_files": set(),
+}
+
+
+def test_the_publication_stand_in_imports_one_way_down_its_layers(graph):
+    layers = {name: name.removeprefix("simulator.publication.") for name in graph}
+    modules = {name for name, layer in layers.items() if layer in PUBLICATION_LAYERS}
+    wrong = sorted(
+        f"{module} imports {imported}"
+        for module in modules
+        for imported in graph[module] & modules
+        if layers[imported] not in PUBLICATION_LAYERS[layers[module]]
+    )
+    server_importers = {
+        name for name, imported in graph.items() if "simulator.publication.server" in imported
+    }
+
+    assert len(modules) == len(PUBLICATION_LAYERS)
+    assert wrong == []
+    assert server_importers == {"simulator.management.commands.run_publication_server"}
+
+
 def test_no_module_imports_itself_round_a_cycle(graph):
     assert [sorted(cycle) for cycle in cycles(graph)] == []
 

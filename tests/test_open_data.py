@@ -12,7 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from regions.models import Area, Level
-from simulator.publication_server import PublicationSite, SiteConfig, catalog_load
+from simulator.publication.catalog import catalog_load
+from simulator.publication.site import PublicationSite, SiteConfig
 from tests.documents import PNG_HEAD, page_bytes, page_file, sha256
 from tests.world import BABULU, LABANGKA, LABANGKA_TPS, babulu_tps, move, publish_all_but, refresh
 from uploads.models import Status, Upload

@@ -17,16 +17,9 @@ import pytest
 from django.core.management import call_command
 
 from regions.models import Area, Contest, ContestKind, Level
-from simulator.publication_server import (
-    DocumentError,
-    PublicationSite,
-    SiteConfig,
-    area_file,
-    data_target,
-    multipart_parse,
-    percent_half_up,
-    tree_build,
-)
+from simulator.publication.documents import DocumentError, multipart_parse
+from simulator.publication.kpu_files import area_file, data_target, percent_half_up, tree_build
+from simulator.publication.site import PublicationSite, SiteConfig
 from tests.conftest import wait_until
 
 needs_regions = pytest.mark.django_db(transaction=True)

@@ -3,7 +3,9 @@ import argparse
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from simulator.publication_server import PublicationSite, SiteConfig, catalog_load, serve
+from simulator.publication.catalog import catalog_load
+from simulator.publication.server import serve
+from simulator.publication.site import PublicationSite, SiteConfig
 
 
 def probability(text: str) -> float:
