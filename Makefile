@@ -58,7 +58,7 @@ test: install test-tools
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy regions accounts uploads dashboard public operations sirekap_tracker
+	$(VENV)/bin/mypy regions accounts uploads dashboard public operations simulator sirekap_tracker
 
 check: install
 	$(PY) manage.py check
