@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AccessEvent, ApiToken, Profile, Role
@@ -29,8 +30,7 @@ ROLE_LEVELS: dict[str, tuple[int, ...]] = {
     Role.PPK: (codes.KECAMATAN,),
     Role.KPPS: (codes.TPS,),
 }
-# What each level is called where a role's region is explained (in the active language; a
-# management command's is English).
+# What each level is called where a role's region is explained.
 LEVEL_NAMES = {
     0: _("the nation (no region)"),
     codes.PROVINSI: _("a provinsi"),
@@ -113,7 +113,8 @@ def operator_region_check(*, role: str, region_code: str) -> Area | None:
     allowed = ROLE_LEVELS[role]
     level = codes.level_of(region_code) if codes.is_code(region_code) or not region_code else -1
     if level not in allowed:
-        wanted = " or ".join(str(LEVEL_NAMES[each]) for each in allowed)
+        with translation.override("en"):  # OperatorRefused speaks English, as the commands do
+            wanted = " or ".join(str(LEVEL_NAMES[each]) for each in allowed)
         raise OperatorRefused(f"region: a {role} works on {wanted}, got {region_code!r}")
     if not region_code:
         return None
