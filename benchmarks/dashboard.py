@@ -21,7 +21,6 @@ from datetime import timedelta
 
 from benchmarks.progress import KINDS, NATIONAL_TPS, _percentiles, load_data
 from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
-from tests.world import person
 
 
 def main() -> None:
@@ -76,7 +75,9 @@ def measure(requests: int) -> dict[str, list[float]]:
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     client = Client()
-    client.force_login(person("bench", "staff"))
+    from accounts.services import operator_create  # after django.setup()
+
+    client.force_login(operator_create(username="bench", role="staff"))
     provinsi = list(Area.objects.filter(level=Level.PROVINSI).values_list("code", flat=True))
     kabupaten = list(Area.objects.filter(level=Level.KABUPATEN).values_list("code", flat=True))
     rng = random.Random(2)

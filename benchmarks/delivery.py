@@ -106,12 +106,12 @@ def _run(options, url: str) -> None:
 def _receive(count: int) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from accounts.services import operator_create  # after django.setup()
     from simulator.kpps import form_png
-    from tests.world import person
     from uploads.models import Upload
     from uploads.services.intake import upload_receive
 
-    user = person("bench", "staff")
+    user = operator_create(username="bench", role="staff")
     targets = Upload.objects.order_by("pk").values_list("tps_id", "contest__kind")[:count]
     for tps, kind in targets:
         page = SimpleUploadedFile("c.png", form_png(f"{kind}/{tps}"), "image/png")
