@@ -24,7 +24,7 @@ from accounts.models import AccessEvent, AccessKind, Profile
 from accounts.services import api_token_create
 from tests.conftest import wait_until
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
-from tests.world import LABANGKA_TPS, person
+from tests.world import LABANGKA_TPS, person, text
 from uploads import tus_parts
 from uploads.models import Document, Status, TusDocument, TusState, TusUpload, Upload
 from uploads.services.intake import upload_receive
@@ -578,12 +578,17 @@ def test_a_session_sends_with_its_csrf_token_and_not_without(live_server, client
     user = person("kpps-labangka", "kpps", LABANGKA_TPS)
     client.force_login(user)
     cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": "k" * 32}
-    with httpx.Client(base_url=live_server.url, headers=TUS, cookies=cookies) as browser:
+    # As a browser sends it: the page's own origin, which Django's CSRF check compares.
+    same_origin = {**TUS, "Origin": live_server.url}
+    with httpx.Client(base_url=live_server.url, headers=same_origin, cookies=cookies) as browser:
         data = page_bytes()
         forged = create(browser, len(data))
         assert forged.status_code == 403
         assert forged.json()["error"].startswith("CSRF check failed")
         browser.headers["X-CSRFToken"] = "k" * 32
+        browser.headers["Origin"] = "https://evil.example"
+        assert create(browser, len(data)).status_code == 403
+        browser.headers["Origin"] = live_server.url
         location = create(browser, len(data)).headers["Location"]
         assert patch(browser, location, 0, data).status_code == 204
         assert browser.get(f"/api/uploads/pkwkk/{LABANGKA_TPS}/").json()["status"] == "queued"
@@ -593,7 +598,7 @@ def test_a_session_sends_with_its_csrf_token_and_not_without(live_server, client
 # --- The state of an upload
 
 
-def test_the_state_tells_a_phone_what_the_server_has(server):
+def test_the_state_tells_a_phone_what_the_server_has(server, client):
     original = "a" * 64
     data = page_bytes()
     send_page(server, data, document="phone-1", original_sha256=original)
@@ -611,6 +616,10 @@ def test_the_state_tells_a_phone_what_the_server_has(server):
         {"number": 1, "sha256": sha256(data), "size": len(data), "original_sha256": original}
     ]
     assert state["refusal"] is None
+    # Staff see the original's SHA-256 beside the page.
+    client.force_login(upload.document.uploaded_by)
+    page = text(client.get(f"/en/dashboard/pkwkk/{LABANGKA_TPS}/"))
+    assert f"original photo (before the phone shrank it) SHA-256 {original}" in page
 
 
 def test_the_state_is_401_403_and_404_like_the_actions_api(live_server, server):
