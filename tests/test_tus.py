@@ -320,6 +320,7 @@ def test_a_document_the_intake_refuses_is_answered_on_its_last_patch_and_kept_fo
     )
     assert answer.status_code == 409
     assert answer.json()["error"] == message
+    assert answer.json()["document_id"] == "too-late"
     assert "sudah dipublikasikan dengan dokumen lain" in answer.json()["pesan"]
     assert answer.headers["Upload-Offset"] == str(len(data))
     # The bytes are on the server: the upload itself is complete...
@@ -459,6 +460,7 @@ def test_an_offset_that_is_not_the_uploads_is_409_and_changes_nothing(server):
     response = patch(server, location, 500, data[500:])
     assert response.status_code == 409
     assert response.headers["Upload-Offset"] == "1000"
+    assert "document_id" not in response.json()  # the protocol's 409, not the intake's
     assert tus_of(location).offset == 1000
 
 
@@ -646,6 +648,8 @@ def test_an_expired_upload_loses_its_bytes_answers_410_and_is_forgotten_a_week_l
     expires = TusDocument.objects.get().expires_at
     assert expires > timezone.now() + timedelta(hours=settings.TUS_EXPIRY_HOURS - 1)
 
+    # Beat runs the job that cleans up.
+    assert settings.CELERY_BEAT_SCHEDULE["expire-tus-uploads"]["task"] == expire_tus_uploads.name
     with time_machine.travel(expires + timedelta(seconds=1)):
         assert server.head(location).status_code == 410
         expire_tus_uploads()

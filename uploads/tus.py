@@ -272,18 +272,18 @@ def _appended_response(
 ) -> HttpResponse:
     """The answer to a request that carried bytes: `status` with the new offset; a body that
     ended early says so (400, what arrived is kept); the document refused by the intake when
-    these bytes completed it, with its status and words, as POST /api/uploads/ answers them."""
+    these bytes completed it, with its status and words as POST /api/uploads/ answers them, and
+    the document's id (which no other refusal carries)."""
     if appended is None:
         response = HttpResponse(status=status)
     elif appended.refusal is not None:
         refusal = appended.refusal
+        tus_document = appended.upload.tus_document
         if refusal.status == 403:
-            tus_document = appended.upload.tus_document
             tps = tus_document.upload.tps_id
             refusal_record(request, AccessKind.NOT_ALLOWED, tps, user=tus_document.owner)
-        response = JsonResponse(
-            {"error": refusal.error, "pesan": refusal.pesan}, status=refusal.status
-        )
+        body = {"error": refusal.error, "pesan": refusal.pesan, "document_id": tus_document.key}
+        response = JsonResponse(body, status=refusal.status)
     elif not appended.whole:
         response = refused_response(
             TusRefused(

@@ -130,6 +130,7 @@ def tus_upload_create(*, user, spec: PageSpec, length: int, metadata: str) -> Tu
         raise
     logger.info(
         "tus upload created",
+        upload_id=upload.pk,
         tus_upload=str(upload_id),
         document=spec.document,
         page=spec.page,
@@ -259,6 +260,10 @@ def tus_upload_append(
         _check_append(upload, offset, size)
         if upload.state != TusState.OPEN:
             return Appended(upload)  # a complete upload, and an empty body at its end
+        # Alive while its body arrives, however slowly: the sweep leaves it alone.
+        TusDocument.objects.filter(pk=upload.tus_document_id, expired_at__isnull=True).update(
+            expires_at=_expiry()
+        )
         written = _write(upload, offset, read, size, checksum)
         upload, refusal = _record(upload, offset, written.size, ip)
         return Appended(upload, written.whole, refusal)
