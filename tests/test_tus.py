@@ -88,6 +88,7 @@ def send_page(server, data: bytes, **meta) -> httpx.Response:
     """One page created and sent in one PATCH: the PATCH's answer."""
     created = create(server, len(data), **meta)
     assert created.status_code == 201, created.text
+    assert created.headers["Upload-Expires"].endswith(" GMT")
     return patch(server, created.headers["Location"], 0, data)
 
 
@@ -258,6 +259,22 @@ def test_the_same_document_sent_twice_over_tus_is_one_upload(server):
     assert send_page(server, data, document="phone-b").status_code == 204
     assert Document.objects.count() == 1
     assert list(upload_of().events.values_list("action", flat=True)) == ["received"]
+
+
+def test_one_page_sent_again_is_taken_with_the_pages_already_in_and_changes_nothing(server):
+    pages = [page_bytes(), page_bytes()]
+    for number, data in enumerate(pages, start=1):
+        assert send_page(server, data, page=number, pages=2, document="two").status_code == 204
+    # A phone that lost track of page 2 only sends it again: page 1 is read back from the
+    # document it went into, and the intake finds the same document.
+    assert send_page(server, pages[1], page=2, pages=2, document="two").status_code == 204
+    assert Document.objects.count() == 1
+    assert upload_of().document.sha256 == sha256(*pages)
+    assert upload_of().events.count() == 1
+    # Another photo of page 2 under the same id is another document: refused, named.
+    other = send_page(server, page_bytes(), page=2, pages=2, document="two")
+    assert other.status_code == 409 and other.json()["document_id"] == "two"
+    assert Document.objects.count() == 1
 
 
 def test_a_document_id_reused_for_other_pages_is_refused_as_an_idempotency_key_is(server):

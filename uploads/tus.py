@@ -72,7 +72,7 @@ def _tus_view(*methods: str):
                     _check_version(request)
                     response = handler(request, method, *args, **kwargs)
             except Refused as refused:
-                response = refused_response(refused)
+                response = _refused_response(refused)
             response["Tus-Resumable"] = TUS_VERSION
             response["Cache-Control"] = "no-store"
             if method == "HEAD":
@@ -125,13 +125,14 @@ def _check_version(request: HttpRequest) -> None:
         )
 
 
-def refused_response(refused: Refused) -> JsonResponse:
+def _refused_response(refused: Refused) -> JsonResponse:
     """A refusal as the intake API answers one: `error` in English, `pesan` in Indonesian."""
     response = JsonResponse(
         {"error": str(refused), "pesan": refused.words.said_in("id")}, status=refused.status
     )
-    for name, value in getattr(refused, "headers", {}).items():
-        response[name] = value
+    if isinstance(refused, TusRefused):
+        for name, value in refused.headers.items():
+            response[name] = value
     return response
 
 
@@ -187,7 +188,7 @@ def tus_uploads(request: HttpRequest, method: str) -> HttpResponse:
     _rate_check(user_id=user.pk)
     length = _whole_number(request, "Upload-Length")
     metadata = request.headers.get("Upload-Metadata", "")
-    spec = _page_spec(metadata_parse(metadata))
+    spec = _page_spec(_metadata_parse(metadata))
     size = _body_size(request, method)
     checksum = _checksum(request) if size else None
     try:
@@ -196,9 +197,14 @@ def tus_uploads(request: HttpRequest, method: str) -> HttpResponse:
         if refused.status == 403:
             refusal_record(request, AccessKind.NOT_ALLOWED, spec.tps[:13], user=user)
         raise
-    created = {"Location": _location(upload)}
+    # A path without the host: right behind any proxy, and the protocol allows it.
+    created = {"Location": reverse("tus-upload", args=[upload.pk.hex])}
     if not size:
-        return _appended_response(request, None, status=201, headers=created)
+        response = HttpResponse(status=201)
+        response["Upload-Expires"] = _expires(upload)
+        for name, value in created.items():
+            response[name] = value
+        return response
     try:
         appended = _append(request, user, upload.pk, offset=0, size=size, checksum=checksum)
     except TusRefused as refused:
@@ -239,8 +245,12 @@ def _head(upload: TusUpload) -> HttpResponse:
     response["Upload-Length"] = str(upload.length)
     if upload.metadata:
         response["Upload-Metadata"] = upload.metadata
-    response["Upload-Expires"] = http_date(upload.tus_document.expires_at.timestamp())
+    response["Upload-Expires"] = _expires(upload)
     return response
+
+
+def _expires(upload: TusUpload) -> str:
+    return http_date(upload.tus_document.expires_at.timestamp())
 
 
 def _append(
@@ -264,19 +274,14 @@ def _append(
 
 
 def _appended_response(
-    request: HttpRequest,
-    appended: Appended | None,
-    *,
-    status: int,
-    headers: dict | None = None,
+    request: HttpRequest, appended: Appended, *, status: int, headers: dict | None = None
 ) -> HttpResponse:
     """The answer to a request that carried bytes: `status` with the new offset; a body that
     ended early says so (400, what arrived is kept); the document refused by the intake when
     these bytes completed it, with its status and words as POST /api/uploads/ answers them, and
     the document's id (which no other refusal carries)."""
-    if appended is None:
-        response = HttpResponse(status=status)
-    elif appended.refusal is not None:
+    response: HttpResponse
+    if appended.refusal is not None:
         refusal = appended.refusal
         tus_document = appended.upload.tus_document
         if refusal.status == 403:
@@ -285,7 +290,7 @@ def _appended_response(
         body = {"error": refusal.error, "pesan": refusal.pesan, "document_id": tus_document.key}
         response = JsonResponse(body, status=refusal.status)
     elif not appended.whole:
-        response = refused_response(
+        response = _refused_response(
             TusRefused(
                 gettext_noop(
                     "the body ended after %(offset)s bytes of the upload; they were kept: "
@@ -298,15 +303,9 @@ def _appended_response(
         response = HttpResponse(status=status)
     for name, value in (headers or {}).items():
         response[name] = value
-    if appended is not None:
-        response["Upload-Offset"] = str(appended.upload.offset)
-        response["Upload-Expires"] = http_date(appended.upload.tus_document.expires_at.timestamp())
+    response["Upload-Offset"] = str(appended.upload.offset)
+    response["Upload-Expires"] = _expires(appended.upload)
     return response
-
-
-def _location(upload: TusUpload) -> str:
-    # A path without the host: right behind any proxy, and the protocol allows it.
-    return reverse("tus-upload", args=[upload.pk.hex])
 
 
 def _whole_number(request: HttpRequest, header: str) -> int:
@@ -369,7 +368,7 @@ def _checksum(request: HttpRequest) -> Checksum | None:
     return Checksum(algorithm, digest)
 
 
-def metadata_parse(header: str) -> dict[str, str]:
+def _metadata_parse(header: str) -> dict[str, str]:
     """Upload-Metadata: comma-separated pairs of a key and its value in Base64 (UTF-8 text
     here), a space between; a value may be empty and its space left out."""
     pairs: dict[str, str] = {}
