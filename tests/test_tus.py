@@ -534,6 +534,8 @@ def test_an_unknown_upload_and_another_users_are_404(server, live_server):
     assert server.head("/api/uploads/tus/" + "0" * 32).status_code == 404
     assert server.head("/api/uploads/tus/not-an-id").status_code == 404
     location = create(server, 2048).headers["Location"]
+    got = server.get(location)
+    assert got.status_code == 405 and got.headers["Allow"] == "OPTIONS, HEAD, PATCH, DELETE"
     person("other", "staff")
     other = api_token_create(username="other")
     with httpx.Client(
@@ -559,6 +561,22 @@ def test_creation_with_upload_takes_the_first_bytes_with_the_post(server):
     assert response.headers["Upload-Offset"] == "1000"
     assert "Upload-Expires" in response.headers
     assert patch(server, response.headers["Location"], 1000, data[1000:]).status_code == 204
+    assert upload_of().document.sha256 == sha256(data)
+
+
+def test_head_answers_the_metadata_as_sent_and_a_post_may_stand_for_a_patch(server):
+    data = page_bytes()
+    created = create(server, len(data))
+    location = created.headers["Location"]
+    head = server.head(location)
+    assert head.headers["Upload-Metadata"] == metadata(**page_meta())
+    # For clients that cannot send PATCH: X-HTTP-Method-Override on a POST.
+    overridden = server.post(
+        location,
+        headers={**BODY, "Upload-Offset": "0", "X-HTTP-Method-Override": "PATCH"},
+        content=data,
+    )
+    assert overridden.status_code == 204 and overridden.headers["Upload-Offset"] == str(len(data))
     assert upload_of().document.sha256 == sha256(data)
 
 
