@@ -425,6 +425,7 @@ def test_a_tps_outside_the_users_region_is_403_at_creation_before_any_byte(live_
             "Upload-Metadata page: expected a whole number from 1 to 2, got '3'",
         ),
         ({"pages": 21}, "Upload-Metadata pages: too many pages: 21, at most 20 per document"),
+        ({"pages": "9" * 5000}, "Upload-Metadata pages: expected a whole number from 1 to"),
         ({"document": ""}, "Upload-Metadata document: expected 1 to 200 printable characters"),
         ({"original_sha256": "abc"}, "Upload-Metadata original_sha256: expected a SHA-256"),
         ({"tps": "6409032002999"}, "tps: no TPS with code 6409032002999"),

@@ -319,20 +319,28 @@ def _whole_number(request: HttpRequest, header: str) -> int:
                 )
             )
         raise TusRefused(gettext_noop("%(header)s is required"), header=header)
-    if not value.strip().isdigit() or not value.strip().isascii():
+    number = _digits(value.strip())
+    if number is None:
         raise TusRefused(
             gettext_noop("%(header)s: expected a whole number of bytes, got %(value)s"),
             header=header,
             value=repr(value[:40]),
         )
-    return int(value.strip())
+    return number
+
+
+def _digits(value: str) -> int | None:
+    """A whole number written in at most 18 ASCII digits (more is no size we take, and Python
+    refuses to read thousands), else None."""
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
 
 
 def _body_size(request: HttpRequest, method: str) -> int:
     """The body's announced length. Bytes come as application/offset+octet-stream: a PATCH's
     always, a creation's when it has any."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    size = int(declared) if declared.isdigit() else 0
+    size = _digits(request.META.get("CONTENT_LENGTH") or "0") or 0
     media_type = request.content_type or ""
     if (size or method == "PATCH") and media_type != BODY_TYPE:
         raise TusRefused(
@@ -424,7 +432,7 @@ def _page_spec(pairs: dict[str, str]) -> PageSpec:
 
 def _count(pairs: dict[str, str], key: str, low: int, high: int | None) -> int:
     value = pairs[key].strip()
-    number = int(value) if value.isascii() and value.isdigit() else 0
+    number = _digits(value) or 0
     if number < low or (high is not None and number > high):
         upper = f"{high}" if high is not None else "…"
         raise _metadata_refused(
