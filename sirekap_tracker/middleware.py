@@ -36,9 +36,10 @@ def _refusal(request: HttpRequest, status: int, message: str, **values) -> HttpR
     return render(request, "refused.html", context, status=status)
 
 
-# Where documents arrive: the intake API (and the tus endpoint that will live under it) and the
-# upload form in both languages.
+# Where documents arrive: the intake API (tus included) and the upload form in both languages.
 DOCUMENT_PATHS = ("/api/uploads/", "/unggah/", "/en/unggah/")
+# Resumable uploads (uploads/tus.py): a body is bytes of one page at most.
+TUS_PATH = "/api/uploads/tus/"
 
 
 def document_body_max_bytes() -> int:
@@ -47,9 +48,19 @@ def document_body_max_bytes() -> int:
     return pages + settings.REQUEST_BODY_MAX_BYTES
 
 
+def body_max_bytes(path: str) -> int:
+    """The largest body a request to `path` may carry."""
+    if path.startswith(TUS_PATH):
+        return settings.UPLOAD_MAX_PAGE_BYTES
+    if path.startswith(DOCUMENT_PATHS):
+        return document_body_max_bytes()
+    return settings.REQUEST_BODY_MAX_BYTES
+
+
 class RequestBodyLimitMiddleware:
     """Refuses a request body larger than REQUEST_BODY_MAX_BYTES before anything reads it, except
-    where documents arrive (DOCUMENT_PATHS), which take a whole document.
+    where documents arrive (DOCUMENT_PATHS), which take a whole document, and a tus upload's
+    bytes (TUS_PATH), at most a page.
 
     It must come before CsrfViewMiddleware: checking a POST's token parses the body, and a
     multipart body with a made-up csrftoken cookie would otherwise be written to disk, however
@@ -62,8 +73,16 @@ class RequestBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        takes_documents = request.path_info.startswith(DOCUMENT_PATHS)
-        limit = document_body_max_bytes() if takes_documents else settings.REQUEST_BODY_MAX_BYTES
+        response = self._refusal(request)
+        if response is None:
+            return self.get_response(request)
+        if request.path_info.startswith(TUS_PATH):
+            # The protocol wants its version on every answer, refusals included.
+            response["Tus-Resumable"] = "1.0.0"
+        return response
+
+    def _refusal(self, request: HttpRequest) -> HttpResponse | None:
+        limit = body_max_bytes(request.path_info)
         declared = request.META.get("CONTENT_LENGTH") or ""
         if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             return _refusal(
@@ -75,7 +94,7 @@ class RequestBodyLimitMiddleware:
                 "The request body of %(size)s bytes is larger than the %(limit)s allowed."
             )
             return _refusal(request, 413, message, size=size, limit=limit)
-        return self.get_response(request)
+        return None
 
 
 class NulCharacterMiddleware:

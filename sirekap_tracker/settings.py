@@ -222,6 +222,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 250},
     },
+    # Removes the bytes of tus uploads whose document expired (uploads.services.tus). Every
+    # 5 minutes is enough: expiry is counted in hours.
+    "expire-tus-uploads": {
+        "task": "uploads.tasks.expire_tus_uploads",
+        "schedule": 300.0,
+        "options": {"expires": 250},
+    },
     # Thins the timeline's points as they age (every minute for 3 hours, then one per 15
     # minutes, then one per hour). Hourly is enough: a point stays finer than its age asks for
     # an hour at most. Runs must not be further apart than
@@ -302,6 +309,13 @@ POLL_BACKOFF_SECONDS = config.env_int("POLL_BACKOFF_SECONDS", 1)
 POLL_GIVE_UP_AFTER_FAILURES = config.env_int("POLL_GIVE_UP_AFTER_FAILURES", 5)
 MEDIA_ROOT = config.env_str("MEDIA_ROOT", "") or str(VAR_DIR / "media")
 MEDIA_URL = "media/"
+# Resumable uploads (tus, uploads/tus.py): the pages' bytes until their document is taken in, in
+# a local folder whatever the document storage (S3 included), by default MEDIA_ROOT/tus. Every
+# web process must see the same folder (a shared volume when they run on several hosts).
+TUS_ROOT = config.env_str("TUS_ROOT", "")
+# An unfinished tus document (all its pages) not continued for this long expires: its bytes are
+# removed and its uploads answer 410. A finished one is answered for as long, then forgotten.
+TUS_EXPIRY_HOURS = config.env_int("TUS_EXPIRY_HOURS", 24)
 
 # --- The public snapshot (public/snapshots.py): every public page and open-data file as the bytes
 # we answer, on disk, rebuilt by the workers. Web and workers must see the same folder (one volume

@@ -65,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self._answer()
 
+    do_PATCH = do_POST
+
     def _answer(self) -> None:
         self.server.seen.append((self.command, self.path, dict(self.headers)))
         route = self.server.routes.get(urlsplit(self.path).path, {})
@@ -215,6 +217,18 @@ def test_an_upload_fits_and_a_larger_body_is_refused_before_django(nginx, upstre
     assert connection.getresponse().status == 413
     connection.close()
     assert upstream.hits("/api/uploads/") == 1
+
+
+def test_a_tus_chunk_of_a_page_is_passed_on_and_more_than_a_page_refused(nginx, upstream):
+    path = "/api/uploads/tus/0123456789abcdef0123456789abcdef"
+    assert get(nginx, path, method="PATCH", body=b"x" * 1_000_000)[0] == 200
+    connection = http.client.HTTPConnection("127.0.0.1", nginx, timeout=10)
+    connection.putrequest("PATCH", path)
+    connection.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+    connection.endheaders()
+    assert connection.getresponse().status == 413
+    connection.close()
+    assert upstream.hits(path) == 1
 
 
 def test_nginx_answers_its_own_health_check(nginx, upstream):
