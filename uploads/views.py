@@ -143,6 +143,8 @@ def _upload_state_with_pages(upload: Upload) -> dict:
                 "sha256": page.sha256,
                 "size": page.size,
                 "original_sha256": page.original_sha256 or None,
+                "original_taken_at": page.original_taken_at or None,
+                "original_location": page.original_location or None,
             }
             for page in pages
         ],
