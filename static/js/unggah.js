@@ -100,12 +100,15 @@
   const pagesOf = (doc) =>
     pages.filter((page) => page.doc === doc.id).sort((a, b) => a.position - b.position);
 
-  function savePage(page) {
-    return Store.write({ put: { pages: [page] } });
+  // Each writes a record the page still has: a document removed while it was being sent is
+  // not brought back by what its sending says last.
+  async function savePage(page) {
+    if (pages.includes(page)) await Store.write({ put: { pages: [page] } });
   }
 
   async function saveDocument(doc, changes) {
     Object.assign(doc, changes);
+    if (!documents.includes(doc)) return;
     await Store.write({ put: { documents: [doc] } });
     renderDocument(doc);
   }
@@ -596,7 +599,8 @@
       try {
         if (navigator.locks) {
           await navigator.locks.request(`unggah-${owner}`, { ifAvailable: true }, (lock) =>
-            lock ? send(due) : later(due, WAIT_MS),
+            // Another tab of this phone is sending: it goes on, this one looks again later.
+            lock ? send(due) : later(due, WAIT_MS, words.document_sending),
           );
         } else {
           await send(due);
