@@ -59,6 +59,7 @@ def phone_words() -> dict:
             "Received by the server ({status}). The photos were removed from this phone."
         ),
         "document_published": gettext("Published on the public site."),
+        "follow": gettext("Follow this TPS"),
         "document_refused": gettext("Refused by the server: {pesan}"),
         "document_retry_after": gettext(
             "Too many uploads just now; sending again in {seconds} s. The photos are safe on "

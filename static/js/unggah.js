@@ -294,6 +294,12 @@
     list.append(...pagesOf(doc).map((page, index) => pageItem(page, index + 1, doc)));
     item.append(list);
     const tools = element("div", "phone-document-tools");
+    if (form.dataset.follow && ["received", "published"].includes(doc.state)) {
+      // Staff and PPK operators go on to the TPS's own page (its history, its documents).
+      const follow = element("a", "phone-follow", words.follow);
+      follow.href = placed(form.dataset.follow, doc);
+      tools.append(follow);
+    }
     if (doc.state === "refused") tools.append(button(words.back_to_pages, "", () => reopen(doc)));
     tools.append(button(words.remove_document, "", () => removeDocument(doc)));
     item.append(tools);
@@ -380,8 +386,9 @@
   class Offline extends Error {}
   class LoginNeeded extends Error {}
 
-  function stateUrl(doc) {
-    return form.dataset.state.replace("KIND", encodeURIComponent(doc.contest)).replace("CODE", encodeURIComponent(doc.tps));
+  // A URL of the server's with the document's contest and TPS in place of KIND and CODE.
+  function placed(url, doc) {
+    return url.replace("KIND", encodeURIComponent(doc.contest)).replace("CODE", encodeURIComponent(doc.tps));
   }
 
   // What the server has for the document's TPS and contest, or null when it will not say (a
@@ -389,7 +396,7 @@
   async function serverState(doc) {
     let response;
     try {
-      response = await fetch(stateUrl(doc), { cache: "no-store", headers: { Accept: "application/json" } });
+      response = await fetch(placed(form.dataset.state, doc), { cache: "no-store", headers: { Accept: "application/json" } });
     } catch (error) {
       throw new Offline(error.message);
     }
