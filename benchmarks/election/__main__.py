@@ -15,7 +15,8 @@ nothing lost, nothing twice, the counts equal a recount. Exits 1 when any of tho
 The clocks are shorter than production's so that a night of minutes shows the whole story
 (CLOCKS below, each a setting of docs/configuration.md): the never-accepted uploads are flagged
 stuck within seconds (STUCK_AFTER_ATTEMPTS 5, backoff from 1 s), a killed worker's lease runs out
-in 30 s (production: 240), beat polls the public site every 5 s (production: 60).
+in 20 s (production: 240; it exceeds the three 5-second phases of a delivery), beat polls the
+public site every 10 s as `make run` does (production: 60).
 """
 
 import argparse
@@ -53,19 +54,19 @@ CLOCKS = {
     "DELIVERY_TIMEOUT_SECONDS": "5",
     "DELIVERY_BACKOFF_BASE_SECONDS": "1",
     "DELIVERY_BACKOFF_CAP_SECONDS": "30",
-    "DELIVERY_LEASE_SECONDS": "30",
+    "DELIVERY_LEASE_SECONDS": "20",
     "STUCK_AFTER_ATTEMPTS": "5",
     "STUCK_AFTER_MINUTES": "2",
     "SWEEP_INTERVAL_SECONDS": "5",
     "DISPATCH_GRACE_SECONDS": "30",
-    "POLL_INTERVAL_SECONDS": "5",
+    "POLL_INTERVAL_SECONDS": "10",
 }
 MEMORY_EVERY = 5.0
 
 
 def main() -> None:
     options = _options()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, _stop_once)
     folder = Path(tempfile.mkdtemp(prefix="sirekap-replay-"))
     try:
         code = _replay(folder, options)
@@ -73,6 +74,14 @@ def main() -> None:
         if not options.keep:
             shutil.rmtree(folder, ignore_errors=True)
     sys.exit(code)
+
+
+def _stop_once(signum, frame) -> None:
+    """A kill stops the night as Ctrl-C does: every process stopped, the database dropped. A
+    second signal (`timeout` forwards its own) must not cut that cleanup short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(143)
 
 
 def _options() -> argparse.Namespace:
@@ -99,6 +108,12 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--worker-concurrency", default="", help="WORKER_CONCURRENCY (compose's)")
     parser.add_argument("--snapshot-concurrency", default="", help="SNAPSHOT_CONCURRENCY")
     parser.add_argument("--web-concurrency", default="", help="WEB_CONCURRENCY (gunicorn.conf.py)")
+    parser.add_argument(
+        "--worker-arg",
+        action="append",
+        default=[],
+        help="added to the worker's command, for experiments: --worker-arg=--pool=prefork",
+    )
     parser.add_argument("--clients", type=int, default=48, help="phones uploading at once, at most")
     parser.add_argument("--probe-interval", type=float, default=0.5, help="seconds between probes")
     parser.add_argument("--sample-every", type=float, default=2, help="seconds between lag samples")
@@ -249,7 +264,7 @@ def _stack(folder: Path, env: dict, options, redis, postgres, stand_in: Service)
          "SNAPSHOT_CONCURRENCY": options.snapshot_concurrency}
     )  # fmt: skip
     commands["web"] += ["--bind", f"127.0.0.1:{env['WEB_PORT']}"]
-    commands["worker"] += ["--hostname", "worker@%h"]
+    commands["worker"] += ["--hostname", "worker@%h", *options.worker_arg]
     commands["snapshot-worker"] += ["--hostname", "snapshot@%h"]
     beat = commands["beat"]
     beat[beat.index("--schedule") + 1] = str(folder / "celerybeat-schedule")
@@ -270,22 +285,29 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     load = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.election.load", str(folder / "plan.tsv"),
          str(folder / "results.jsonl"), "--url", url, "--rate", str(options.rate),
-         "--start-at", str(start), "--clients", str(options.clients)],
+         "--start-at", str(start), "--until", str(start + options.minutes * 60 + 1),
+         "--clients", str(options.clients)],
         cwd=PROJECT_DIR, env=env,
     )  # fmt: skip
     runner = drills.DrillRunner(stack, _drills(options), start, options.down_seconds)
     runner.start()
     memory: list = []
     others = {"load generator": [load.pid], "replay (probes)": [os.getpid()]}
+    sampling = threading.Event()
     sampler = threading.Thread(
-        target=_sample_memory, args=(stack, others, memory, load), daemon=True
+        target=_sample_usage, args=(stack, others, memory, load, sampling), daemon=True
     )
     sampler.start()
-    _watch(load, start, options, folder)
+    try:
+        _watch(load, start, options, folder)
+    finally:
+        if load.poll() is None:
+            load.terminate()
     intake_end = time.time()
     print(f"intake over; the rest on its way ({options.drain_minutes:g} minutes at most)")
     _drain(time.time() + options.drain_minutes * 60)
     end = time.time()
+    sampling.set()
     runner.stopping.set()
     latency.stopping.set()
     visibility.stopping.set()
@@ -296,7 +318,15 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     checks = _checks(plan, folder, writes)
     results = figures.load_results(folder / "results.jsonl")
     inputs = figures.Inputs(
-        start, intake_end, end, results, latency.timings, visibility.samples, memory, stack.events
+        start,
+        intake_end,
+        end,
+        results,
+        latency.timings,
+        visibility.samples,
+        memory,
+        stack.events,
+        len(plan.uploads),
     )
     found = figures.compute(inputs, checks)
     found["options"] = {k: str(v) for k, v in vars(options).items()}
@@ -320,10 +350,12 @@ def _drills(options) -> list[drills.Drill]:
     return chosen
 
 
-def _sample_memory(stack: Stack, others: dict, memory: list, load: subprocess.Popen) -> None:
+def _sample_usage(stack: Stack, others: dict, samples: list, load, stop: threading.Event) -> None:
+    """Memory and CPU time of every process, every MEMORY_EVERY seconds, until the end."""
     while True:
-        memory.append((time.time(), stack.memory(others if load.poll() is None else {})))
-        time.sleep(MEMORY_EVERY)
+        samples.append((time.time(), stack.usage(others if load.poll() is None else {})))
+        if stop.wait(MEMORY_EVERY):
+            return
 
 
 def _watch(load: subprocess.Popen, start: float, options, folder: Path) -> None:

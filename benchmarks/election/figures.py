@@ -4,6 +4,7 @@ recount drift); the printout and the JSON of --json."""
 
 import json
 import math
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,9 @@ class Inputs:
     results: list[list]  # the load generator's rows
     timings: list[Timing]
     samples: list[Sample]
-    memory: list[tuple[float, dict[str, tuple[int, int]]]]
+    memory: list[tuple[float, dict[str, tuple[int, int, float]]]]
     events: list[tuple[float, str]]  # what the stack and the drills did
+    planned: int  # uploads the night was to bring
 
 
 def upload_times() -> dict[str, dict[int, float]]:
@@ -88,11 +90,13 @@ def compute(inputs: Inputs, checks: dict) -> dict:
         "intake_errors": _intake_errors(inputs.results),
         "intake_ms": percentiles([(row[5] - row[4]) * 1000 for row in taken]),
         "late_uploads": sum(1 for row in inputs.results if row[4] - row[3] > 1.0),
+        "unsent_uploads": inputs.planned - len(inputs.results),
     }
     return {
         "total": total,
         "minutes": minutes,
         "memory_mb": _memory(inputs.memory),
+        "cpu_ms_per_upload": _cpu(inputs, len(taken)),
         "events": [[round(at - inputs.start, 1), what] for at, what in inputs.events],
         **checks,
     }
@@ -136,7 +140,7 @@ def _intake_errors(results: list[list]) -> dict:
 def _memory(samples) -> dict:
     peaks: dict[str, list] = {}
     for _, by_service in samples:
-        for name, (processes, rss) in by_service.items():
+        for name, (processes, rss, _) in by_service.items():
             peak = peaks.setdefault(name, [0, 0, 0])
             peak[0] = max(peak[0], processes)
             peak[1] = max(peak[1], rss)
@@ -212,7 +216,8 @@ def report(figures: dict) -> str:
         f"taken in: {total['taken_in']:,} in {total['intake_seconds']} s, "
         f"{total['taken_in_per_second']}/s (intake p50/p95 {_number(total['intake_ms']['p50'])}/"
         f"{_number(total['intake_ms']['p95'])} ms at the client; "
-        f"{total['late_uploads']:,} sent more than 1 s late)",
+        f"{total['late_uploads']:,} sent more than 1 s late, {total['unsent_uploads']:,} of the "
+        "plan not sent by the end of the night)",
         f"delivered: {total['delivered_per_second']}/s during the intake, {total['delivered']:,} "
         f"in all; {total['backlog_at_intake_end']:,} waiting when the intake ended, drained in "
         f"{total['drain_seconds']} s",
@@ -233,6 +238,15 @@ def report(figures: dict) -> str:
             f"(p95 ms: {cases})"
         )
     lines.append(f"intake errors (retried by the phones): {total['intake_errors'] or 'none'}")
+    cpu = figures["cpu_ms_per_upload"]
+    if cpu:
+        each = ", ".join(f"{name} {ms}" for name, ms in cpu.items() if name != "all")
+        cores = os.cpu_count() or 1
+        ceiling = cores * 1000 / cpu["all"] if cpu["all"] else 0
+        lines.append(
+            f"CPU per upload taken in: {cpu['all']} ms ({each}); at that cost {cores} cores "
+            f"carry about {ceiling:,.0f} uploads/s"
+        )
     lines.append("memory (RSS, MB: processes, peak, last):")
     for name, memory in figures["memory_mb"].items():
         lines.append(f"  {name}: {memory['processes']}, {memory['peak']:,}, {memory['last']:,}")
@@ -244,8 +258,27 @@ def report(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def _total(by_service: dict[str, tuple[int, int]]) -> int:
-    return sum(rss for _, rss in by_service.values())
+def _total(by_service: dict[str, tuple[int, int, float]]) -> int:
+    return sum(rss for _, rss, _ in by_service.values())
+
+
+def _cpu(inputs: Inputs, uploads: int) -> dict[str, float]:
+    """CPU milliseconds each service spent per upload taken in, between the first and the last
+    sample of the intake (uploads spread evenly over it; a service whose processes were killed
+    in the meantime counts less)."""
+    during = [(at, by) for at, by in inputs.memory if inputs.start <= at <= inputs.intake_end]
+    if len(during) < 2 or not uploads:
+        return {}
+    (began, first), (ended, last) = during[0], during[-1]
+    share = uploads * (ended - began) / max(inputs.intake_end - inputs.start, 1e-9)
+    spent = {
+        name: max(0.0, last[name][2] - first.get(name, (0, 0, 0.0))[2]) * 1000 / share
+        for name in last
+    }
+    return {
+        **{name: round(ms, 2) for name, ms in spent.items()},
+        "all": round(sum(spent.values()), 2),
+    }
 
 
 def _number(value) -> str:

@@ -1,14 +1,16 @@
 """The KPPS phones of the replay: uploads through the intake API at a set rate, in a process of
 their own so that their work does not slow the replay's probes.
 
-    python -m benchmarks.election.load PLAN RESULTS --url URL --rate R --start-at EPOCH
+    python -m benchmarks.election.load PLAN RESULTS --url URL --rate R --start-at T --until T
 
 PLAN has one upload a line (TPS, contest, token, the phone's address), in order; upload i is due
 at start + i / rate, whatever happened to the ones before (an open loop: a slow intake makes
-uploads late, it does not slow the arrivals). Each is a real multipart POST to /api/uploads/ with
-its TPS's token and an Idempotency-Key, so a retry after a lost answer is not a second document.
-Like a well-behaved KPPS app it waits out a 429's Retry-After, and retries a 5xx, a timeout or a
-dropped connection with a growing pause, for up to GIVE_UP_SECONDS. RESULTS gets one JSON line
+uploads late, it does not slow the arrivals). None is sent after --until, the end of the night:
+an intake slower than the rate leaves the rest unsent, and the replay says how many. Each is a
+real multipart POST to /api/uploads/ with its TPS's token and an Idempotency-Key, so a retry
+after a lost answer is not a second document. Like a well-behaved KPPS app it waits out a 429's
+Retry-After, and retries a 5xx, a timeout or a dropped connection with a growing pause, for up
+to GIVE_UP_SECONDS. RESULTS gets one JSON line
 per upload: [tps, contest, final status or null, due, first sent, answered, tries, errors].
 """
 
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--start-at", type=float, required=True)
+    parser.add_argument("--until", type=float, required=True)
     parser.add_argument("--clients", type=int, default=48)
     options = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sirekap_tracker.settings")
@@ -55,13 +58,14 @@ class Run:
         self.url = options.url
         self.rate = options.rate
         self.start = options.start_at
+        self.until = options.until
         self.next = 0
         self.lock = threading.Lock()
         self.out = options.results.open("w")
 
     def take(self) -> int | None:
         with self.lock:
-            if self.next >= len(self.uploads):
+            if self.next >= len(self.uploads) or time.time() >= self.until:
                 return None
             self.next += 1
             return self.next - 1

@@ -238,26 +238,30 @@ class Stack:
         for service in reversed(self.services.values()):
             service.stop()
 
-    def memory(self, others: dict[str, list[int]]) -> dict[str, tuple[int, int]]:
-        """(processes, RSS bytes) of each service with its children, of the servers and of
-        `others` (the replay's own processes)."""
+    def usage(self, others: dict[str, list[int]]) -> dict[str, tuple[int, int, float]]:
+        """(processes, RSS bytes, CPU seconds) of each service with its children, of the servers
+        and of `others` (the replay's own processes). CPU seconds are those of the processes
+        alive now: a process gone (killed, recycled) takes its own with it."""
         pids = {name: service.pids() for name, service in self.services.items()}
         pids["redis"] = self.redis.pids()
         pids["postgres"] = self.postgres.pids()
-        found = {name: _tree_rss(found) for name, found in pids.items() if found}
+        found = {name: _tree_usage(found) for name, found in pids.items() if found}
         # The replay's own processes alone: every service is a child of the replay.
-        found.update({name: _tree_rss(own, children=False) for name, own in others.items()})
+        found.update({name: _tree_usage(own, children=False) for name, own in others.items()})
         return found
 
 
-def _tree_rss(pids: list[int], children: bool = True) -> tuple[int, int]:
-    processes, total = 0, 0
+def _tree_usage(pids: list[int], children: bool = True) -> tuple[int, int, float]:
+    processes, rss, cpu = 0, 0, 0.0
     for pid in pids:
         try:
             root = psutil.Process(pid)
             for process in [root, *(root.children(recursive=True) if children else [])]:
-                total += process.memory_info().rss
+                with process.oneshot():
+                    rss += process.memory_info().rss
+                    times = process.cpu_times()
+                    cpu += times.user + times.system
                 processes += 1
         except psutil.Error:
             continue
-    return processes, total
+    return processes, rss, cpu
