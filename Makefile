@@ -85,8 +85,8 @@ bench-regions: install
 bench-progress: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.progress
 
-# Deliveries per second: 2,000 uploads taken in, then delivered by a real worker (concurrency 2)
-# to the publication server stand-in with no latency.
+# Deliveries per second: 2,000 uploads taken in, then delivered by a real worker (16 threads, as
+# docker-compose.yml runs it) to the publication server stand-in with no latency.
 bench-delivery: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.delivery
 
