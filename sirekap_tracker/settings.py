@@ -61,6 +61,9 @@ MIDDLEWARE = [
     "sirekap_tracker.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # Inside the session and CSRF middleware: keeps them from setting a cookie (or Vary: Cookie)
+    # on an answer every visitor gets alike, so that a CDN may keep it (accounts/middleware.py).
+    "accounts.middleware.CookielessPublicMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # request.user.is_verified(): whether this session gave a TOTP code.
