@@ -21,9 +21,11 @@ urlpatterns = [
     re_path(r"^api/wilayah/(?P<rest>.*)\Z", views.wilayah, name="wilayah"),
     re_path(r"^api/progress/(?P<rest>.*)\Z", views.progress, name="progress"),
     re_path(r"^api/dokumen/(?P<name>.*)\Z", views.document_page, name="document-page"),
-    # Anything else under /api/ (the intake, /api/uploads/, is routed before these): a JSON
-    # 404, as every answer of the API is JSON.
+    # Anything else under /api/ (the intake, /api/uploads/, is routed before these), and /api
+    # itself: a JSON 404, as every answer of the API is JSON. Also what Django's APPEND_SLASH
+    # would redirect (/api to /api/): a redirected POST loses its body, the 404 says why.
     re_path(r"^api/(?P<rest>.*)\Z", views.api_unknown),
+    re_path(r"^api\Z", views.api_unknown),
 ]
 
 pages = (

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 from django.utils import translation
 from django.utils.cache import get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
@@ -253,9 +254,27 @@ def document_page(request: HttpRequest, name: str) -> HttpResponseBase:
     return response
 
 
-@open_data
-def api_unknown(request: HttpRequest, rest: str) -> HttpResponse:
-    raise ApiError(404, f"no such path under /api/: {rest[:100]!r}; the paths are in docs/api.md")
+@csrf_exempt
+def api_unknown(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """404 whatever the method: there is nothing here to allow or refuse. When the same path with
+    a slash exists (/api/uploads), it says so."""
+    path = request.path_info
+    message = f"no such path under /api/: {path[:100]!r}"
+    if not path.endswith("/") and _is_routed(f"{path}/"):
+        message += f"; did you mean {path}/ (with a slash)?"
+    else:
+        message += "; the paths are in docs/api.md"
+    response = _error(404, message)
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = SHORT_CACHE
+    return response
+
+
+def _is_routed(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_unknown
+    except Resolver404:
+        return False
 
 
 # --- Pages. A page and its parts come from one template; the part is chosen by ?part= in the

@@ -50,6 +50,9 @@ MIDDLEWARE = [
     "operations.middleware.MetricsMiddleware",
     # A request id for every line logged while a request is answered, and one line for it.
     "operations.middleware.RequestMiddleware",
+    # Every answer under /api/ readable from any origin, every error there JSON, whoever
+    # answered it (sirekap_tracker/middleware.py); before the others, to see all they answer.
+    "sirekap_tracker.middleware.ApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -43,7 +43,7 @@ SAMPLES = {
 # Anyone may read these (the public site, open data and the rest of /api/ but the intake,
 # health, the login pages, the set-password page of an invitation).
 PUBLIC = re.compile(
-    r"^/(en/)?($|progress/|wilayah/|masuk/|atur-sandi/)|^/api/(?!uploads/)|^/(healthz|livez)$"
+    r"^/(en/)?($|progress/|wilayah/|masuk/|atur-sandi/)|^/api(/(?!uploads/)|$)|^/(healthz|livez)$"
     r"|^/admin/login/$"
 )
 
@@ -70,7 +70,7 @@ def paths(fill=None) -> list[str]:
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: value(m[1]), path)
         path = "/" + path.lstrip("^").removesuffix("\\Z").removesuffix("$").replace("^", "")
         result.add(path)
-        if not path.startswith(("/admin/", "/api/", "/healthz", "/livez")):
+        if not path.startswith(("/admin/", "/api", "/healthz", "/livez")):
             result.add("/en" + path)
     return sorted(result)
 
