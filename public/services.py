@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from public import snapshots
-from public.entries import EntryInputs, entry_build
+from public.entries import CANDIDATES, EntryInputs, entry_build
 from public.snapshots import Entry, Key
 from regions import codes
 from uploads.models import PublicAreaProgress
@@ -291,15 +291,32 @@ def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
 
 
 @contextmanager
-def _only_refresher(kind: str) -> Iterator[bool]:
-    """The contest kind's session advisory lock: released when we are done, or when our
-    connection dies with the worker that held it."""
+def _only_refresher(kind: str, *, wait: bool = False) -> Iterator[bool]:
+    """The contest kind's session advisory lock, if no one else holds it (or once they let go,
+    with wait): released when we are done, or when our connection dies with the worker that
+    held it."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
-        alone = cursor.fetchone()[0]
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
+            alone = True
+        else:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
+            alone = cursor.fetchone()[0]
     try:
         yield alone
     finally:
         if alone:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
+
+
+# --- What the refresh does not follow
+
+
+def snapshot_candidates_rebuild(kind: str) -> None:
+    """Rebuilds the contest kind's candidate list now, after an import replaced it (the refresh
+    follows the uploads, not the imports), whether or not anyone asked for it yet: a copy of
+    the snapshot elsewhere should not wait for someone to. After any refresh of the kind
+    running now, which may have read the list before the import and would write it after."""
+    with _only_refresher(kind, wait=True):
+        _area_rebuild(kind, "", [CANDIDATES])

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_safe
 from public import snapshots
 from public.entries import (
     AREA_PARTS,
+    CANDIDATES,
     HHCW,
     HTML,
     STALE_MARK,
@@ -227,6 +228,19 @@ def progress(request: HttpRequest, rest: str) -> HttpResponse:
         raise ApiError(404, "a TPS has no rows: read its hhcw file")
     kind = _kind(kind, KINDS)
     return _api_entry(request, Key(kind, code, "progress.csv"), _nowhere(kind, code))
+
+
+@open_data
+def candidates(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> HttpResponse:
+    """/api/paslon/<contest>.json: the candidates of the contest kind by area, as the KPU's
+    pilkada/paslon/<contest>.json; `{}` while a contest of the kind is open without them."""
+    if not rest.endswith(".json"):
+        raise ApiError(400, "the path must end in .json")
+    kind = rest.removesuffix(".json")
+    if "/" in kind:
+        raise ApiError(400, "expected <contest>.json, as in pkwkk.json: one file per contest")
+    kind = _kind(kind, kinds)
+    return _api_entry(request, Key(kind, "", CANDIDATES), _nowhere(kind, ""))
 
 
 @open_data

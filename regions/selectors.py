@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from regions import codes
-from regions.models import Area, Contest, ContestKind, Level
+from regions.models import Area, Candidate, Contest, ContestKind, Level
 from regions.zones import Zone, zone_of_area
 
 
@@ -98,3 +98,9 @@ def tps_choices(region: str, limit: int) -> list[tuple[str, str]] | None:
     if len(found) > limit:
         return None
     return [(code, f"{name}, {desa}, {kecamatan}") for code, name, desa, kecamatan in found]
+
+
+def candidates_of_kind(kind: str) -> list[Candidate]:
+    """The candidates of every contest of the kind, by area code, then ballot number. One
+    query."""
+    return list(Candidate.objects.filter(contest__kind=kind).order_by("area_id", "number"))

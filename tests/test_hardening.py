@@ -17,6 +17,8 @@ from django.urls import URLResolver, get_resolver
 
 from accounts.models import ApiToken
 from accounts.services import api_token_create
+from regions import demo
+from regions.services import candidates_import
 from tests.documents import page_file
 from tests.world import LABANGKA_TPS, log_in, move, person
 from uploads.models import PublicAreaProgress, Status, Upload
@@ -131,6 +133,7 @@ def kpu():
     api_token_create(username="kpu")
     upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=user)
     PublicAreaProgress.objects.create(kind="pkwkk", area_code="6409", total=3, published=0)
+    candidates_import(kind="pkwkk", rows=demo.candidate_rows("pkwkk"))
     return user
 
 

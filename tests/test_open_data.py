@@ -338,6 +338,7 @@ URLS = [
     TPS_FILE,
     "/api/wilayah/pkwkk/0.json",
     "/api/progress/pkwkk/6409.csv",
+    "/api/paslon/pkwkk.json",
     "/api/hhcw/pkwkk/99.json",  # an error
 ]
 
