@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from regions.models import Area, Candidate, Contest
+from sirekap_tracker.admin import ReadOnlyAdmin
 
 
 @admin.register(Area)
@@ -25,7 +26,7 @@ class ContestAdmin(admin.ModelAdmin):
 
 
 @admin.register(Candidate)
-class CandidateAdmin(admin.ModelAdmin):
+class CandidateAdmin(ReadOnlyAdmin):
     """To look at: a kind's candidates are replaced whole by `import_candidates`, so that the
     public file of the list (/api/paslon/<contest>.json) follows every change."""
 
@@ -33,12 +34,3 @@ class CandidateAdmin(admin.ModelAdmin):
     list_filter = ["contest__kind"]
     search_fields = ["^area__code", "name", "kpu_id"]
     list_select_related = ["area", "contest"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
