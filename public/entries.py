@@ -41,6 +41,11 @@ from uploads.progress.timeline import Chart, contest_area_chart
 JSON = "application/json"
 HHCW = "hhcw.json"
 CANDIDATES = "candidates.json"
+# Entries the refresh and the sweep leave alone (public.services): made of what changes apart
+# from the uploads, they are rebuilt by what changes them. The candidate lists: by their import
+# (public.services.snapshot_candidates_rebuild); a national list has thousands of rows, which
+# the nation's rebuild every few seconds on election night need not read again.
+REBUILT_APART = frozenset({CANDIDATES})
 CSV = "text/csv; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 AREA_PARTS = {
@@ -101,9 +106,7 @@ def entry_build(source: EntryInputs, name: str) -> Entry | None:
     if stem == "home":
         return _page(source, language=variant[0], part="page", sort="code", home=True)
     if stem == "candidates":
-        # The nation's only. Rebuilt with the nation's other entries, and at once when an import
-        # changed the list (public.services.snapshot_candidates_rebuild): the refresh follows
-        # the uploads, not the imports.
+        # The nation's only (REBUILT_APART).
         if source.code:
             return None
         candidates = paslon_file(candidates_of_kind(source.kind))

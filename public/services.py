@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from public import snapshots
-from public.entries import CANDIDATES, EntryInputs, entry_build
+from public.entries import CANDIDATES, REBUILT_APART, EntryInputs, entry_build
 from public.snapshots import Entry, Key
 from regions import codes
 from uploads.models import PublicAreaProgress
@@ -146,11 +146,16 @@ def snapshot_sweep(*, budget_seconds: float = 60.0) -> int:
 
 def snapshot_rebuild_all() -> dict[str, int | None]:
     """Rebuilds every entry there is (after regions or contests changed): how many areas of each
-    contest kind (None: another refresh of the kind is running, nothing rebuilt)."""
-    return {
+    contest kind (None: another refresh of the kind is running, nothing rebuilt); and the
+    candidate lists, which the refresh leaves alone."""
+    rebuilt = {
         kind: _rebuild_alone(kind, _every_area(kind), deadline=float("inf"))
         for kind in snapshots.kinds()
     }
+    for kind in rebuilt:
+        if CANDIDATES in snapshots.entry_names(kind, ""):
+            snapshot_candidates_rebuild(kind)
+    return rebuilt
 
 
 def _rebuild_alone(
@@ -265,7 +270,7 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
     written, areas left). An area nobody asked for has no entries and costs nothing."""
     rebuilt = entries = 0
     for position, (kind, code, _) in enumerate(areas):
-        names = snapshots.entry_names(kind, code)
+        names = [name for name in snapshots.entry_names(kind, code) if name not in REBUILT_APART]
         if not names:
             continue
         if rebuilt and time.monotonic() >= deadline:
@@ -291,17 +296,12 @@ def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
 
 
 @contextmanager
-def _only_refresher(kind: str, *, wait: bool = False) -> Iterator[bool]:
-    """The contest kind's session advisory lock, if no one else holds it (or once they let go,
-    with wait): released when we are done, or when our connection dies with the worker that
-    held it."""
+def _only_refresher(kind: str) -> Iterator[bool]:
+    """The contest kind's session advisory lock: released when we are done, or when our
+    connection dies with the worker that held it."""
     with connection.cursor() as cursor:
-        if wait:
-            cursor.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
-            alone = True
-        else:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
-            alone = cursor.fetchone()[0]
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
+        alone = cursor.fetchone()[0]
     try:
         yield alone
     finally:
@@ -315,8 +315,6 @@ def _only_refresher(kind: str, *, wait: bool = False) -> Iterator[bool]:
 
 def snapshot_candidates_rebuild(kind: str) -> None:
     """Rebuilds the contest kind's candidate list now, after an import replaced it (the refresh
-    follows the uploads, not the imports), whether or not anyone asked for it yet: a copy of
-    the snapshot elsewhere should not wait for someone to. After any refresh of the kind
-    running now, which may have read the list before the import and would write it after."""
-    with _only_refresher(kind, wait=True):
-        _area_rebuild(kind, "", [CANDIDATES])
+    follows the uploads and leaves the list alone: entries.REBUILT_APART), whether or not
+    anyone asked for it yet: a copy of the snapshot elsewhere should not wait for someone to."""
+    _area_rebuild(kind, "", [CANDIDATES])

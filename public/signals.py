@@ -16,14 +16,13 @@ logger = logging.getLogger(__name__)
 def candidates_replaced_rebuild(sender, kind: str, **kwargs) -> None:
     """The workers rebuild the kind's candidate list, in the snapshot the web reads (an import
     may run in a process of another build of it: public.snapshots.build). Redis being down is
-    no error of the import: the workers rebuild the list with the nation's other files anyway,
-    at the latest within the sweep's five minutes."""
+    no error of the import, which is committed: the warning says how to rebuild the list."""
     try:
         tasks.rebuild_public_candidates.delay(kind)
     except (OperationalError, ConnectionError, OSError) as error:
         logger.warning(
-            "public snapshot %s: the candidates' file could not be asked for (%s); the workers "
-            "rebuild it with the nation's files",
+            "public snapshot %s: the rebuild of the candidate list could not be asked for (%s); "
+            "once Redis is back, run: manage.py refresh_public_snapshot --all",
             kind,
             error,
         )

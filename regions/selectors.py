@@ -1,6 +1,8 @@
 """Reads of areas and contests shared by the pages."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from django.db.models import Q, QuerySet
 
@@ -100,7 +102,18 @@ def tps_choices(region: str, limit: int) -> list[tuple[str, str]] | None:
     return [(code, f"{name}, {desa}, {kecamatan}") for code, name, desa, kecamatan in found]
 
 
-def candidates_of_kind(kind: str) -> list[Candidate]:
+class ListedCandidate(NamedTuple):
+    area_code: str
+    kpu_id: str
+    name: str
+    number: int
+    colour: str
+    listed_at: datetime
+
+
+def candidates_of_kind(kind: str) -> list[ListedCandidate]:
     """The candidates of every contest of the kind, by area code, then ballot number. One
-    query."""
-    return list(Candidate.objects.filter(contest__kind=kind).order_by("area_id", "number"))
+    query, of plain rows: a national list has thousands."""
+    rows = Candidate.objects.filter(contest__kind=kind).order_by("area_id", "number")
+    columns = ("area_id", "kpu_id", "name", "number", "colour", "listed_at")
+    return [ListedCandidate(*row) for row in rows.values_list(*columns)]

@@ -12,10 +12,12 @@ from django.test.utils import CaptureQueriesContext
 
 from public import snapshots
 from public.entries import CANDIDATES
-from public.services import snapshot_candidates_rebuild
+from public.services import snapshot_candidates_rebuild, snapshot_rebuild_all
 from public.snapshots import Key
 from regions.models import Candidate
 from tests.conftest import wait_until
+from tests.world import LABANGKA_TPS, move, refresh
+from uploads.models import Status
 from uploads.services.contests import contest_open
 
 SHORT_CACHE = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
@@ -315,6 +317,23 @@ def test_the_rebuild_after_an_import_writes_the_file_even_if_nobody_asked_for_it
     assert snapshots.entry_read(key) is None
     snapshot_candidates_rebuild("pkwkk")
     assert json.loads(snapshots.entry_read(key).body) == SERVED
+
+
+@pytest.mark.usefixtures("small_world")
+def test_the_refresh_leaves_the_list_alone_and_rebuilding_everything_rebuilds_it(client, tmp_path):
+    import_text(tmp_path, GOOD)
+    assert client.get("/api/paslon/pkwkk.json").json() == SERVED
+    client.get("/api/hhcw/pkwkk.json")
+    Candidate.objects.filter(kpu_id="1001").update(name="CHANGED BEHIND THE IMPORT")
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    with CaptureQueriesContext(connection) as queries:
+        refresh()
+    assert client.get("/api/hhcw/pkwkk.json").json()["progres"]["progres"] == 1
+    assert client.get("/api/paslon/pkwkk.json").json() == SERVED
+    assert "regions_candidate" not in " ".join(query["sql"] for query in queries)
+    snapshot_rebuild_all()
+    renamed = client.get("/api/paslon/pkwkk.json").json()
+    assert renamed["6409"]["1001"]["nama"] == "CHANGED BEHIND THE IMPORT"
 
 
 @pytest.mark.django_db(transaction=True)
