@@ -141,5 +141,5 @@ clean:
 # Refresh the Indonesian catalogue after changing interface strings, then translate the new
 # entries in locale/id/LC_MESSAGES/django.po and run this again to compile them.
 messages: install
-	$(PY) manage.py makemessages --locale id --no-location --no-obsolete --ignore .venv --ignore .var
+	$(PY) manage.py makemessages --locale id --no-location --no-obsolete --no-wrap --ignore .venv --ignore .var
 	$(PY) manage.py compilemessages --ignore .venv

@@ -6,6 +6,7 @@ are stored and the upload queued; the delivery task is sent after commit. Anythi
 writes nothing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -58,13 +59,16 @@ def upload_receive(
     ip: str = "",
     idempotency_key: str = "",
     intent: Intent = Intent(),
+    originals: Sequence[str] = (),
 ) -> Receipt:
     """Takes a document for a TPS and contest and queues it for delivery.
 
     The identifiers and the user's region are checked before any page is read. The same content
     again (or the same Idempotency-Key) returns the upload as it is: no second document, no
     second delivery. A KPPS's upload has source KPPS; anyone else's is the PPK's (on its
-    behalf). Raises UploadRefused (400, 403 or 409) and writes nothing.
+    behalf). `originals`: the SHA-256 of each page's photo before the sender shrank it, in page
+    order ("" unknown), kept with the pages. Raises UploadRefused (400, 403 or 409) and writes
+    nothing.
     """
     scope = intake_target_check(tps_code=tps_code, kind=kind, user=user)
     try:
@@ -82,7 +86,7 @@ def upload_receive(
         _check_replaceable(upload, sha256, scope, intent)
         _check_not_elsewhere(upload, sha256, scope, intent)
         document = _document_create(
-            upload, pages, sha256, user, source, idempotency_key, intent.reason
+            upload, pages, sha256, user, source, idempotency_key, intent.reason, originals
         )
         _queue(upload, document, user, source, ip)
         transaction.on_commit(partial(deliveries_enqueue, [upload.pk]))
@@ -238,7 +242,7 @@ def _check_not_elsewhere(upload: Upload, sha256: str, scope: Scope, intent: Inte
     )
 
 
-def _document_create(upload, pages, sha256, user, source, key, reason) -> Document:
+def _document_create(upload, pages, sha256, user, source, key, reason, originals) -> Document:
     document = Document.objects.create(
         upload=upload,
         sha256=sha256,
@@ -257,6 +261,7 @@ def _document_create(upload, pages, sha256, user, source, key, reason) -> Docume
             sha256=page.sha256,
             size=page.size,
             content_type=page.content_type,
+            original_sha256=originals[page.number - 1] if page.number <= len(originals) else "",
         )
         for page in pages
     )
