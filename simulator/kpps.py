@@ -145,9 +145,7 @@ def form_png(label: str, width: int = 240, height: int = 160) -> bytes:
     ruled = b"\x00" + bytes([DARK]) * width
     barred = b"\x00" + bytes(DARK if bars[x // 6] else LIGHT for x in range(width))
     blank = b"\x00" + bytes([LIGHT]) * width
-    rows = (
-        ruled if y % 16 == 0 else barred if y > height - 30 else blank for y in range(height)
-    )
+    rows = (ruled if y % 16 == 0 else barred if y > height - 30 else blank for y in range(height))
     return _png(width, height, b"".join(rows))
 
 

@@ -26,7 +26,7 @@ def test_a_tiny_night_with_every_drill_loses_nothing_and_reports_every_figure(tm
     path = tmp_path / "night.json"
     night = subprocess.run(
         [sys.executable, "-m", "benchmarks.election", "--tps", "300", "--rate", "5",
-         "--minutes", "0.3", "--publish-delay-s", "1", "--json", str(path)],
+         "--minutes", "0.3", "--never-rate", "0.03", "--publish-delay-s", "1", "--json", str(path)],
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert night.returncode == 0, night.stdout[-4000:] + night.stderr[-4000:]
@@ -44,6 +44,8 @@ def test_a_tiny_night_with_every_drill_loses_nothing_and_reports_every_figure(tm
         assert total["snapshot_lag_s"][view]["count"] > 0, view
     for group in ("dashboard", "public"):
         assert total[f"{group}_ms"]["p95"] > 0
+        assert total["server_ms"][group]["p95"] > 0
+    assert total["server_ms"]["intake"]["count"] >= 90
     assert set(SERVICES) <= set(figures["memory_mb"])
     assert figures["cpu_ms_per_upload"]["all"] > 0
     assert figures["minutes"] and figures["minutes"][0]["taken_in_per_second"] > 0

@@ -327,6 +327,7 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
         memory,
         stack.events,
         len(plan.uploads),
+        folder / "web.log",
     )
     found = figures.compute(inputs, checks)
     found["options"] = {k: str(v) for k, v in vars(options).items()}

@@ -7,6 +7,7 @@ import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from benchmarks.election.probes import VIEWS, Sample, Timing
@@ -23,6 +24,7 @@ TOTAL_KEYS = (
     "snapshot_lag_s",
     "dashboard_ms",
     "public_ms",
+    "server_ms",
     "intake_errors",
     "intake_ms",
 )
@@ -44,9 +46,10 @@ class Inputs:
     results: list[list]  # the load generator's rows
     timings: list[Timing]
     samples: list[Sample]
-    memory: list[tuple[float, dict[str, tuple[int, int, float]]]]
+    memory: list[tuple[float, dict[str, tuple[int, int, dict[int, float]]]]]
     events: list[tuple[float, str]]  # what the stack and the drills did
     planned: int  # uploads the night was to bring
+    request_log: Path  # gunicorn's output: Django's line per request, with its server time
 
 
 def upload_times() -> dict[str, dict[int, float]]:
@@ -87,6 +90,7 @@ def compute(inputs: Inputs, checks: dict) -> dict:
         "snapshot_lag_s": _lags(inputs.samples),
         "dashboard_ms": _latency(inputs.timings, "dashboard"),
         "public_ms": _latency(inputs.timings, "public"),
+        "server_ms": _server_times(inputs),
         "intake_errors": _intake_errors(inputs.results),
         "intake_ms": percentiles([(row[5] - row[4]) * 1000 for row in taken]),
         "late_uploads": sum(1 for row in inputs.results if row[4] - row[3] > 1.0),
@@ -126,6 +130,37 @@ def _latency(timings: list[Timing], group: str) -> dict:
             case: percentiles([t.ms for t in chosen if t.case == case]) for case in sorted(cases)
         },
     }
+
+
+def _server_times(inputs: Inputs) -> dict:
+    """Server time of the requests during the intake, by kind, from the request log lines
+    (operations.middleware.RequestMiddleware): what Django took, without gunicorn's queue."""
+    times: dict[str, list[float]] = defaultdict(list)
+    if not inputs.request_log.exists():
+        return {}
+    with inputs.request_log.open(errors="replace") as lines:
+        for line in lines:
+            if '"event": "request"' not in line:
+                continue
+            try:
+                request = json.loads(line)
+                at = datetime.fromisoformat(request["timestamp"]).timestamp()
+            except (ValueError, KeyError):
+                continue
+            if inputs.start <= at <= inputs.intake_end:
+                times[_request_kind(request["path"])].append(request["duration_ms"])
+    return {kind: percentiles(values) for kind, values in sorted(times.items())}
+
+
+def _request_kind(path: str) -> str:
+    path = path.removeprefix("/en")
+    if path.startswith("/api/uploads/"):
+        return "intake"
+    if path.startswith("/dashboard/"):
+        return "dashboard"
+    if path.startswith(("/progress/", "/api/")) or path in ("", "/"):
+        return "public"
+    return "other"
 
 
 def _intake_errors(results: list[list]) -> dict:
@@ -237,6 +272,10 @@ def report(figures: dict) -> str:
             f"{group} latency at the client: {_spread(latency, 'ms')}, {latency['errors']} errors "
             f"(p95 ms: {cases})"
         )
+    server = "; ".join(
+        f"{kind} {_spread(values, 'ms')}" for kind, values in total["server_ms"].items()
+    )
+    lines.append(f"server time (Django, from the request log): {server or '-'}")
     lines.append(f"intake errors (retried by the phones): {total['intake_errors'] or 'none'}")
     cpu = figures["cpu_ms_per_upload"]
     if cpu:
@@ -258,23 +297,27 @@ def report(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def _total(by_service: dict[str, tuple[int, int, float]]) -> int:
+def _total(by_service: dict[str, tuple[int, int, dict[int, float]]]) -> int:
     return sum(rss for _, rss, _ in by_service.values())
 
 
 def _cpu(inputs: Inputs, uploads: int) -> dict[str, float]:
     """CPU milliseconds each service spent per upload taken in, between the first and the last
-    sample of the intake (uploads spread evenly over it; a service whose processes were killed
-    in the meantime counts less)."""
+    sample of the intake (uploads spread evenly over it), process by process: one started in
+    the meantime counts from its start, one killed up to its last sample."""
     during = [(at, by) for at, by in inputs.memory if inputs.start <= at <= inputs.intake_end]
     if len(during) < 2 or not uploads:
         return {}
-    (began, first), (ended, last) = during[0], during[-1]
+    (began, first), (ended, _) = during[0], during[-1]
     share = uploads * (ended - began) / max(inputs.intake_end - inputs.start, 1e-9)
-    spent = {
-        name: max(0.0, last[name][2] - first.get(name, (0, 0, 0.0))[2]) * 1000 / share
-        for name in last
-    }
+    spent: dict[str, float] = defaultdict(float)
+    for name in {name for _, by in during for name in by}:
+        baseline = first.get(name, (0, 0, {}))[2]
+        latest: dict[int, float] = {}
+        for _, by in during:
+            latest.update(by.get(name, (0, 0, {}))[2])
+        seconds = sum(cpu - baseline.get(pid, 0.0) for pid, cpu in latest.items())
+        spent[name] = max(0.0, seconds) * 1000 / share
     return {
         **{name: round(ms, 2) for name, ms in spent.items()},
         "all": round(sum(spent.values()), 2),

@@ -9,7 +9,8 @@ VisibilityProbe: the snapshot lag. Now and then it takes an upload our poller ha
 published and asks, every second, until each shows it: its TPS's JSON (images listed), its
 kabupaten's JSON and public page, and the dashboard's poll of the kabupaten (each kabupaten figure
 at least as many published as there were in the kabupaten when it was published). The lag is
-the time from the upload's published_at to the first answer that shows it.
+the time from the upload's published_at to the sending of the first request whose answer shows
+it (the answer's own wait is the latency, measured by LatencyProbe).
 """
 
 import random
@@ -163,9 +164,10 @@ class VisibilityProbe(threading.Thread):
                     if view not in sample.seen:
                         client = staff if view == "dashboard" else public
                         headers = {"HX-Request": "true"} if view == "dashboard" else {}
+                        asked = time.time()
                         try:
                             if sample.shows(view, client.get(path, headers=headers)):
-                                sample.seen[view] = time.time()
+                                sample.seen[view] = asked
                         except (httpx.HTTPError, ValueError, KeyError):
                             continue
         connection.close()

@@ -238,10 +238,10 @@ class Stack:
         for service in reversed(self.services.values()):
             service.stop()
 
-    def usage(self, others: dict[str, list[int]]) -> dict[str, tuple[int, int, float]]:
-        """(processes, RSS bytes, CPU seconds) of each service with its children, of the servers
-        and of `others` (the replay's own processes). CPU seconds are those of the processes
-        alive now: a process gone (killed, recycled) takes its own with it."""
+    def usage(self, others: dict[str, list[int]]) -> dict[str, tuple[int, int, dict[int, float]]]:
+        """(processes, RSS bytes, CPU seconds by process id) of each service with its children,
+        of the servers and of `others` (the replay's own processes): by process, so that the CPU
+        of a service whose processes were killed and started again adds up across them."""
         pids = {name: service.pids() for name, service in self.services.items()}
         pids["redis"] = self.redis.pids()
         pids["postgres"] = self.postgres.pids()
@@ -251,8 +251,8 @@ class Stack:
         return found
 
 
-def _tree_usage(pids: list[int], children: bool = True) -> tuple[int, int, float]:
-    processes, rss, cpu = 0, 0, 0.0
+def _tree_usage(pids: list[int], children: bool = True) -> tuple[int, int, dict[int, float]]:
+    processes, rss, cpu = 0, 0, {}
     for pid in pids:
         try:
             root = psutil.Process(pid)
@@ -260,7 +260,7 @@ def _tree_usage(pids: list[int], children: bool = True) -> tuple[int, int, float
                 with process.oneshot():
                     rss += process.memory_info().rss
                     times = process.cpu_times()
-                    cpu += times.user + times.system
+                    cpu[process.pid] = times.user + times.system
                 processes += 1
         except psutil.Error:
             continue
