@@ -37,7 +37,7 @@ def plan_make(*, uploads: int, never_rate: float, seed: int) -> Plan:
     wanted = min(math.ceil(uploads / len(KINDS)), len(codes))
     chosen = rng.sample(codes, wanted)
     planned = [(tps, kind) for tps in chosen for kind in KINDS][:uploads]
-    never = [upload for upload in planned if rng.random() < never_rate]
+    never = rng.sample(planned, round(len(planned) * never_rate))
     return Plan(planned, never, kpps_accounts_make(sorted(chosen)))
 
 
