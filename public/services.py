@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from public import snapshots
-from public.entries import EntryInputs, entry_build
+from public.entries import CANDIDATES, REBUILT_APART, EntryInputs, entry_build
 from public.snapshots import Entry, Key
 from regions import codes
 from uploads.models import PublicAreaProgress
@@ -146,11 +146,16 @@ def snapshot_sweep(*, budget_seconds: float = 60.0) -> int:
 
 def snapshot_rebuild_all() -> dict[str, int | None]:
     """Rebuilds every entry there is (after regions or contests changed): how many areas of each
-    contest kind (None: another refresh of the kind is running, nothing rebuilt)."""
-    return {
+    contest kind (None: another refresh of the kind is running, nothing rebuilt); and the
+    candidate lists, which the refresh leaves alone."""
+    rebuilt = {
         kind: _rebuild_alone(kind, _every_area(kind), deadline=float("inf"))
         for kind in snapshots.kinds()
     }
+    for kind in rebuilt:
+        if CANDIDATES in snapshots.entry_names(kind, ""):
+            snapshot_candidates_rebuild(kind)
+    return rebuilt
 
 
 def _rebuild_alone(
@@ -265,7 +270,7 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
     written, areas left). An area nobody asked for has no entries and costs nothing."""
     rebuilt = entries = 0
     for position, (kind, code, _) in enumerate(areas):
-        names = snapshots.entry_names(kind, code)
+        names = [name for name in snapshots.entry_names(kind, code) if name not in REBUILT_APART]
         if not names:
             continue
         if rebuilt and time.monotonic() >= deadline:
@@ -303,3 +308,13 @@ def _only_refresher(kind: str) -> Iterator[bool]:
         if alone:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
+
+
+# --- What the refresh does not follow
+
+
+def snapshot_candidates_rebuild(kind: str) -> None:
+    """Rebuilds the contest kind's candidate list now, after an import replaced it (the refresh
+    follows the uploads and leaves the list alone: entries.REBUILT_APART), whether or not
+    anyone asked for it yet: a copy of the snapshot elsewhere should not wait for someone to."""
+    _area_rebuild(kind, "", [CANDIDATES])

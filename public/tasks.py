@@ -35,3 +35,8 @@ def refresh_public_snapshot_of(kind: str) -> None:
 @shared_task
 def sweep_public_snapshot() -> None:
     services.snapshot_sweep()
+
+
+@shared_task
+def rebuild_public_candidates(kind: str) -> None:
+    services.snapshot_candidates_rebuild(kind)

@@ -50,6 +50,9 @@ MIDDLEWARE = [
     "operations.middleware.MetricsMiddleware",
     # A request id for every line logged while a request is answered, and one line for it.
     "operations.middleware.RequestMiddleware",
+    # Every answer under /api/ readable from any origin, every error there JSON, whoever
+    # answered it (sirekap_tracker/middleware.py); before the others, to see all they answer.
+    "sirekap_tracker.middleware.ApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -61,6 +64,9 @@ MIDDLEWARE = [
     "sirekap_tracker.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # Inside the session and CSRF middleware: keeps them from setting a cookie (or Vary: Cookie)
+    # on an answer every visitor gets alike, so that a CDN may keep it (accounts/middleware.py).
+    "accounts.middleware.CookielessPublicMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # request.user.is_verified(): whether this session gave a TOTP code.

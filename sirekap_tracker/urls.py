@@ -43,3 +43,8 @@ urlpatterns += i18n_patterns(
     path("", include("dashboard.urls")),
     prefix_default_language=False,
 )
+
+handler400 = views.bad_request
+handler403 = views.permission_denied
+handler404 = views.page_not_found
+handler500 = views.server_error

@@ -17,6 +17,8 @@ from django.urls import URLResolver, get_resolver
 
 from accounts.models import ApiToken
 from accounts.services import api_token_create
+from regions import demo
+from regions.services import candidates_import
 from tests.documents import page_file
 from tests.world import LABANGKA_TPS, log_in, move, person
 from uploads.models import PublicAreaProgress, Status, Upload
@@ -46,8 +48,8 @@ SAMPLES = {
 # health, the login pages, the set-password page of an invitation, the upload page's service
 # worker: a script naming static files).
 PUBLIC = re.compile(
-    r"^/(en/)?($|progress/|wilayah/|masuk/|atur-sandi/|unggah/sw\.js$)|^/api/(?!uploads/)"
-    r"|^/(healthz|livez)$|^/admin/login/$"
+    r"^/(en/)?($|progress/|wilayah/|masuk/|atur-sandi/|unggah/sw\.js$)"
+    r"|^/api(/(?!uploads/)|$)|^/(healthz|livez)$|^/admin/login/$"
 )
 
 
@@ -73,7 +75,7 @@ def paths(fill=None) -> list[str]:
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: value(m[1]), path)
         path = "/" + path.lstrip("^").removesuffix("\\Z").removesuffix("$").replace("^", "")
         result.add(path)
-        if not path.startswith(("/admin/", "/api/", "/healthz", "/livez")):
+        if not path.startswith(("/admin/", "/api", "/healthz", "/livez")):
             result.add("/en" + path)
     return sorted(result)
 
@@ -137,6 +139,7 @@ def kpu():
     spec = PageSpec(LABANGKA_TPS, "pkwkk", "phone-1", page=1, pages=1, filename="c-hasil.jpg")
     tus_upload_create(user=user, spec=spec, length=2048, metadata="")
     PublicAreaProgress.objects.create(kind="pkwkk", area_code="6409", total=3, published=0)
+    candidates_import(kind="pkwkk", rows=demo.candidate_rows("pkwkk"))
     return user
 
 

@@ -298,3 +298,19 @@ def test_metrics_never_leave_the_deployment_however_they_are_asked_for(nginx, up
     status, _, body = get(nginx, path, {"Authorization": "Bearer a-stolen-token"})
     assert status == 404 and b"sirekap_" not in body
     assert upstream.seen == []
+
+
+def test_nginx_answers_its_own_refusals_and_failures_under_api_in_json(nginx, upstream):
+    too_large = get(nginx, "/api/hhcw/pkwkk.json", method="POST", body=b"x" * 65_537)
+    upstream.shutdown()
+    upstream.server_close()
+    down = get(nginx, "/api/never-asked.json")
+    for (status, headers, body), expected in [(too_large, 413), (down, 503)]:
+        assert status == expected
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert set(json.loads(body)) == {"error"}
+    assert down[1]["Retry-After"] == "10"
+    assert down[1]["Cache-Control"] == "no-store"
+    page = get(nginx, "/masuk/", method="POST", body=b"x" * 65_537)
+    assert (page[0], page[1]["Content-Type"]) == (413, "text/html")  # the rest is nginx's page

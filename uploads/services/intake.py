@@ -101,7 +101,8 @@ def upload_receive(
         )
         _queue(upload, document, user, source, ip)
         transaction.on_commit(partial(deliveries_enqueue, [upload.pk]))
-    upload.refresh_from_db()
+    # As the transition left it, with what the receipt shows, in one query.
+    upload.refresh_from_db(from_queryset=Upload.objects.select_related("tps", "contest"))
     return Receipt(upload, document, created=True)
 
 
@@ -198,6 +199,8 @@ def _check_replaceable(upload: Upload, sha256: str, scope: Scope, intent: Intent
             status=409,
             where=where,
         )
+    if upload.document_id is None:
+        return  # a first document: a document is made current when it is made, so none is kept
     versions = upload.documents.aggregate(
         total=Count("pk"), same=Count("pk", filter=Q(sha256=sha256))
     )
@@ -231,14 +234,12 @@ def _check_not_elsewhere(upload: Upload, sha256: str, scope: Scope, intent: Inte
     """The same pages already sent for another TPS or contest are refused, naming it: a photo of
     the wrong form is the commonest mistake in the field. KPU staff may confirm it with a reason
     (a form that truly covers both)."""
-    other = (
-        Document.objects.filter(sha256=sha256)
-        .exclude(upload_id=upload.pk)
-        .select_related("upload__contest", "upload__tps")
-        .first()
-    )
-    if other is None or (scope.may(Can.AUDIT) and intent.reason):
+    others = Document.objects.filter(sha256=sha256).exclude(upload_id=upload.pk)
+    # Asked lean first: nearly every document is new, and the names are read only to refuse.
+    if not others.exists() or (scope.may(Can.AUDIT) and intent.reason):
         return
+    other = others.select_related("upload__contest", "upload__tps").first()
+    assert other is not None
     raise UploadRefused(
         gettext_noop(
             "this document (SHA-256 %(sha256)s) was already sent for TPS %(tps)s (%(name)s) "
