@@ -13,6 +13,7 @@ Names (the variant of an entry is in its name, never in a header, as for the cac
   of the area it shows.
 """
 
+import re
 import uuid
 from functools import cached_property
 
@@ -57,6 +58,7 @@ TPS_PARTS = {"page": "public/tps.html", "live": "public/tps.html#live"}
 # Where a page says that its figures may be out of date (public.views), inside the polled part
 # so that the banner comes and goes with the polls.
 STALE_MARK = b"<!--stale-->"
+INDENTATION = re.compile(r"\n\s+")
 
 
 def page_name(*, language: str, part: str, sort: str) -> str:
@@ -159,10 +161,17 @@ def _page(source: EntryInputs, *, language: str, part: str, sort: str, home: boo
         if part == "page":
             context["live_html"] = mark_safe(_live(source, language=language, sort=sort))
         request = _request(_path(source, part=part, sort=sort, home=home))
-        body = render_to_string(template, context, request=request)
+        body = _tightened(render_to_string(template, context, request=request))
     if part == "live":
         source.live[language, sort] = body
     return _bytes_entry(body.encode(), HTML, source)
+
+
+def _tightened(html: str) -> str:
+    """The page without the templates' indentation: a line break and the spaces after it read
+    as one line break (the pages have no preformatted text). What a phone downloads is a
+    quarter smaller, a tenth once compressed."""
+    return INDENTATION.sub("\n", html)
 
 
 def _live(source: EntryInputs, *, language: str, sort: str) -> str:

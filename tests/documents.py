@@ -3,13 +3,15 @@ different on every call (so each is a new document)."""
 
 import hashlib
 import io
+import random
 import struct
 import uuid
 import zlib
 
 import pypdf
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
+from PIL import Image, ImageDraw
+from PIL.TiffImagePlugin import IFDRational
 
 # Which format page_bytes makes: the magic numbers the intake sniffs first.
 JPEG_HEAD = b"\xff\xd8\xff"
@@ -82,3 +84,47 @@ def page_file(data: bytes | None = None, name: str = "c-hasil.jpg", content_type
 
 def sha256(*pages: bytes) -> str:
     return hashlib.sha256(b"".join(pages)).hexdigest()
+
+
+def phone_photo(
+    seed: int,
+    size: tuple[int, int] = (4032, 3024),
+    orientation: int = 1,
+    taken_at: str = "",
+    zone: str = "",
+    gps: tuple[tuple, tuple] | None = None,
+) -> bytes:
+    """A phone's photo of a result form, as a 12 MP camera makes one: about 1.5 MB of JPEG,
+    ruled lines of dark marks on grey paper with the grain of a sensor, different per seed.
+    With EXIF when asked: an orientation (6: the camera was held upright, the pixels lie on
+    their side), when it was taken (`2024:11:27 13:05:10`, with its zone `+08:00`), and where
+    (((1, 27, 22.04), "S"), ((116, 24, 7.56), "E")): degrees, minutes, seconds and reference)."""
+    width, height = size
+    rng = random.Random(seed)
+    paper = Image.new("L", size, 225)
+    draw = ImageDraw.Draw(paper)
+    for y in range(height // 20, height, height // 40):
+        x = width // 12
+        while x < width * 11 // 12:
+            length = rng.randrange(width // 60, width // 12)
+            draw.rectangle([x, y, x + length, y + height // 120], fill=60)
+            x += length + rng.randrange(width // 100, width // 30)
+    grain = Image.effect_noise(size, 64)
+    image = Image.blend(paper, grain, 0.05).convert("RGB")
+    exif = Image.Exif()
+    if orientation != 1:
+        exif[0x0112] = orientation
+    if taken_at:
+        camera = exif.get_ifd(0x8769)
+        camera[0x9003] = taken_at
+        if zone:
+            camera[0x9011] = zone
+    if gps:
+        (latitude, north_south), (longitude, east_west) = gps
+        place = exif.get_ifd(0x8825)
+        place[1], place[3] = north_south, east_west
+        place[2] = tuple(IFDRational(round(part * 100), 100) for part in latitude)
+        place[4] = tuple(IFDRational(round(part * 100), 100) for part in longitude)
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", quality=85, exif=exif)
+    return encoded.getvalue()

@@ -31,6 +31,9 @@ http {{
     sendfile on;
     keepalive_timeout 65;
     access_log {folder}/access.log;
+    # What each request carried (tests/test_browser_weight.py counts the bytes of uploads).
+    log_format bodies '$request_method $uri $status $request_length $content_length';
+    access_log {folder}/bodies.log bodies;
     client_body_temp_path {folder}/client_body;
     proxy_temp_path {folder}/proxy;
     fastcgi_temp_path {folder}/fastcgi;

@@ -103,9 +103,11 @@ def test_the_babulu_operator_pushes_a_stuck_tps_through_by_hand(
     expect(page.locator("input[name=tps]")).to_have_value(LABANGKA_LEFT)
     form = tmp_path / "c-hasil.png"
     form.write_bytes(form_png(f"pkwkk/{LABANGKA_LEFT}/ppk"))
-    page.locator("input[name=file]").set_input_files(str(form))
+    # The upload page keeps the photo on this computer until the server has it, and sends it
+    # over tus (docs/uploads.md).
+    page.locator(".phone-files").set_input_files(str(form))
     page.get_by_role("button", name="Unggah").click()
-    expect(page.locator(".receipt")).to_contain_text("Diterima")
+    expect(page.locator(".phone-document")).to_contain_text("Diterima server", timeout=15_000)
     shot(page, "uploaded")
 
     # The worker delivers it and the poller finds it published on the stand-in's public site.

@@ -45,10 +45,11 @@ SAMPLES = {
     "upload_id": "0123456789abcdef0123456789abcdef",
 }
 # Anyone may read these (the public site, open data and the rest of /api/ but the intake,
-# health, the login pages, the set-password page of an invitation).
+# health, the login pages, the set-password page of an invitation, the upload page's service
+# worker: a script naming static files).
 PUBLIC = re.compile(
-    r"^/(en/)?($|progress/|wilayah/|masuk/|atur-sandi/)|^/api(/(?!uploads/)|$)|^/(healthz|livez)$"
-    r"|^/admin/login/$"
+    r"^/(en/)?($|progress/|wilayah/|masuk/|atur-sandi/|unggah/sw\.js$)"
+    r"|^/api(/(?!uploads/)|$)|^/(healthz|livez)$|^/admin/login/$"
 )
 
 

@@ -210,6 +210,25 @@ def test_the_upload_form_asks_for_a_login(client):
     assert response.status_code == 302 and response["Location"].startswith("/masuk/?next=")
 
 
+def test_the_upload_pages_service_worker_is_a_script_naming_the_pages_files(client):
+    for language, path in (("id", "/unggah/sw.js"), ("en", "/en/unggah/sw.js")):
+        response = client.get(path)
+        assert response.status_code == 200, language
+        assert response["Content-Type"] == "text/javascript; charset=utf-8"
+        assert response["Cache-Control"] == "no-cache"
+        assert not response.cookies
+        script = response.content.decode()
+        for name in ("/static/js/unggah.js", "/static/vendor/tus-js-client/tus.min.js"):
+            assert f'"{name}"' in script
+
+
+def test_the_page_lets_its_photos_show_from_the_phone_and_nothing_else_more(client):
+    client.force_login(person("kpu", "staff", password="x"))
+    policy = client.get("/unggah/")["Content-Security-Policy"]
+    assert "img-src 'self' blob:" in policy
+    assert "script-src 'self';" in policy and "connect-src 'self';" in policy
+
+
 def test_a_person_uploads_through_the_form_and_sees_the_hash(client):
     user = person("kpu", "staff", password="x")
     client.force_login(user)

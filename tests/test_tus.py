@@ -428,6 +428,13 @@ def test_a_tps_outside_the_users_region_is_403_at_creation_before_any_byte(live_
         ({"pages": "9" * 5000}, "Upload-Metadata pages: expected a whole number from 1 to"),
         ({"document": ""}, "Upload-Metadata document: expected 1 to 200 printable characters"),
         ({"original_sha256": "abc"}, "Upload-Metadata original_sha256: expected a SHA-256"),
+        (
+            {"taken_at": "2024:11:27 13:05:10"},
+            "Upload-Metadata taken_at: expected a date and time as YYYY-MM-DDTHH:MM:SS",
+        ),
+        ({"taken_at": "2024-02-30T13:05:10"}, "Upload-Metadata taken_at: expected a date"),
+        ({"location": "-1.4,116.9;"}, "Upload-Metadata location: expected latitude,longitude"),
+        ({"location": "91,116.9"}, "Upload-Metadata location: expected latitude,longitude"),
         ({"tps": "6409032002999"}, "tps: no TPS with code 6409032002999"),
         ({"contest": "ppwp"}, "contest: ppwp is not open at TPS 6409032002001"),
     ],
@@ -639,7 +646,8 @@ def test_a_session_sends_with_its_csrf_token_and_not_without(live_server, client
 def test_the_state_tells_a_phone_what_the_server_has(server, client):
     original = "a" * 64
     data = page_bytes()
-    send_page(server, data, document="phone-1", original_sha256=original)
+    photo = {"taken_at": "2024-11-27T13:05:10+08:00", "location": "-1.4561234,116.4021"}
+    send_page(server, data, document="phone-1", original_sha256=original, **photo)
     response = server.get(f"/api/uploads/pkwkk/{LABANGKA_TPS}/")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "private, no-store"
@@ -651,13 +659,22 @@ def test_the_state_tells_a_phone_what_the_server_has(server, client):
     assert state["sha256"] == sha256(data)
     assert state["document_id"] == "phone-1"
     assert state["pages"] == [
-        {"number": 1, "sha256": sha256(data), "size": len(data), "original_sha256": original}
+        {
+            "number": 1,
+            "sha256": sha256(data),
+            "size": len(data),
+            "original_sha256": original,
+            "original_taken_at": photo["taken_at"],
+            "original_location": photo["location"],
+        }
     ]
     assert state["refusal"] is None
-    # Staff see the original's SHA-256 beside the page.
+    # Staff see the original's SHA-256, time and place beside the page.
     client.force_login(upload.document.uploaded_by)
     page = text(client.get(f"/en/dashboard/pkwkk/{LABANGKA_TPS}/"))
     assert f"original photo (before the phone shrank it) SHA-256 {original}" in page
+    assert f"taken at (the camera's clock) {photo['taken_at']}" in page
+    assert f"where (the photo's GPS) {photo['location']}" in page
 
 
 def test_the_state_is_401_403_and_404_like_the_actions_api(live_server, server):

@@ -74,7 +74,10 @@ class PageInline(admin.TabularInline):
     model = Page
     extra = 0
     can_delete = False
-    readonly_fields = ["number", "file", "sha256", "size", "content_type", "original_sha256"]
+    readonly_fields = [
+        "number", "file", "sha256", "size", "content_type",
+        "original_sha256", "original_taken_at", "original_location",
+    ]  # fmt: skip
 
 
 @admin.register(Document)

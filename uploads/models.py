@@ -257,6 +257,15 @@ class Page(models.Model):
     original_sha256 = models.CharField(
         _("original SHA-256"), max_length=64, blank=True, db_default=""
     )
+    # What the original photo's EXIF said, as the phone page read it ("" unknown): when the
+    # camera's clock says it was taken (ISO 8601, with the zone when the camera gave one; a
+    # camera's clock may be wrong) and where ("latitude,longitude" in decimal degrees).
+    original_taken_at = models.CharField(
+        _("photo taken at (camera clock)"), max_length=25, blank=True, db_default=""
+    )
+    original_location = models.CharField(
+        _("photo location"), max_length=40, blank=True, db_default=""
+    )
 
     objects = PageQuerySet.as_manager()
 
@@ -466,6 +475,9 @@ class TusUpload(models.Model):
     page = models.PositiveSmallIntegerField(_("page"))
     filename = models.CharField(_("file name"), max_length=255)
     original_sha256 = models.CharField(_("original SHA-256"), max_length=64, blank=True)
+    # As Page's: the original photo's EXIF time and place (Upload-Metadata taken_at, location).
+    original_taken_at = models.CharField(max_length=25, blank=True, default="")
+    original_location = models.CharField(max_length=40, blank=True, default="")
     # Upload-Metadata as the client sent it: HEAD answers it back.
     metadata = models.TextField()
     length = models.PositiveIntegerField(_("length"))

@@ -10,6 +10,7 @@ An upload answers its owner only; anyone else's id is unknown (404).
 
 import base64
 import binascii
+import datetime
 import functools
 import hashlib
 import re
@@ -30,6 +31,7 @@ from uploads.api import IDEMPOTENCY_KEY_MAX, TOKEN_CHALLENGE, csrf_failure, toke
 from uploads.limits import intake_rate_check
 from uploads.models import TusUpload
 from uploads.refusals import Refused, Words
+from uploads.services.intake import Original
 from uploads.services.tus import (
     Appended,
     Checksum,
@@ -51,6 +53,11 @@ REQUIRED_KEYS = ("tps", "contest", "document", "page", "pages", "filename")
 FILENAME_MAX = 255
 REASON_MAX = 2000
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+# The original photo's EXIF time as the phone page sends it: ISO 8601 to the second, with the
+# zone when the camera gave one.
+TAKEN_AT_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})?")
+# Its EXIF place: "latitude,longitude" in decimal degrees, to at most 7 decimals (about 1 cm).
+LOCATION_PATTERN = re.compile(r"(-?\d{1,2}(?:\.\d{1,7})?),(-?\d{1,3}(?:\.\d{1,7})?)")
 
 
 def _tus_view(*methods: str):
@@ -424,7 +431,11 @@ def _page_spec(pairs: dict[str, str]) -> PageSpec:
         page=_count(pairs, "page", 1, pages),
         pages=pages,
         filename=_text(pairs, "filename", FILENAME_MAX),
-        original_sha256=_sha256(pairs, "original_sha256") or "",
+        original=Original(
+            sha256=_sha256(pairs, "original_sha256") or "",
+            taken_at=_taken_at(pairs),
+            location=_location(pairs),
+        ),
         based_on=_sha256(pairs, "based_on", empty=True) if "based_on" in pairs else None,
         reason=pairs.get("reason", "").strip()[:REASON_MAX] if "reason" in pairs else "",
     )
@@ -468,3 +479,44 @@ def _sha256(pairs: dict[str, str], key: str, empty: bool = False) -> str | None:
         gettext_noop("expected a SHA-256 as 64 hexadecimal digits, got %(value)s"),
         value=repr(value[:80]),
     )
+
+
+def _taken_at(pairs: dict[str, str]) -> str:
+    """Upload-Metadata taken_at: when the camera's clock says the photo was taken, or ""."""
+    value = pairs.get("taken_at", "").strip()
+    if not value:
+        return ""
+    try:
+        valid = bool(TAKEN_AT_PATTERN.fullmatch(value)) and bool(
+            datetime.datetime.fromisoformat(value)
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        raise _metadata_refused(
+            "taken_at",
+            gettext_noop(
+                "expected a date and time as YYYY-MM-DDTHH:MM:SS, with an optional zone "
+                "(+08:00), got %(value)s"
+            ),
+            value=repr(value[:40]),
+        )
+    return value
+
+
+def _location(pairs: dict[str, str]) -> str:
+    """Upload-Metadata location: where the photo was taken, "latitude,longitude", or ""."""
+    value = pairs.get("location", "").strip()
+    if not value:
+        return ""
+    match = LOCATION_PATTERN.fullmatch(value)
+    if not match or abs(float(match[1])) > 90 or abs(float(match[2])) > 180:
+        raise _metadata_refused(
+            "location",
+            gettext_noop(
+                "expected latitude,longitude in decimal degrees (-90 to 90, -180 to 180), "
+                "got %(value)s"
+            ),
+            value=repr(value[:60]),
+        )
+    return value

@@ -1,15 +1,20 @@
 """Intake: the API for upload clients (KPPS apps, scripts) and a plain form for a person; the
 stored pages for staff."""
 
+import hashlib
 import json
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control
+from django.utils.csp import CSP
 from django.utils.translation import gettext_noop
+from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -27,6 +32,7 @@ from uploads.documents import EXTENSION, page_response
 from uploads.forms import UploadForm
 from uploads.limits import intake_rate_check
 from uploads.models import Page, Upload
+from uploads.phone import page_asset_urls, phone_words
 from uploads.selectors import tus_refusal_last, upload_with_pages
 from uploads.services.actions import ActionConflict, ActionRefused, upload_act
 from uploads.services.intake import Intent, Receipt, UploadRefused, upload_receive
@@ -143,6 +149,8 @@ def _upload_state_with_pages(upload: Upload) -> dict:
                 "sha256": page.sha256,
                 "size": page.size,
                 "original_sha256": page.original_sha256 or None,
+                "original_taken_at": page.original_taken_at or None,
+                "original_location": page.original_location or None,
             }
             for page in pages
         ],
@@ -232,6 +240,8 @@ def api_upload(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_receipt_body(receipt), status=201 if receipt.created else 200)
 
 
+# The page shows each photo kept on the phone from a blob: URL before it is sent.
+@csp_override({**settings.SECURE_CSP, "img-src": [CSP.SELF, "blob:"]})
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload_form(request: HttpRequest) -> HttpResponse:
@@ -271,15 +281,40 @@ def upload_form(request: HttpRequest) -> HttpResponse:
             status = refused.status
     elif request.method == "POST":
         status = 400
-    context = {"form": form, "receipt": receipt, "may_watch": scope.may(Can.DASHBOARD)}
+    context = {
+        "form": form,
+        "receipt": receipt,
+        "may_watch": scope.may(Can.DASHBOARD),
+        "phone_words": phone_words(),
+    }
     return render(request, "uploads/form.html", context, status=status)
+
+
+@require_GET
+def upload_service_worker(request: HttpRequest) -> HttpResponse:
+    """The upload page's service worker (static/js/unggah.js registers it): at /unggah/sw.js
+    (and /en/unggah/sw.js), so that its scope is the page's folder. It keeps the page and its
+    files for offline use; it names the files by their hashed names, so a deploy that changes
+    them changes the worker, which the browser then installs anew."""
+    assets = page_asset_urls()
+    version = hashlib.sha256("\n".join(assets).encode()).hexdigest()[:12]
+    body = render_to_string(
+        "uploads/sw.js", {"assets": json.dumps(assets), "version": json.dumps(version)}
+    )
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    # Browsers check a worker for updates at most daily whatever it says; no-cache makes
+    # every check ask us.
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 def _form_initial(request: HttpRequest) -> dict:
     """The TPS and contest a TPS page asked for, and the document it showed, if the user may
     see it."""
     tps, kind = request.GET.get("tps", ""), request.GET.get("pemilihan", "")
-    initial = {"tps": tps, "contest": kind}
+    # Only what was asked for: an empty value would hide the form's own choice (a KPPS's
+    # one TPS).
+    initial = {name: value for name, value in (("tps", tps), ("contest", kind)) if value}
     upload = (
         Upload.objects.visible_to(request.user)
         .filter(tps_id=tps, contest__kind=kind)

@@ -50,6 +50,17 @@ class Intent:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Original:
+    """What a sender knew of a page's original photo before its browser shrank it ("" unknown):
+    its SHA-256, and when (camera clock, ISO 8601) and where ("latitude,longitude") its EXIF says
+    it was taken."""
+
+    sha256: str = ""
+    taken_at: str = ""
+    location: str = ""
+
+
 def upload_receive(
     *,
     tps_code: str,
@@ -59,15 +70,15 @@ def upload_receive(
     ip: str = "",
     idempotency_key: str = "",
     intent: Intent = Intent(),
-    originals: Sequence[str] = (),
+    originals: Sequence[Original] = (),
 ) -> Receipt:
     """Takes a document for a TPS and contest and queues it for delivery.
 
     The identifiers and the user's region are checked before any page is read. The same content
     again (or the same Idempotency-Key) returns the upload as it is: no second document, no
     second delivery. A KPPS's upload has source KPPS; anyone else's is the PPK's (on its
-    behalf). `originals`: the SHA-256 of each page's photo before the sender shrank it, in page
-    order ("" unknown), kept with the pages. Raises UploadRefused (400, 403 or 409) and writes
+    behalf). `originals`: what the sender knew of each page's original photo, in page order,
+    kept with the pages. Raises UploadRefused (400, 403 or 409) and writes
     nothing.
     """
     scope = intake_target_check(tps_code=tps_code, kind=kind, user=user)
@@ -261,11 +272,17 @@ def _document_create(upload, pages, sha256, user, source, key, reason, originals
             sha256=page.sha256,
             size=page.size,
             content_type=page.content_type,
-            original_sha256=originals[page.number - 1] if page.number <= len(originals) else "",
+            original_sha256=original.sha256,
+            original_taken_at=original.taken_at,
+            original_location=original.location,
         )
-        for page in pages
+        for page, original in zip(pages, _padded(originals, len(pages)), strict=True)
     )
     return document
+
+
+def _padded(originals: Sequence[Original], count: int) -> list[Original]:
+    return [*originals[:count], *[Original()] * (count - len(originals))]
 
 
 def _queue(upload: Upload, document: Document, user, source: str, ip: str) -> None:

@@ -20,7 +20,7 @@ import datetime
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import structlog
@@ -34,7 +34,13 @@ from django.utils.translation import gettext_noop
 from uploads import documents, tus_parts
 from uploads.models import Document, TusDocument, TusState, TusUpload, Upload
 from uploads.refusals import Refused, Words
-from uploads.services.intake import Intent, UploadRefused, intake_target_check, upload_receive
+from uploads.services.intake import (
+    Intent,
+    Original,
+    UploadRefused,
+    intake_target_check,
+    upload_receive,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -60,7 +66,7 @@ class PageSpec:
     page: int
     pages: int
     filename: str
-    original_sha256: str = ""
+    original: Original = field(default_factory=Original)
     based_on: str | None = None
     reason: str = ""
 
@@ -121,7 +127,9 @@ def tus_upload_create(*, user, spec: PageSpec, length: int, metadata: str) -> Tu
                 tus_document=_document_for(user, spec, upload),
                 page=spec.page,
                 filename=spec.filename,
-                original_sha256=spec.original_sha256,
+                original_sha256=spec.original.sha256,
+                original_taken_at=spec.original.taken_at,
+                original_location=spec.original.location,
                 metadata=metadata,
                 length=length,
             )
@@ -377,7 +385,10 @@ def _document_take(tus_document: TusDocument, ip: str) -> Refusal | None:
             ip=ip,
             idempotency_key=tus_document.key,
             intent=Intent(based_on=tus_document.based_on, reason=tus_document.reason),
-            originals=[part.original_sha256 for part in chosen],
+            originals=[
+                Original(part.original_sha256, part.original_taken_at, part.original_location)
+                for part in chosen
+            ],
         )
     except UploadRefused as refused:
         refusal = Refusal.of(refused)
