@@ -61,17 +61,27 @@ class Refresh:
 
 
 def snapshot_entry(key: Key) -> Entry | None:
-    """The entry as stored, or built now and stored when there is none yet; None when there is
-    no such thing (an unknown area or TPS). Raises SnapshotUnavailable when it must be built and
-    the database cannot be read."""
-    entry = snapshots.entry_read(key)
+    """The entry as stored, or built now and stored when there is none yet (or it was set aside
+    as outdated); None when there is no such thing (an unknown area or TPS). Marks it read, so
+    that the workers keep it current. When it must be built and the database cannot be read:
+    the outdated entry (Entry.outdated, served as stale), else SnapshotUnavailable."""
+    entry = snapshots.entry_read(key) or _entry_built(key)
     if entry is not None:
-        return entry
+        snapshots.read_mark(key)
+    return entry
+
+
+def _entry_built(key: Key) -> Entry | None:
     try:
         entry = entry_build(EntryInputs(key.kind, key.code), key.name)
     except DatabaseError as error:
-        raise SnapshotUnavailable(str(error)) from error
-    if entry is not None:
+        outdated = snapshots.entry_read_outdated(key)
+        if outdated is None:
+            raise SnapshotUnavailable(str(error)) from error
+        return outdated
+    if entry is None:
+        snapshots.entry_delete(key)
+    else:
         snapshots.entry_write(key, entry)
     return entry
 
@@ -261,16 +271,24 @@ def _ordered(areas: list[list]) -> list[list]:
 
 
 def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list]]:
-    """Rebuilds the entries of the areas in order until the deadline; (areas rebuilt, entries
-    written, areas left). An area nobody asked for has no entries and costs nothing."""
+    """Rebuilds the entries the public reads of the areas in order until the deadline, and sets
+    the others aside as outdated (_read_lately); (areas rebuilt, entries written, areas left).
+    An area nobody asked for has no entries and costs nothing; one whose entries nobody read
+    lately costs a rename each."""
     rebuilt = entries = 0
+    read_since = time.time() - settings.SNAPSHOT_READ_WINDOW_SECONDS
     for position, (kind, code, _) in enumerate(areas):
-        names = snapshots.entry_names(kind, code)
+        names = snapshots.entries_last_read(kind, code)
         if not names:
             continue
         if rebuilt and time.monotonic() >= deadline:
             return rebuilt, entries, areas[position:]
-        entries += _area_rebuild(kind, code, names)
+        read = sorted(name for name, last in names.items() if last and last >= read_since)
+        for name in names.keys() - set(read):
+            snapshots.entry_outdate(Key(kind, code, name))
+        if not read:
+            continue
+        entries += _area_rebuild(kind, code, read)
         rebuilt += 1
     return rebuilt, entries, []
 

@@ -311,6 +311,10 @@ SNAPSHOT_ROOT = config.env_str("SNAPSHOT_ROOT", "") or str(VAR_DIR / "snapshots"
 # left waits for the next run, the oldest change first.
 SNAPSHOT_REFRESH_SECONDS = config.env_int("SNAPSHOT_REFRESH_SECONDS", 3)
 SNAPSHOT_REFRESH_BUDGET_SECONDS = config.env_int("SNAPSHOT_REFRESH_BUDGET_SECONDS", 2)
+# What changed is rebuilt only where the public read it this lately (a page, a poll, a file: each
+# entry apart); the rest is set aside and built again on its next request. Longer than the
+# slowest poll (the timeline, every minute) and than a cache in front takes to ask again.
+SNAPSHOT_READ_WINDOW_SECONDS = config.env_int("SNAPSHOT_READ_WINDOW_SECONDS", 120)
 # Without a finished refresh for this long (PostgreSQL or Redis down, no worker or beat), what is
 # served is marked stale: a banner on pages, a header and "stale" in the open data.
 SNAPSHOT_STALE_AFTER_SECONDS = config.env_int("SNAPSHOT_STALE_AFTER_SECONDS", 30)
