@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from public import snapshots
+from public import mirror, snapshots
 from public.entries import EntryInputs, entry_build
 from public.snapshots import Entry, Key
 from regions import codes
@@ -74,16 +74,23 @@ def snapshot_entry(key: Key) -> Entry | None:
 def _entry_built(key: Key) -> Entry | None:
     try:
         entry = entry_build(EntryInputs(key.kind, key.code), key.name)
+        if mirror.mirror_on():
+            mirror.mirror_want(wants=mirror.entry_wants(key, entry))
     except DatabaseError as error:
         outdated = snapshots.entry_read_outdated(key)
         if outdated is None:
             raise SnapshotUnavailable(str(error)) from error
         return outdated
+    _entry_store(key, entry)
+    return entry
+
+
+def _entry_store(key: Key, entry: Entry | None) -> None:
     if entry is None:
+        # The area or contest is gone (regions re-imported): answer 404, not old figures.
         snapshots.entry_delete(key)
     else:
         snapshots.entry_write(key, entry)
-    return entry
 
 
 def snapshot_home() -> tuple[str, str] | None:
@@ -283,7 +290,12 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
             continue
         if rebuilt and time.monotonic() >= deadline:
             return rebuilt, entries, areas[position:]
-        read = sorted(name for name, last in names.items() if last and last >= read_since)
+        read = sorted(
+            name
+            for name, last in names.items()
+            # Mirrored, every entry is read: through the CDN, where we cannot see it.
+            if mirror.mirror_on() or (last and last >= read_since)
+        )
         for name in names.keys() - set(read):
             snapshots.entry_outdate(Key(kind, code, name))
         if not read:
@@ -295,17 +307,14 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
 
 def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
     source = EntryInputs(kind, code)
-    written = 0
-    for name in names:
-        key = Key(kind, code, name)
-        entry = entry_build(source, name)
-        if entry is None:
-            # The area or contest is gone (regions re-imported): answer 404, not old figures.
-            snapshots.entry_delete(key)
-        else:
-            snapshots.entry_write(key, entry)
-            written += 1
-    return written
+    built = {Key(kind, code, name): entry_build(source, name) for name in names}
+    if mirror.mirror_on():
+        mirror.mirror_want(
+            wants=[want for key, entry in built.items() for want in mirror.entry_wants(key, entry)]
+        )
+    for key, entry in built.items():
+        _entry_store(key, entry)
+    return sum(entry is not None for entry in built.values())
 
 
 @contextmanager
