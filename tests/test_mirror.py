@@ -13,9 +13,12 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 from moto.server import ThreadedMotoServer
 
+from operations.board import system_board
+from operations.metrics import exposition
+from operations.selectors import system_state
 from public import mirror
 from public.entries import LONG_CACHE, SHORT_CACHE
 from public.models import MirroredObject
@@ -205,6 +208,12 @@ def test_a_failing_bucket_keeps_what_waits_and_puts_it_once_back(client, s3, set
     failing = MirroredObject.objects.filter(pending=True).exclude(last_error="")
     assert failing.count() == mirror.GIVE_UP_AFTER_FAILURES
     assert "Could not connect" in failing.first().last_error
+    # Seen on the system page and in /metrics.
+    with translation.override("en"):
+        (section,) = [s for s in system_board(system_state()) if "object storage" in s.title]
+    failing_row = next(row for row in section.rows if row.label == "Failing puts, retried")
+    assert failing_row.light == "amber" and "Could not connect" in failing_row.value
+    assert b"sirekap_mirror_failing_objects 5.0" in exposition()
     # The local snapshot goes on meanwhile.
     move(LABANGKA_TPS, Status.PUBLISHED)
     refresh()
