@@ -149,14 +149,16 @@ def test_an_entry_set_aside_is_served_stale_while_the_database_cannot_answer(cli
     move(LABANGKA_TPS, Status.PUBLISHED)
     refresh()
     # Another session holds the areas: no query of ours can read them (a real timeout).
-    with psycopg.connect(_url(connection.settings_dict), autocommit=True) as other:
-        with other.transaction():
-            other.execute("LOCK TABLE regions_area IN ACCESS EXCLUSIVE MODE")
-            with connection.cursor() as cursor:
-                cursor.execute("SET statement_timeout = '300ms'")
-            page = client.get(PAGES["ppu"])
-            with connection.cursor() as cursor:
-                cursor.execute("RESET statement_timeout")
+    with (
+        psycopg.connect(_url(connection.settings_dict), autocommit=True) as other,
+        other.transaction(),
+    ):
+        other.execute("LOCK TABLE regions_area IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = '300ms'")
+        page = client.get(PAGES["ppu"])
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
     assert page.status_code == 200
     assert STALE_BANNER in text(page) and "0 of 293 TPS published" in text(page)
     assert page["X-Snapshot-Stale"].startswith("20")
