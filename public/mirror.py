@@ -46,6 +46,7 @@ from public.models import MirroredObject
 from public.selectors import public_page
 from public.snapshots import Entry, Key
 from regions import codes
+from regions.models import ContestKind
 from uploads.documents import EXTENSION
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ GIVE_UP_AFTER_FAILURES = 5
 RETRY_CAP = timedelta(minutes=5)
 # Static files whose names carry no content hash (those WhiteNoise caches for a minute).
 STATIC_CACHE = "public, max-age=60"
+# collectstatic's list of hashed names: read here, not served.
+MANIFEST = "staticfiles.json"
 DOCUMENT_LINK = re.compile(rb"/api/dokumen/(\d+)\.(jpg|png|pdf)")
 
 
@@ -174,16 +177,45 @@ def mirror_want(*, wants: Iterable[Want]) -> None:
 
 def mirror_want_static() -> int:
     """Records the collected static files (STATIC_ROOT, without WhiteNoise's compressed copies:
-    a CDN compresses); how many there are."""
+    a CDN compresses); how many there are. Those of an earlier deploy stay on the bucket: pages
+    cached somewhere still name them."""
     root = _static_root()
     wants = [
         Want(f"static/{path.relative_to(root).as_posix()}", f"static {path.relative_to(root)}",
              _digest(path.read_bytes()))
         for path in sorted(root.rglob("*"))
-        if path.is_file() and path.suffix not in (".gz", ".br")
+        if path.is_file() and path.suffix not in (".gz", ".br") and path.name != MANIFEST
     ]  # fmt: skip
     mirror_want(wants=wants)
     return len(wants)
+
+
+def mirrored_kinds() -> set[str]:
+    """The contest kinds with entries on the bucket: an index probe for each kind there is."""
+    entries = MirroredObject.objects.exclude(wanted="")
+    return {
+        kind
+        for kind in ContestKind.values
+        if entries.filter(source__startswith=f"entry {kind} ").exists()
+    }
+
+
+def mirrored_entries(kind: str, code: str | None = None) -> dict[str, set[str]]:
+    """The entries of a contest kind (of one area, with code) that are on the bucket, by area
+    code: a build of the code that has not written them yet (a deploy) must, since the CDN
+    keeps answering them and never asks us."""
+    prefix = f"entry {kind} " if code is None else f"entry {kind} {code} "
+    sources = (
+        MirroredObject.objects.filter(source__startswith=prefix)
+        .exclude(wanted="")
+        .values_list("source", flat=True)
+        .distinct()
+    )
+    found: dict[str, set[str]] = {}
+    for source in sources:
+        _, _, area, name = source.split(" ")
+        found.setdefault(area, set()).add(name)
+    return found
 
 
 # --- Putting it there
@@ -336,7 +368,7 @@ def _static_wanted_once() -> None:
 
 @functools.cache
 def _hashed_static_names() -> frozenset[str]:
-    manifest = _static_root() / "staticfiles.json"
+    manifest = _static_root() / MANIFEST
     try:
         return frozenset(json.loads(manifest.read_bytes())["paths"].values())
     except (OSError, ValueError, KeyError):

@@ -25,11 +25,15 @@ class MirroredObject(models.Model):
 
     class Meta:
         indexes = [
+            # The entries mirrored of an area or a contest kind (public.mirror.mirrored_entries).
+            models.Index(
+                fields=["source"], name="mirror_source", opclasses=["varchar_pattern_ops"]
+            ),
             models.Index(
                 fields=["next_attempt_at", "changed_at"],
                 name="mirror_pending",
                 condition=Q(pending=True),
-            )
+            ),
         ]
 
     def __str__(self) -> str:

@@ -109,8 +109,12 @@ def snapshot_home() -> tuple[str, str] | None:
 def snapshot_kinds_due() -> list[str]:
     """The contest kinds with entries, the one refreshed longest ago (or never) first: the order
     their refreshes are asked for, so that when the workers cannot do them all within a period,
-    those left out come first the next time."""
-    return sorted(snapshots.kinds(), key=lambda kind: snapshots.heartbeat(kind) or 0.0)
+    those left out come first the next time. Mirrored, also the kinds on the bucket that this
+    build of the code has no entries of yet."""
+    kinds = set(snapshots.kinds())
+    if mirror.mirror_on():
+        kinds |= mirror.mirrored_kinds()
+    return sorted(kinds, key=lambda kind: (snapshots.heartbeat(kind) or 0.0, kind))
 
 
 def snapshot_refresh(kind: str, *, budget_seconds: float | None = None) -> Refresh | None:
@@ -204,8 +208,12 @@ def _newest_event() -> int:
 def _first_state(kind: str, newest: int) -> dict:
     """Where a first refresh (or one after the state was lost) starts: from the newest event,
     with every entry of the kind waiting, since what changed before is not known."""
-    every = _ordered([list(area) for area in _every_area(kind)])
-    return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": every}
+    every = [list(area) for area in _every_area(kind)]
+    if mirror.mirror_on():
+        # A build that has not written what is on the bucket yet (a deploy): now it does.
+        known = {code for _, code, _ in every}
+        every += [[kind, code, 0.0] for code in mirror.mirrored_entries(kind).keys() - known]
+    return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": _ordered(every)}
 
 
 @dataclass(frozen=True)
@@ -286,6 +294,10 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
     read_since = time.time() - settings.SNAPSHOT_READ_WINDOW_SECONDS
     for position, (kind, code, _) in enumerate(areas):
         names = snapshots.entries_last_read(kind, code)
+        if mirror.mirror_on():
+            names = {
+                name: None for name in mirror.mirrored_entries(kind, code).get(code, ())
+            } | names
         if not names:
             continue
         if rebuilt and time.monotonic() >= deadline:

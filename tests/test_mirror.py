@@ -19,7 +19,7 @@ from moto.server import ThreadedMotoServer
 from operations.board import system_board
 from operations.metrics import exposition
 from operations.selectors import system_state
-from public import mirror
+from public import mirror, snapshots
 from public.entries import LONG_CACHE, SHORT_CACHE
 from public.models import MirroredObject
 from tests.nginx import free_port
@@ -179,6 +179,28 @@ def test_a_tps_file_links_its_pages_at_the_public_address_and_they_are_mirrored(
     found = s3.get_object(Bucket=BUCKET, Key=path.lstrip("/"))
     assert found["Body"].read() == b"".join(client.get(path).streaming_content)
     assert (found["ContentType"], found["CacheControl"]) == ("image/jpeg", LONG_CACHE)
+
+
+def test_after_a_deploy_the_new_build_writes_what_is_on_the_bucket_unasked(
+    client, s3, settings, tmp_path
+):
+    """The CDN keeps answering from the bucket and never asks us: a new build of the code must
+    take over every mirrored entry itself, not wait for requests."""
+    client.get(PPU)
+    refresh()
+    push()
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    settings.STATIC_ROOT = str(tmp_path)  # a deploy: other static names, another build
+    (tmp_path / "staticfiles.json").write_text('{"paths": {"css/app.css": "css/app.2222.css"}}')
+    snapshots.build.cache_clear()
+    try:
+        refresh()
+        push()
+    finally:
+        snapshots.build.cache_clear()
+    page = s3.get_object(Bucket=BUCKET, Key="progress/pkwkk/6409/index.html")["Body"].read()
+    assert "1 dari 293 TPS terpublikasi" in " ".join(page.decode().split())
+    assert "static/css/app.css" in keys(s3)  # the earlier build's files stay
 
 
 def test_what_no_longer_exists_is_deleted(client, s3):
