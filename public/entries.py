@@ -62,6 +62,17 @@ def page_name(*, language: str, part: str, sort: str) -> str:
     return f"page.{language}.{part}.{sort}.html"
 
 
+def page_parts(name: str) -> list[str]:
+    """The entries a page's polls ask for (its live part, with the page's sort, and its
+    timeline); none for anything but a page."""
+    stem, *variant = name.split(".")[:-1]
+    if stem != "page" or len(variant) != 3 or variant[1] != "page":
+        return []
+    language, _, sort = variant
+    return [page_name(language=language, part="live", sort=sort),
+            page_name(language=language, part="timeline", sort="code")]  # fmt: skip
+
+
 def page_file(*, part: str, sort: str) -> str:
     """A page's part and sort as a file in the area's folder of URLs, beside the page itself
     (`index`): `live`, `timeline`, `sort-progress`, `live-sort-progress`. The polls ask for these,

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from public import mirror, snapshots
-from public.entries import EntryInputs, entry_build
+from public.entries import EntryInputs, entry_build, page_parts
 from public.snapshots import Entry, Key
 from regions import codes
 from uploads.models import PublicAreaProgress
@@ -72,17 +72,36 @@ def snapshot_entry(key: Key) -> Entry | None:
 
 
 def _entry_built(key: Key) -> Entry | None:
+    source = EntryInputs(key.kind, key.code)
     try:
-        entry = entry_build(EntryInputs(key.kind, key.code), key.name)
+        entry = entry_build(source, key.name)
+        built = {key: entry}
         if mirror.mirror_on():
-            mirror.mirror_want(wants=mirror.entry_wants(key, entry))
+            # On the bucket a page's polls must find their parts there too: nobody asks us.
+            built |= _parts_built(source, key) if entry is not None else {}
+            mirror.mirror_want(
+                wants=[
+                    want for at, found in built.items() for want in mirror.entry_wants(at, found)
+                ]
+            )
     except DatabaseError as error:
         outdated = snapshots.entry_read_outdated(key)
         if outdated is None:
             raise SnapshotUnavailable(str(error)) from error
         return outdated
-    _entry_store(key, entry)
+    for at, found in built.items():
+        _entry_store(at, found)
     return entry
+
+
+def _parts_built(source: EntryInputs, key: Key) -> dict[Key, Entry | None]:
+    """The parts a page polls (public.entries.page_parts), those it has."""
+    built: dict[Key, Entry | None] = {}
+    for name in page_parts(key.name):
+        part = Key(key.kind, key.code, name)
+        if snapshots.entry_read(part) is None and (entry := entry_build(source, name)):
+            built[part] = entry
+    return built
 
 
 def _entry_store(key: Key, entry: Entry | None) -> None:
@@ -295,9 +314,8 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
     for position, (kind, code, _) in enumerate(areas):
         names = snapshots.entries_last_read(kind, code)
         if mirror.mirror_on():
-            names = {
-                name: None for name in mirror.mirrored_entries(kind, code).get(code, ())
-            } | names
+            for name in mirror.mirrored_entries(kind, code).get(code, ()):
+                names.setdefault(name, None)
         if not names:
             continue
         if rebuilt and time.monotonic() >= deadline:

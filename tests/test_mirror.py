@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone, translation
 from moto.server import ThreadedMotoServer
+from playwright.sync_api import expect
 
 from operations.board import system_board
 from operations.metrics import exposition
@@ -22,7 +23,7 @@ from operations.selectors import system_state
 from public import mirror, snapshots
 from public.entries import LONG_CACHE, SHORT_CACHE
 from public.models import MirroredObject
-from tests.nginx import free_port
+from tests.nginx import NGINX, LocalNginx, free_port
 from tests.test_open_data import receive
 from tests.world import LABANGKA_TPS, move, refresh
 from uploads.models import Status
@@ -157,6 +158,7 @@ def test_only_what_changed_is_put_again(client, s3):
         "/api/hhcw/pkwkk/64/6409.json",
         "/api/pilkada/hhcw/pkwkk/64/6409.json",
         "/progress/pkwkk/6409/index.html",
+        "/progress/pkwkk/6409/live.html",  # its poll
     ]
     assert s3.head_object(Bucket=BUCKET, Key="progress/pkwkk/640902/index.html")["ETag"] == before
     page = s3.get_object(Bucket=BUCKET, Key="progress/pkwkk/6409/index.html")["Body"].read()
@@ -216,7 +218,8 @@ def test_what_no_longer_exists_is_deleted(client, s3):
     Contest.objects.filter(kind="pkwkp").delete()
     call_command("refresh_public_snapshot", "--all", stdout=io.StringIO())
     result = push()
-    assert result.deleted == 3  # the page, the file and its pilkada path
+    # The page and its polls (live.html, timeline.html), the file and its pilkada path.
+    assert result.deleted == 5
     assert not {"progress/pkwkp/64/index.html", "api/hhcw/pkwkp/64.json"} & keys(s3)
     assert not MirroredObject.objects.filter(key__contains="pkwkp").exists()
 
@@ -248,3 +251,48 @@ def test_a_failing_bucket_keeps_what_waits_and_puts_it_once_back(client, s3, set
     assert back.failed == 0 and back.left == 0
     page = s3.get_object(Bucket=BUCKET, Key="progress/pkwkk/6409/index.html")["Body"].read()
     assert "1 dari 293" in " ".join(page.decode().split())
+
+
+def static_host(*, port: int, bucket_url: str) -> str:
+    """nginx as a CDN in front of the bucket (docs/deploy.md): a URL ending in / is its
+    index.html, the rest the object of that path; conditional GETs go through."""
+    return f"""server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            rewrite ^/$ /{BUCKET}/index.html break;
+            rewrite ^/(.*)/$ /{BUCKET}/$1/index.html break;
+            rewrite ^/(.*)$ /{BUCKET}/$1 break;
+            proxy_pass {bucket_url};
+        }}
+    }}"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not NGINX.exists(), reason=f"{NGINX} is missing: `make test` as root has it")
+def test_a_page_served_from_the_bucket_polls_it_and_shows_a_publication(
+    client, s3, s3_server, browser, tmp_path
+):
+    client.get(PPU)
+    refresh()
+    push()
+    port = free_port()
+    requests: list[tuple[str, int]] = []
+    with LocalNginx(tmp_path / "nginx", [static_host(port=port, bucket_url=s3_server)], [port]):
+        context = browser.new_context()
+        page = context.new_page()
+        page.on("response", lambda answer: requests.append((answer.url, answer.status)))
+        page.goto(f"http://127.0.0.1:{port}{PPU}")
+        big = page.locator(".big-percent")
+        assert big.inner_text() == "0,00%"
+        # Styled and live from the bucket alone: its style sheet and scripts are objects too.
+        assert page.evaluate("getComputedStyle(document.body).margin") != "8px"
+        move(LABANGKA_TPS, Status.PUBLISHED)
+        refresh()
+        push()
+        # The next poll (every 15 s) asks the bucket for live.html and brings the change.
+        expect(big).to_have_text("0,34%", timeout=25_000)
+        context.close()
+    polls = [status for url, status in requests if url.endswith(f"{PPU}live.html")]
+    assert polls and set(polls) <= {200, 304}
+    assert not [url for url, status in requests if status >= 400]
