@@ -26,6 +26,7 @@ import mimetypes
 import re
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -54,8 +55,8 @@ logger = logging.getLogger(__name__)
 # One pusher at a time in the whole deployment: an advisory lock of this class.
 PUSH_LOCK = 0x5EE7_0002
 BATCH = 100
-# A bucket that fails this many puts in a row is down: the run stops and the next one tries.
-GIVE_UP_AFTER_FAILURES = 5
+# Puts at once: each waits for the bucket's answer (tens of milliseconds on a real one).
+PUT_THREADS = 8
 RETRY_CAP = timedelta(minutes=5)
 # Static files whose names carry no content hash (those WhiteNoise caches for a minute).
 STATIC_CACHE = "public, max-age=60"
@@ -231,38 +232,30 @@ class Push:
 
 
 def mirror_push(*, budget_seconds: float | None = None) -> Push | None:
-    """Puts the pending objects and deletes those no longer wanted, the oldest wish first, for
-    at most the budget; None when another push is running."""
+    """Puts the pending objects and deletes those no longer wanted, the oldest wish first,
+    PUT_THREADS at once, for at most the budget; None when another push is running. A round
+    whose every put failed means the bucket is down: the run stops there."""
     started = time.monotonic()
     budget = settings.PUBLIC_MIRROR_BUDGET_SECONDS if budget_seconds is None else budget_seconds
-    put = deleted = failed = 0
+    counted = {"put": 0, "deleted": 0, "failed": 0}
     with _only_pusher() as alone:
         if not alone:
             return None
         _static_wanted_once()
         client = _client(**_client_settings())
-        failures_in_a_row = 0
-        for row in _due(deadline=started + budget):
-            try:
-                if _push_one(client, row):
-                    put += 1
-                else:
-                    deleted += 1
-                failures_in_a_row = 0
-            except SourceMissing as error:
-                _failed(row, error)
-                failed += 1
-            except (BotoCoreError, ClientError, OSError) as error:
-                _failed(row, error)
-                failed += 1
-                failures_in_a_row += 1
-                if failures_in_a_row >= GIVE_UP_AFTER_FAILURES:
+        with ThreadPoolExecutor(PUT_THREADS) as threads:
+            for rows in _due(deadline=started + budget):
+                done = _push_round(threads, client, rows)
+                for outcome in counted:
+                    counted[outcome] += done[outcome]
+                if done["down"]:
                     break
     left = MirroredObject.objects.filter(pending=True).count()
-    return Push(put, deleted, failed, left, time.monotonic() - started)
+    return Push(**counted, left=left, seconds=time.monotonic() - started)
 
 
-def _due(*, deadline: float) -> Iterator[MirroredObject]:
+def _due(*, deadline: float) -> Iterator[list[MirroredObject]]:
+    """The due rows, oldest wish first, PUT_THREADS at a time, until the deadline."""
     tried: set[str] = set()
     while time.monotonic() < deadline:
         rows = list(
@@ -273,11 +266,43 @@ def _due(*, deadline: float) -> Iterator[MirroredObject]:
         )
         if not rows:
             return
-        for row in rows:
+        for start in range(0, len(rows), PUT_THREADS):
             if time.monotonic() >= deadline:
                 return
-            tried.add(row.key)
-            yield row
+            round_ = rows[start : start + PUT_THREADS]
+            tried.update(row.key for row in round_)
+            yield round_
+
+
+def _push_round(threads: ThreadPoolExecutor, client, rows: list[MirroredObject]) -> dict:
+    """Puts or deletes a round of objects at once; the database is read and written here, in
+    this thread, the bucket's requests in the threads. How many were put, deleted, failed, and
+    whether the bucket refused every one it was asked (down)."""
+    done = {"put": 0, "deleted": 0, "failed": 0}
+    sending = {}
+    for row in rows:
+        try:
+            found = _object_of(row) if row.wanted else None
+            if row.wanted and found is None:
+                raise SourceMissing(f"{row.source}: not in this build's snapshot (yet)")
+        except (SourceMissing, OSError) as error:
+            _failed(row, error)
+            done["failed"] += 1
+            continue
+        sending[threads.submit(_send, client, row, found)] = (row, found)
+    refused = 0
+    for future in as_completed(sending):
+        row, found = sending[future]
+        try:
+            future.result()
+        except (BotoCoreError, ClientError) as error:
+            _failed(row, error)
+            refused += 1
+            continue
+        _pushed(row, found[0] if found else "")
+        done["put" if found else "deleted"] += 1
+    done["failed"] += refused
+    return done | {"down": bool(sending) and refused == len(sending)}
 
 
 class SourceMissing(Exception):
@@ -285,20 +310,13 @@ class SourceMissing(Exception):
     deploy, until its refresh), or a document page no longer public."""
 
 
-def _push_one(client, row: MirroredObject) -> bool:
-    """Puts (True) or deletes (False) one object, and records what was done."""
+def _send(client, row: MirroredObject, found: tuple[str, bytes, dict] | None) -> None:
     bucket = _s3()["bucket"]
-    if not row.wanted:
-        client.delete_object(Bucket=bucket, Key=row.key)
-        _pushed(row, "")
-        return False
-    found = _object_of(row)
     if found is None:
-        raise SourceMissing(f"{row.source}: not in this build's snapshot (yet)")
-    validator, body, headers = found
-    client.put_object(Bucket=bucket, Key=row.key, Body=body, **headers)
-    _pushed(row, validator)
-    return True
+        client.delete_object(Bucket=bucket, Key=row.key)
+    else:
+        _, body, headers = found
+        client.put_object(Bucket=bucket, Key=row.key, Body=body, **headers)
 
 
 def _object_of(row: MirroredObject) -> tuple[str, bytes, dict] | None:

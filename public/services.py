@@ -229,9 +229,12 @@ def _first_state(kind: str, newest: int) -> dict:
     with every entry of the kind waiting, since what changed before is not known."""
     every = [list(area) for area in _every_area(kind)]
     if mirror.mirror_on():
-        # A build that has not written what is on the bucket yet (a deploy): now it does.
-        known = {code for _, code, _ in every}
-        every += [[kind, code, 0.0] for code in mirror.mirrored_entries(kind).keys() - known]
+        # A build that has not written what is on the bucket yet (a deploy) writes it now: the
+        # names of an area's mirrored entries ride along with it, a fourth item.
+        mirrored = mirror.mirrored_entries(kind)
+        for area in every:
+            area.append(sorted(mirrored.pop(str(area[1]), set())))
+        every += [[kind, code, 0.0, sorted(names)] for code, names in mirrored.items()]
     return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": _ordered(every)}
 
 
@@ -291,7 +294,7 @@ def _site_figures_since(kind: str, finished_at: float | None) -> set[tuple[str, 
 
 def _merge(pending: list, changed: set[tuple[str, str]], *, now: float) -> list[list]:
     """The areas waiting, with the newly changed ones that were not, in rebuild order."""
-    waiting = {(kind, code) for kind, code, _ in pending}
+    waiting = {(kind, code) for kind, code, *_ in pending}
     return _ordered(pending + [[kind, code, now] for kind, code in changed - waiting])
 
 
@@ -310,38 +313,44 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
     An area nobody asked for has no entries and costs nothing; one whose entries nobody read
     lately costs a rename each."""
     rebuilt = entries = 0
-    read_since = time.time() - settings.SNAPSHOT_READ_WINDOW_SECONDS
-    for position, (kind, code, _) in enumerate(areas):
-        names = snapshots.entries_last_read(kind, code)
-        if mirror.mirror_on():
-            for name in mirror.mirrored_entries(kind, code).get(code, ()):
+    wants: list[mirror.Want] = []
+    try:
+        for position, (kind, code, _, *mirrored) in enumerate(areas):
+            names = snapshots.entries_last_read(kind, code)
+            for name in mirrored[0] if mirrored else ():
                 names.setdefault(name, None)
-        if not names:
-            continue
-        if rebuilt and time.monotonic() >= deadline:
-            return rebuilt, entries, areas[position:]
-        read = sorted(
-            name
-            for name, last in names.items()
-            # Mirrored, every entry is read: through the CDN, where we cannot see it.
-            if mirror.mirror_on() or (last and last >= read_since)
-        )
-        for name in names.keys() - set(read):
-            snapshots.entry_outdate(Key(kind, code, name))
-        if not read:
-            continue
-        entries += _area_rebuild(kind, code, read)
-        rebuilt += 1
-    return rebuilt, entries, []
+            if not names:
+                continue
+            if rebuilt and time.monotonic() >= deadline:
+                return rebuilt, entries, areas[position:]
+            read = _read_lately(names)
+            for name in names.keys() - set(read):
+                snapshots.entry_outdate(Key(kind, code, name))
+            if not read:
+                continue
+            entries += _area_rebuild(kind, code, read, wants=wants)
+            rebuilt += 1
+        return rebuilt, entries, []
+    finally:
+        # What the objects should be, in one statement per run, before its state is written.
+        if wants:
+            mirror.mirror_want(wants=wants)
 
 
-def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
+def _read_lately(names: dict[str, float | None]) -> list[str]:
+    """The entries read within SNAPSHOT_READ_WINDOW_SECONDS; mirrored, every entry is read:
+    through the CDN, where we cannot see it."""
+    since = time.time() - settings.SNAPSHOT_READ_WINDOW_SECONDS
+    return sorted(
+        name for name, last in names.items() if mirror.mirror_on() or (last and last >= since)
+    )
+
+
+def _area_rebuild(kind: str, code: str, names: Iterable[str], *, wants: list) -> int:
     source = EntryInputs(kind, code)
     built = {Key(kind, code, name): entry_build(source, name) for name in names}
     if mirror.mirror_on():
-        mirror.mirror_want(
-            wants=[want for key, entry in built.items() for want in mirror.entry_wants(key, entry)]
-        )
+        wants += [want for key, entry in built.items() for want in mirror.entry_wants(key, entry)]
     for key, entry in built.items():
         _entry_store(key, entry)
     return sum(entry is not None for entry in built.values())

@@ -229,16 +229,17 @@ def test_a_failing_bucket_keeps_what_waits_and_puts_it_once_back(client, s3, set
     up = settings.PUBLIC_S3
     settings.PUBLIC_S3 = {**up, "endpoint_url": f"http://127.0.0.1:{free_port()}"}  # nobody there
     down = push()
-    assert down.put == 0 and down.failed == mirror.GIVE_UP_AFTER_FAILURES
+    # One round of puts, all refused: the bucket is down, the run stops there.
+    assert down.put == 0 and down.failed == mirror.PUT_THREADS
     failing = MirroredObject.objects.filter(pending=True).exclude(last_error="")
-    assert failing.count() == mirror.GIVE_UP_AFTER_FAILURES
+    assert failing.count() == mirror.PUT_THREADS
     assert "Could not connect" in failing.first().last_error
     # Seen on the system page and in /metrics.
     with translation.override("en"):
         (section,) = [s for s in system_board(system_state()) if "object storage" in s.title]
     failing_row = next(row for row in section.rows if row.label == "Failing puts, retried")
     assert failing_row.light == "amber" and "Could not connect" in failing_row.value
-    assert b"sirekap_mirror_failing_objects 5.0" in exposition()
+    assert f"sirekap_mirror_failing_objects {mirror.PUT_THREADS}.0".encode() in exposition()
     # The local snapshot goes on meanwhile.
     move(LABANGKA_TPS, Status.PUBLISHED)
     refresh()
