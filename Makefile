@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-snapshot-lag bench-mirror bench
 
 install: $(STAMP)
 
@@ -110,8 +110,19 @@ bench-public: install
 bench-snapshot: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot
 
-# Every benchmark above, one after the other (about 20 minutes); the figures go in the README.
-bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-public
+# How long a publication takes to show in the public JSON, page and poll part at 150 a second
+# for 2 minutes over the national tree, with the snapshot worker and beat run as deployed
+# (about 10 minutes, half of it building the data).
+bench-snapshot-lag: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot_lag
+
+# What mirroring the snapshot to a bucket costs the refresh, and the puts, against moto's S3
+# server on loopback (the PPU demo; about 2 minutes).
+bench-mirror: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.mirror
+
+# Every benchmark above, one after the other (about 35 minutes); the figures go in the README.
+bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-snapshot-lag bench-mirror bench-public
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start

@@ -14,17 +14,18 @@ with --concurrency processes (docker-compose.yml's SNAPSHOT_CONCURRENCY, default
 with the settings' period and budget. A writer process takes --rate uploads a second, each
 queued, delivered a second later and published three seconds after that (three status
 changes per publication, spread over the national tree), for --seconds; another process folds
-the counts every 2 s, as beat's fold does. Every --deep-every-th publication, just before its
-first change, a reader opens its TPS's kecamatan, desa and TPS (page and file), so that some
+the counts every 2 s, as beat's fold does. Before the run, readers open the kecamatan, desa and
+TPS of every --deep-every-th publication to come (page, poll part and file), so that some
 entries below the kabupaten exist, as they do on the night.
 
 Meanwhile this process reads, like the public, the hhcw file, the Indonesian page and its live
-part of each area with a publication it has not seen yet (through public.services.snapshot_entry,
-what the views call), every half second, and records for each publication the time from its
-commit until each of those shows it: at the nation, its provinsi, its kabupaten and, for the
-deep ones, below. The English pages and the CSVs are read by nobody during the run, unless
---read-all (then this process reads every entry of each area it checks). Printed: p50 / p95 /
-max per level and entry, and publications not seen within two minutes after the last.
+part of every area watched, every half second (through public.services.snapshot_entry, what the
+views call), and records for each publication the time from its commit until each of those
+shows it: at the nation, its provinsi, its kabupaten and, for the deep ones, below. The English
+pages and the CSVs are read by nobody during the run, unless --read-all (then this process
+also reads every other entry of each area it reads). Printed: p50 / p95 / max per level and
+entry, and the expectations (a publication at a level and entry) not met within two minutes
+after the last publication.
 
 Django's own modules and the apps' are imported inside the functions that use them: the
 benchmark points Django at a throwaway database (benchmarks.throwaway) before any is loaded.
