@@ -27,7 +27,6 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +42,7 @@ from django.utils import timezone, translation
 
 from public import snapshots
 from public.entries import HHCW, LONG_CACHE, SHORT_CACHE, page_file
+from public.locks import advisory_lock
 from public.models import MirroredObject
 from public.selectors import public_page
 from public.snapshots import Entry, Key
@@ -238,7 +238,7 @@ def mirror_push(*, budget_seconds: float | None = None) -> Push | None:
     started = time.monotonic()
     budget = settings.PUBLIC_MIRROR_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     counted = {"put": 0, "deleted": 0, "failed": 0}
-    with _only_pusher() as alone:
+    with advisory_lock(PUSH_LOCK, "mirror") as alone:
         if not alone:
             return None
         _static_wanted_once()
@@ -418,16 +418,3 @@ def _client(*, endpoint_url: str | None, region: str | None, access_key: str, se
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-@contextmanager
-def _only_pusher() -> Iterator[bool]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [PUSH_LOCK])
-        alone = cursor.fetchone()[0]
-    try:
-        yield alone
-    finally:
-        if alone:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [PUSH_LOCK])

@@ -14,7 +14,6 @@ processes refresh several kinds at once, and a busy kind never holds up a quiet 
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from django.db import DatabaseError, connection
 
 from public import mirror, snapshots
 from public.entries import EntryInputs, entry_build, page_parts
+from public.locks import advisory_lock
 from public.snapshots import Entry, Key
 from regions import codes
 from uploads.models import PublicAreaProgress
@@ -141,7 +141,7 @@ def snapshot_refresh(kind: str, *, budget_seconds: float | None = None) -> Refre
     None when another refresh of the kind is running."""
     started = time.monotonic()
     budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS if budget_seconds is None else budget_seconds
-    with _only_refresher(kind) as alone:
+    with advisory_lock(REFRESH_LOCK, kind) as alone:
         if not alone:
             return None
         state = snapshots.state_read(kind)
@@ -197,7 +197,7 @@ def _rebuild_alone(
     kind: str, found: Iterable[tuple[str, str, float]], *, deadline: float
 ) -> int | None:
     areas = _ordered([list(area) for area in found])
-    with _only_refresher(kind) as alone:
+    with advisory_lock(REFRESH_LOCK, kind) as alone:
         if not alone:
             return None
         rebuilt, _, _ = _rebuild(areas, deadline=deadline)
@@ -354,18 +354,3 @@ def _area_rebuild(kind: str, code: str, names: Iterable[str], *, wants: list) ->
     for key, entry in built.items():
         _entry_store(key, entry)
     return sum(entry is not None for entry in built.values())
-
-
-@contextmanager
-def _only_refresher(kind: str) -> Iterator[bool]:
-    """The contest kind's session advisory lock: released when we are done, or when our
-    connection dies with the worker that held it."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
-        alone = cursor.fetchone()[0]
-    try:
-        yield alone
-    finally:
-        if alone:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
