@@ -36,6 +36,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -93,6 +94,7 @@ def main() -> None:
         liven_up(options.changes)
         _build_most_read()
         _run(options, folder)
+    shutil.rmtree(folder / "snapshots", ignore_errors=True)  # the log stays
 
 
 def _build_most_read() -> None:
