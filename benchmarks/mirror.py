@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from io import StringIO
+from pathlib import Path
 
 from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
 from tests.nginx import free_port
@@ -40,12 +41,13 @@ def main() -> None:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         try:
-            _run(options, f"http://127.0.0.1:{port}")
+            with tempfile.TemporaryDirectory(prefix="sirekap-bench-mirror-") as folder:
+                _run(options, f"http://127.0.0.1:{port}", Path(folder))
         finally:
             server.stop()
 
 
-def _run(options, endpoint: str) -> None:
+def _run(options, endpoint: str, folder: Path) -> None:
     import logging
 
     import boto3
@@ -53,11 +55,11 @@ def _run(options, endpoint: str) -> None:
     from django.core.management import call_command
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    settings.SNAPSHOT_ROOT = tempfile.mkdtemp(prefix="sirekap-bench-mirror-")
+    settings.SNAPSHOT_ROOT = str(folder / "snapshots")
     # Every entry counts as read for the whole run, as every mirrored one does: the same
     # entries are rebuilt with the mirror and without.
     settings.SNAPSHOT_READ_WINDOW_SECONDS = 10**9
-    settings.STATIC_ROOT = tempfile.mkdtemp(prefix="sirekap-bench-static-")
+    settings.STATIC_ROOT = str(folder / "static")
     call_command("collectstatic", "--no-input", verbosity=0)
     call_command("load_demo", stdout=StringIO())
     print(f"the public mirror, PPU demo, {options.changes} changes a round ({machine()})")
