@@ -11,6 +11,7 @@ from accounts.invitations import invitation_link
 from accounts.models import AccessEvent, ApiToken, Profile
 from accounts.scope import Can, scope_of, users_managed_by
 from accounts.services import operator_create, operator_update
+from sirekap_tracker.admin import ReadOnlyAdmin
 
 User = get_user_model()
 admin.site.unregister(User)
@@ -130,7 +131,7 @@ def _profile(user) -> Profile | None:
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
+class AccessEventAdmin(ReadOnlyAdmin):
     """Logins, failed logins, logouts, lockouts and refusals: to read, never to change (the
     database refuses it too)."""
 
@@ -138,15 +139,6 @@ class AccessEventAdmin(admin.ModelAdmin):
     list_filter = ["kind", "role"]
     search_fields = ["username", "^area_code", "path"]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApiToken)

@@ -9,7 +9,8 @@ authentication (settings.MIDDLEWARE):
 
 A request without a session cookie, and any request for a public page or open-data file (the
 views of public.views), is let through untouched: those read no session and set no cookie, so a
-cache may keep them for everyone.
+cache may keep them for everyone; CookielessPublicMiddleware keeps Django's session and CSRF
+middleware from setting a cookie on them (`is_public` decides, for all three).
 """
 
 import time
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.translation import ngettext
 
@@ -65,6 +67,15 @@ def _is_public(view_func) -> bool:
     return getattr(view_func, "__module__", "") == PUBLIC_VIEWS
 
 
+def is_public(request: HttpRequest) -> bool:
+    """Whether the answer to the request is one every visitor gets alike, which any cache may
+    keep: that of a public view (public.views), its errors included, or of no view at all (an
+    address nothing answers, a refusal before any view ran). Nothing in those reads the session
+    or hands out a CSRF token, so no cookie may be set, deleted or varied on there."""
+    match = getattr(request, "resolver_match", None)
+    return match is None or _is_public(match.func)
+
+
 def _is_htmx(request: HttpRequest) -> bool:
     return "HX-Request" in request.headers
 
@@ -102,7 +113,7 @@ class _SessionViewMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
-        if _is_public(view_func) or not _has_session(request):
+        if is_public(request) or not _has_session(request):
             return None
         if not request.user.is_authenticated:
             return None
@@ -163,3 +174,27 @@ class SecondFactorMiddleware(_SessionViewMiddleware):
         # Their device was removed (an admin did, for a lost phone): nothing is owed any more.
         request.session.pop(SECOND_FACTOR, None)
         return None
+
+
+class CookielessPublicMiddleware:
+    """Keeps Django's SessionMiddleware and CsrfViewMiddleware, outside this one, from setting a
+    cookie or `Vary: Cookie` on a public answer (`is_public`), so that a CDN keeps it.
+
+    Whatever the request carries: Django deletes the cookie of a session it finds empty (an
+    invalid or expired `sessionid`) and varies on a session that was looked at; and it answers
+    a malformed `csrftoken` with a fresh one on whatever page comes next. A public page has no
+    session to save and no form: without its session (which SessionMiddleware then leaves
+    alone) and without a token to hand out, its answer goes out as the view made it. The staff
+    pages are untouched.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if is_public(request):
+            request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
+            if hasattr(request, "session"):
+                del request.session
+        return response

@@ -115,7 +115,12 @@ def scope_of(user) -> Scope:
 def _scope_read(user) -> Scope:
     if user.is_superuser:
         return Scope(role=Role.ADMIN, region="")
-    found = Profile.objects.filter(user=user).values_list("role", "region_id").first()
+    if get_user_model().profile.is_cached(user):
+        # Read with the user (select_related("user__profile"): the intake's token lookup).
+        profile = getattr(user, "profile", None)
+        found = (profile.role, profile.region_id) if profile is not None else None
+    else:
+        found = Profile.objects.filter(user=user).values_list("role", "region_id").first()
     if found is None or not found[0]:
         return NOBODY
     role, region = found

@@ -1,11 +1,13 @@
 """Deliveries per second against the publication server stand-in with no latency.
 
-    python -m benchmarks.delivery [--uploads 2000] [--concurrency 2] [--database sirekap_bench]
+    python -m benchmarks.delivery [--uploads 2000] [--pool threads] [--concurrency 16]
 
 In a throwaway database: the PPU demo with five contests opened (2,051 uploads); the uploads are
-taken in through the intake service (its rate is printed too), then one Celery worker with
---concurrency processes delivers them to the stand-in. The rate counts from the first claim to
-the last delivery, from the upload events, so worker start-up is not in it.
+taken in through the intake service (its rate is printed too), then one Celery worker delivers
+them to the stand-in, with --pool and --concurrency as docker-compose.yml runs it (16 threads),
+the stand-in answering each PUT after --latency-ms (0: as fast as it can; the KPU's server is
+further away). The rate counts from the first claim to the last delivery, from the upload
+events, so worker start-up is not in it.
 
 Django's own modules and the apps' are imported inside the functions that use them: the
 benchmark points Django at a throwaway database (benchmarks.throwaway) before any is loaded.
@@ -30,14 +32,16 @@ CONTESTS = ["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency-ms", type=int, default=0, help="of the stand-in, per PUT")
     parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
     options = parser.parse_args()
     os.environ["REDIS_URL"] = bench_redis_url(BENCH_REDIS_DB)
     os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="sirekap-bench-media-")
     with throwaway_database(options.database):
         _prepare()
-        server, url = _start_stand_in()
+        server, url = _start_stand_in(options.latency_ms)
         try:
             _run(options, url)
         finally:
@@ -58,9 +62,10 @@ def _prepare() -> None:
         contest_open(kind=kind, region_code="6409")
 
 
-def _start_stand_in() -> tuple[subprocess.Popen, str]:
+def _start_stand_in(latency_ms: int) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "run_publication_server", "--port", "0"],
+        [sys.executable, "manage.py", "run_publication_server", "--port", "0",
+         "--latency-ms", str(latency_ms)],
         cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     line = server.stdout.readline()
@@ -70,15 +75,16 @@ def _start_stand_in() -> tuple[subprocess.Popen, str]:
 
 
 def _run(options, url: str) -> None:
-    print(f"delivery, {options.uploads} uploads, worker --concurrency {options.concurrency} "
-          f"({machine()})")  # fmt: skip
+    worker = f"--pool {options.pool} --concurrency {options.concurrency}"
+    print(f"delivery, {options.uploads} uploads, worker {worker}, stand-in latency "
+          f"{options.latency_ms} ms ({machine()})")  # fmt: skip
     started = time.perf_counter()
     _receive(options.uploads)
     seconds = time.perf_counter() - started
     print(f"intake: {options.uploads} in {seconds:.1f} s, {options.uploads / seconds:,.0f}/s")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "--app", "sirekap_tracker", "worker", "--pool",
-         "prefork", "--concurrency", str(options.concurrency), "--loglevel", "WARNING"],
+         options.pool, "--concurrency", str(options.concurrency), "--loglevel", "WARNING"],
         cwd=PROJECT_DIR, env={**os.environ, "PUBLICATION_URL": url},
     )  # fmt: skip
     try:

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class PublicConfig(AppConfig):
     name = "public"
     verbose_name = _("Public site")
+
+    def ready(self) -> None:
+        from public import signals  # noqa: F401  (connects the receivers)

@@ -6,7 +6,8 @@ languages, its poll parts, its hhcw file and its CSV reads the area's page data 
 
 Names (the variant of an entry is in its name, never in a header, as for the caches in front):
 - `hhcw.json` the hhcw file of an area or a TPS; `wilayah.json` an area's children;
-  `progress.csv` the CSV of an area's children;
+  `progress.csv` the CSV of an area's children; `candidates.json` the candidates of every
+  contest of the kind (the nation's only: the KPU's paslon file);
 - `page.<language>.<part>.<sort>.html` a public page or its part (views.AREA_PARTS, TPS_PARTS;
   a TPS page's sort is always `code`); `home.<language>.html` the home page (/), in the folder
   of the area it shows.
@@ -27,16 +28,24 @@ from public.opendata import (
     hhcw_etag,
     hhcw_tps,
     json_bytes,
+    paslon_file,
     progress_csv,
     wilayah_list,
 )
 from public.selectors import PublicAreaPage, PublicTpsPage, public_area_page, public_tps_page
 from public.snapshots import Entry
 from regions import codes
+from regions.selectors import candidates_of_kind
 from uploads.progress.timeline import Chart, contest_area_chart
 
 JSON = "application/json"
 HHCW = "hhcw.json"
+CANDIDATES = "candidates.json"
+# Entries the refresh and the sweep leave alone (public.services): made of what changes apart
+# from the uploads, they are rebuilt by what changes them. The candidate lists: by their import
+# (public.services.snapshot_candidates_rebuild); a national list has thousands of rows, which
+# the nation's rebuild every few seconds on election night need not read again.
+REBUILT_APART = frozenset({CANDIDATES})
 CSV = "text/csv; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 AREA_PARTS = {
@@ -135,6 +144,12 @@ def entry_build(source: EntryInputs, name: str) -> Entry | None:
         return _page(source, language=language, part=part, sort=sort, home=False)
     if stem == "home":
         return _page(source, language=variant[0], part="page", sort="code", home=True)
+    if stem == "candidates":
+        # The nation's only (REBUILT_APART).
+        if source.code:
+            return None
+        candidates = paslon_file(candidates_of_kind(source.kind))
+        return _bytes_entry(json_bytes(candidates), JSON, source)
     if isinstance(source.page_data, PublicTpsPage):
         return _tps_hhcw(source) if stem == "hhcw" else None
     counts = source.page_data.counts

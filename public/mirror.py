@@ -41,7 +41,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from public import snapshots
-from public.entries import HHCW, LONG_CACHE, SHORT_CACHE, page_file
+from public.entries import CANDIDATES, HHCW, LONG_CACHE, SHORT_CACHE, page_file
 from public.locks import advisory_lock
 from public.models import MirroredObject
 from public.selectors import public_page
@@ -102,6 +102,8 @@ def entry_keys(key: Key) -> list[str]:
         return [f"api/{root}/{tail}" for root in ["wilayah", *["wilayah/pilkada"] * pilkada]]
     if name == "progress.csv":
         return [f"api/progress/{kind}/{code}.csv" if code else f"api/progress/{kind}.csv"]
+    if name == CANDIDATES:
+        return [f"api/{root}/{kind}.json" for root in ["paslon", *["pilkada/paslon"] * pilkada]]
     stem, *variant = name.split(".")[:-1]
     if stem == "page" and len(variant) == 3:
         language, part, sort = variant

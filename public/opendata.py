@@ -14,6 +14,7 @@ from datetime import datetime
 from django.urls import reverse
 
 from regions import codes
+from regions.selectors import ListedCandidate
 from regions.zones import WIB
 from uploads.documents import EXTENSION
 from uploads.kpu import PSU, ts_text
@@ -145,6 +146,24 @@ def hhcw_tps(row: TpsRow, *, base_url: str, ts: datetime) -> dict:
             ],
         },
     }
+
+
+def paslon_file(candidates: list[ListedCandidate]) -> dict:
+    """The candidates of a contest kind as the KPU's pilkada/paslon/<kind>.json: by area code,
+    then by candidate id, in the order given (candidates_of_kind: by area, then ballot number).
+    An open contest kind without candidates imported yet is `{}`: the KPU's clients stop when
+    the file is missing, and read an empty list as "nobody to show" (docs/api.md)."""
+    areas: dict[str, dict] = {}
+    times: dict[datetime, str] = {}  # most of a list shares a few times
+    for candidate in candidates:
+        moment = candidate.listed_at
+        areas.setdefault(candidate.area_code, {})[candidate.kpu_id] = {
+            "nama": candidate.name,
+            "nomor_urut": candidate.number,
+            "warna": candidate.colour,
+            "ts": times.get(moment) or times.setdefault(moment, ts_text(moment)),
+        }
+    return areas
 
 
 def page_url(page: Page, *, base_url: str) -> str:

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from public import mirror, snapshots
-from public.entries import EntryInputs, entry_build, page_parts
+from public.entries import CANDIDATES, REBUILT_APART, EntryInputs, entry_build, page_parts
 from public.locks import advisory_lock
 from public.snapshots import Entry, Key
 from regions import codes
@@ -186,11 +186,16 @@ def snapshot_sweep(*, budget_seconds: float = 60.0) -> int:
 
 def snapshot_rebuild_all() -> dict[str, int | None]:
     """Rebuilds every entry there is (after regions or contests changed): how many areas of each
-    contest kind (None: another refresh of the kind is running, nothing rebuilt)."""
-    return {
+    contest kind (None: another refresh of the kind is running, nothing rebuilt); and the
+    candidate lists, which the refresh leaves alone."""
+    rebuilt = {
         kind: _rebuild_alone(kind, _every_area(kind), deadline=float("inf"))
         for kind in snapshots.kinds()
     }
+    for kind in rebuilt:
+        if CANDIDATES in snapshots.entry_names(kind, ""):
+            snapshot_candidates_rebuild(kind)
+    return rebuilt
 
 
 def _rebuild_alone(
@@ -316,7 +321,11 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
     wants: list[mirror.Want] = []
     try:
         for position, (kind, code, _, *mirrored) in enumerate(areas):
-            names = snapshots.entries_last_read(kind, code)
+            names = {
+                name: last
+                for name, last in snapshots.entries_last_read(kind, code).items()
+                if name not in REBUILT_APART
+            }
             for name in mirrored[0] if mirrored else ():
                 names.setdefault(name, None)
             if not names:
@@ -354,3 +363,16 @@ def _area_rebuild(kind: str, code: str, names: Iterable[str], *, wants: list) ->
     for key, entry in built.items():
         _entry_store(key, entry)
     return sum(entry is not None for entry in built.values())
+
+
+# --- What the refresh does not follow
+
+
+def snapshot_candidates_rebuild(kind: str) -> None:
+    """Rebuilds the contest kind's candidate list now, after an import replaced it (the refresh
+    follows the uploads and leaves the list alone: entries.REBUILT_APART), whether or not
+    anyone asked for it yet: a copy of the snapshot elsewhere should not wait for someone to."""
+    wants: list[mirror.Want] = []
+    _area_rebuild(kind, "", [CANDIDATES], wants=wants)
+    if wants:
+        mirror.mirror_want(wants=wants)

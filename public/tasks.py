@@ -47,3 +47,8 @@ def push_public_mirror() -> None:
             push.failed,
             push.left,
         )
+
+
+@shared_task
+def rebuild_public_candidates(kind: str) -> None:
+    services.snapshot_candidates_rebuild(kind)

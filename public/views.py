@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 from django.utils import translation
 from django.utils.cache import get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_safe
 from public import snapshots
 from public.entries import (
     AREA_PARTS,
+    CANDIDATES,
     HHCW,
     HTML,
     LONG_CACHE,
@@ -224,6 +226,19 @@ def progress(request: HttpRequest, rest: str) -> HttpResponse:
 
 
 @open_data
+def candidates(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> HttpResponse:
+    """/api/paslon/<contest>.json: the candidates of the contest kind by area, as the KPU's
+    pilkada/paslon/<contest>.json; `{}` while a contest of the kind is open without them."""
+    if not rest.endswith(".json"):
+        raise ApiError(400, "the path must end in .json")
+    kind = rest.removesuffix(".json")
+    if "/" in kind:
+        raise ApiError(400, "expected <contest>.json, as in pkwkk.json: one file per contest")
+    kind = _kind(kind, kinds)
+    return _api_entry(request, Key(kind, "", CANDIDATES), _nowhere(kind, ""))
+
+
+@open_data
 def document_page(request: HttpRequest, name: str) -> HttpResponseBase:
     """/api/dokumen/<page id>.<jpg|png|pdf>: a page of a published document."""
     pk, dot, extension = name.partition(".")
@@ -248,9 +263,27 @@ def document_page(request: HttpRequest, name: str) -> HttpResponseBase:
     return response
 
 
-@open_data
-def api_unknown(request: HttpRequest, rest: str) -> HttpResponse:
-    raise ApiError(404, f"no such path under /api/: {rest[:100]!r}; the paths are in docs/api.md")
+@csrf_exempt
+def api_unknown(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """404 whatever the method: there is nothing here to allow or refuse. When the same path with
+    a slash exists (/api/uploads), it says so."""
+    path = request.path_info
+    message = f"no such path under /api/: {path[:100]!r}"
+    if not path.endswith("/") and _is_routed(f"{path}/"):
+        message += f"; did you mean {path}/ (with a slash)?"
+    else:
+        message += "; the paths are in docs/api.md"
+    response = _error(404, message)
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = SHORT_CACHE
+    return response
+
+
+def _is_routed(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_unknown
+    except Resolver404:
+        return False
 
 
 # --- Pages. A page and its parts come from one template; the part is chosen by ?part= in the

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from regions.models import Area, Contest
+from regions.models import Area, Candidate, Contest
+from sirekap_tracker.admin import ReadOnlyAdmin
 
 
 @admin.register(Area)
@@ -22,3 +23,14 @@ class ContestAdmin(admin.ModelAdmin):
     search_fields = ["region__code", "region__name", "name"]
     raw_id_fields = ["region"]
     list_select_related = ["region"]
+
+
+@admin.register(Candidate)
+class CandidateAdmin(ReadOnlyAdmin):
+    """To look at: a kind's candidates are replaced whole by `import_candidates`, so that the
+    public file of the list (/api/paslon/<contest>.json) follows every change."""
+
+    list_display = ["number", "name", "kpu_id", "area", "contest", "colour", "listed_at"]
+    list_filter = ["contest__kind"]
+    search_fields = ["^area__code", "name", "kpu_id"]
+    list_select_related = ["area", "contest"]

@@ -4,9 +4,13 @@ Codes and names are the real Kemendagri/KPU ones. The Pilkada 2024 TPS count per
 real (PENAJAM 141, WARU 30, BABULU 61, SEPAKU 61: 293). The KPU did not publish Pilkada counts
 per desa, so the split of each kecamatan's TPS over its desa is ILLUSTRATIVE: proportional to the
 real Pemilu 2024 counts per desa (largest remainder).
+
+The candidates (CANDIDATES) are partly ILLUSTRATIVE, see there.
 """
 
-from regions.importers import AreaRow
+import json
+
+from regions.importers import AreaRow, CandidateRow, parse_candidates
 from regions.models import Level
 
 PROVINSI = ("64", "KALIMANTAN TIMUR")
@@ -102,6 +106,40 @@ CONTESTS = [
     ("pkwkp", PROVINSI[0], "Pemilihan Gubernur dan Wakil Gubernur Kalimantan Timur 2024"),
     ("pkwkk", KABUPATEN[0], "Pemilihan Bupati dan Wakil Bupati Penajam Paser Utara 2024"),
 ]
+# The candidates, in the shape of the KPU's pilkada/paslon/<contest>.json. Kalimantan Timur's
+# Gubernur 2024 had two pairs and PPU's Bupati 2024 three. The Gubernur pairs' names and ballot
+# numbers are as the press reported them; the Bupati pairs' names are ILLUSTRATIVE placeholders,
+# and every candidate id, colour and time is ILLUSTRATIVE too (not the KPU's).
+CANDIDATES_TS = "2024-09-23 10:00:00"
+CANDIDATES = {
+    "pkwkp": {
+        "64": {
+            "1001064": {
+                "nama": "ISRAN NOOR - HADI MULYADI",
+                "nomor_urut": 1,
+                "warna": "#1F77B4",
+                "ts": CANDIDATES_TS,
+            },
+            "1001065": {
+                "nama": "RUDY MAS'UD - SENO AJI",
+                "nomor_urut": 2,
+                "warna": "#D62728",
+                "ts": CANDIDATES_TS,
+            },
+        }
+    },
+    "pkwkk": {
+        "6409": {
+            f"10064090{number}": {
+                "nama": f"PASANGAN CALON NOMOR URUT {number} (ILUSTRASI)",
+                "nomor_urut": number,
+                "warna": colour,
+                "ts": CANDIDATES_TS,
+            }
+            for number, colour in [(1, "#2CA02C"), (2, "#FF7F0E"), (3, "#9467BD")]
+        }
+    },
+}
 # The seed story: by the next morning, the last three TPS of the kabupaten were in Kecamatan
 # Babulu, one each in desa Babulu Darat, Labangka and Sebakung Jaya (poor network). The demo's
 # simulator gives one TPS of each a network that keeps failing.
@@ -138,3 +176,8 @@ def rows() -> list[AreaRow]:
                 for number in range(1, count + 1)
             )
     return result
+
+
+def candidate_rows(kind: str) -> list[CandidateRow]:
+    """The demo's candidates of a contest kind, read as an import reads the KPU's file."""
+    return parse_candidates(json.dumps(CANDIDATES[kind], indent=1), name=f"demo:{kind}")

@@ -121,3 +121,43 @@ class Contest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.region_id} {self.name}"
+
+
+class Candidate(models.Model):
+    """One candidate (for a Pilkada, a pair: "pasangan calon", paslon) on the ballot of a contest
+    in an area, as the KPU lists them (pilkada/paslon/<contest>.json, docs/regions.md): imported
+    whole for a contest kind (regions.services.candidates_import), never edited one by one."""
+
+    contest = models.ForeignKey(
+        Contest, verbose_name=_("contest"), on_delete=models.CASCADE, related_name="candidates"
+    )
+    # The contest's region or an area under it: the key of the KPU's file.
+    area = models.ForeignKey(
+        Area, verbose_name=_("area"), on_delete=models.PROTECT, related_name="+"
+    )
+    # The KPU's id of the candidate, digits (its files key vote counts by it).
+    kpu_id = models.CharField(_("KPU id"), max_length=20)
+    name = models.CharField(_("name"), max_length=500)
+    number = models.PositiveSmallIntegerField(_("ballot number"))
+    colour = models.CharField(_("colour"), max_length=7)
+    # `ts` of the KPU's file: when the KPU last changed the entry.
+    listed_at = models.DateTimeField(_("listed at"))
+
+    class Meta:
+        verbose_name = _("candidate")
+        verbose_name_plural = _("candidates")
+        ordering = ["contest", "area", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contest", "area", "number"], name="one_candidate_per_ballot_number"
+            ),
+            models.UniqueConstraint(
+                fields=["contest", "area", "kpu_id"], name="one_candidate_per_kpu_id"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1), name="candidate_number_is_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number}. {self.name}"

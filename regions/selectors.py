@@ -1,11 +1,13 @@
 """Reads of areas and contests shared by the pages."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from django.db.models import Q, QuerySet
 
 from regions import codes
-from regions.models import Area, Contest, ContestKind, Level
+from regions.models import Area, Candidate, Contest, ContestKind, Level
 from regions.zones import Zone, zone_of_area
 
 
@@ -98,3 +100,20 @@ def tps_choices(region: str, limit: int) -> list[tuple[str, str]] | None:
     if len(found) > limit:
         return None
     return [(code, f"{name}, {desa}, {kecamatan}") for code, name, desa, kecamatan in found]
+
+
+class ListedCandidate(NamedTuple):
+    area_code: str
+    kpu_id: str
+    name: str
+    number: int
+    colour: str
+    listed_at: datetime
+
+
+def candidates_of_kind(kind: str) -> list[ListedCandidate]:
+    """The candidates of every contest of the kind, by area code, then ballot number. One
+    query, of plain rows: a national list has thousands."""
+    rows = Candidate.objects.filter(contest__kind=kind).order_by("area_id", "number")
+    columns = ("area_id", "kpu_id", "name", "number", "colour", "listed_at")
+    return [ListedCandidate(*row) for row in rows.values_list(*columns)]

@@ -1,5 +1,6 @@
-"""Writes to areas and contests: importing areas, saving a contest. (Opening a contest, with the
-uploads it expects, is uploads.services.contests.contest_open.)"""
+"""Writes to areas and contests: importing areas, saving a contest, importing a contest kind's
+candidates. (Opening a contest, with the uploads it expects, is
+uploads.services.contests.contest_open.)"""
 
 import datetime
 from collections import Counter
@@ -8,9 +9,11 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from regions import codes
 from regions.codes import parent_code_sql
-from regions.importers import AreaRow, RegionImportError
-from regions.models import CONTEST_LEVEL, LEVEL_WORD, Area, Contest, ContestKind
+from regions.importers import AreaRow, CandidateImportError, CandidateRow, RegionImportError
+from regions.models import CONTEST_LEVEL, LEVEL_WORD, Area, Candidate, Contest, ContestKind
+from regions.signals import candidates_replaced
 
 
 @dataclass
@@ -162,3 +165,87 @@ def _update_contest(contest: Contest, *, name: str | None, closes_at) -> None:
         changed.append("closes_at")
     if changed:
         contest.save(update_fields=changed)
+
+
+# A candidate's columns, as an import compares and writes them.
+CANDIDATE_COLUMNS = ("contest_id", "area_id", "kpu_id", "name", "number", "colour", "listed_at")
+
+
+@dataclass(frozen=True)
+class CandidatesSummary:
+    candidates: int
+    areas: int
+    before: int  # the kind's candidates before the import
+    changed: bool
+
+    def __str__(self) -> str:
+        said = f"{_count(self.candidates, 'candidate')} in {_count(self.areas, 'area')}"
+        return said + (f" (replacing {self.before})" if self.changed else " (unchanged)")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+@transaction.atomic
+def candidates_import(*, kind: str, rows: Iterable[CandidateRow]) -> CandidatesSummary:
+    """Replaces the contest kind's candidates with the rows, all or nothing: readers see the old
+    list or the new one, never a mix. Each row's area must exist and lie in a contest of the
+    kind (its region or under it), else CandidateImportError names the row's line. Importing
+    the same list again changes nothing."""
+    if kind not in ContestKind.values:
+        raise ValueError(f"unknown contest {kind!r}; one of {', '.join(ContestKind.values)}")
+    # Locks the kind's contests: two imports of a kind one after the other, not interleaved.
+    contests = list(Contest.objects.select_for_update().filter(kind=kind).order_by("pk"))
+    rows = list(rows)
+    contest_of = _contests_of_areas(kind, contests, rows)
+    wanted = {_candidate_fields(row, contest_of[row.area_code]) for row in rows}
+    existing = Candidate.objects.filter(contest__kind=kind)
+    before = set(existing.values_list(*CANDIDATE_COLUMNS))
+    summary = CandidatesSummary(
+        candidates=len(rows),
+        areas=len(contest_of),
+        before=len(before),
+        changed=before != wanted,
+    )
+    if summary.changed:
+        existing.delete()
+        Candidate.objects.bulk_create(
+            Candidate(**dict(zip(CANDIDATE_COLUMNS, fields, strict=True))) for fields in wanted
+        )
+        transaction.on_commit(lambda: candidates_replaced.send(sender=Candidate, kind=kind))
+    return summary
+
+
+def _candidate_fields(row: CandidateRow, contest_id: int) -> tuple:
+    return (
+        contest_id,
+        row.area_code,
+        row.kpu_id,
+        row.name,
+        row.number,
+        row.colour,
+        row.listed_at,
+    )
+
+
+def _contests_of_areas(
+    kind: str, contests: list[Contest], rows: list[CandidateRow]
+) -> dict[str, int]:
+    """The contest of the kind each row's area lies in, by area code: the first opened of those
+    over it, as a TPS's upload is (two contests of a kind may cover it: Pemilu contests opened
+    over nested regions)."""
+    sources = {row.area_code: row.area_source for row in rows}  # in the file's order
+    known = set(Area.objects.filter(code__in=sources).values_list("code", flat=True))
+    found = {}
+    for code, source in sources.items():
+        if code not in known:
+            raise CandidateImportError(f"{source}: no such area; import the regions first")
+        over = set(codes.lineage(code))
+        contest = next((contest for contest in contests if contest.region_id in over), None)
+        if contest is None:
+            raise CandidateImportError(
+                f"{source}: no {kind} contest is open over this area; open it first (open_contest)"
+            )
+        found[code] = contest.pk
+    return found

@@ -1,5 +1,9 @@
+import json
+from http import HTTPStatus
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import render
 from django.utils import translation
@@ -26,19 +30,82 @@ class UrlLocaleMiddleware(LocaleMiddleware):
         return response
 
 
+def api_path(path: str) -> str | None:
+    """The API's path a request is for (/api, /api/...), also when a language prefix stands in
+    front of it (/en/api/...: the API has none, but a client copying a page's address may add
+    one); None for any other path."""
+    language = translation.get_language_from_path(path)
+    bare = path.removeprefix(f"/{language}") if language else path
+    return bare if bare == "/api" or bare.startswith("/api/") else None
+
+
+class ApiMiddleware:
+    """Every answer under /api/ may be read from any origin, and every error there is the API's
+    JSON, `{"error": "..."}`, whatever produced it (docs/api.md).
+
+    The API's views answer their own errors in JSON. What else can answer there is Django's:
+    the 404 page of an address nothing answers (one behind a language prefix), the 500 page of a
+    bug, the 400 of a bad Host, a CSRF refusal, a decorator's 405; all HTML, which a client of
+    the API cannot read, and without CORS, which a browser will not even let it read. Those
+    become JSON here with their status and headers kept, for every route, those added later
+    included. Before the others, so that it sees what each of them answers.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        path = api_path(request.path_info)
+        if path is None:
+            return response
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+        is_json = response.get("Content-Type", "").startswith("application/json")
+        # (A file or stream, never an error page, is no HttpResponse.)
+        if response.status_code >= 400 and not is_json and isinstance(response, HttpResponse):
+            _as_json(response, _api_error(request, response, path))
+        return response
+
+
+def _api_error(request: HttpRequest, response: HttpResponseBase, path: str) -> str:
+    status = response.status_code
+    asked = request.path_info[:100]
+    if status == 404 and path != request.path_info:
+        return f"no such path: {asked!r}; the API has no language prefix: {path[:100]}"
+    if status == 404:
+        return f"no such path under /api/: {asked!r}; the paths are in docs/api.md"
+    if status == 405:
+        allowed = response.get("Allow", "")
+        return f"method {request.method} is not allowed" + (f"; use {allowed}" if allowed else "")
+    if status >= 500:
+        return "internal server error; try again later"
+    return HTTPStatus(status).phrase.lower() if status in HTTPStatus else f"error {status}"
+
+
+def _as_json(response: HttpResponse, message: str) -> None:
+    """The error message as the response's body, in place: its status and every other header
+    (Allow, Retry-After, the security headers) stay as they were."""
+    body = json.dumps({"error": message}).encode()
+    response.content = body
+    response["Content-Type"] = "application/json"
+    if response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(body))
+
+
 def _refusal(request: HttpRequest, status: int, message: str, **values) -> HttpResponse:
     """JSON under /api/ in English, as the API's other errors are; a small page in the page's
     language anywhere else. `message` is marked for translation, `values` fill it in."""
-    if request.path_info.startswith("/api/"):
+    if api_path(request.path_info) is not None:
         with translation.override("en"):
             return JsonResponse({"error": _(message) % values}, status=status)
     context = {"status": status, "message": _(message) % values}
     return render(request, "refused.html", context, status=status)
 
 
-# Where documents arrive: the intake API (and the tus endpoint that will live under it) and the
-# upload form in both languages.
+# Where documents arrive: the intake API (tus included) and the upload form in both languages.
 DOCUMENT_PATHS = ("/api/uploads/", "/unggah/", "/en/unggah/")
+# Resumable uploads (uploads/tus.py): a body is bytes of one page at most.
+TUS_PATH = "/api/uploads/tus/"
 
 
 def document_body_max_bytes() -> int:
@@ -47,9 +114,19 @@ def document_body_max_bytes() -> int:
     return pages + settings.REQUEST_BODY_MAX_BYTES
 
 
+def body_max_bytes(path: str) -> int:
+    """The largest body a request to `path` may carry."""
+    if path.startswith(TUS_PATH):
+        return settings.UPLOAD_MAX_PAGE_BYTES
+    if path.startswith(DOCUMENT_PATHS):
+        return document_body_max_bytes()
+    return settings.REQUEST_BODY_MAX_BYTES
+
+
 class RequestBodyLimitMiddleware:
     """Refuses a request body larger than REQUEST_BODY_MAX_BYTES before anything reads it, except
-    where documents arrive (DOCUMENT_PATHS), which take a whole document.
+    where documents arrive (DOCUMENT_PATHS), which take a whole document, and a tus upload's
+    bytes (TUS_PATH), at most a page.
 
     It must come before CsrfViewMiddleware: checking a POST's token parses the body, and a
     multipart body with a made-up csrftoken cookie would otherwise be written to disk, however
@@ -62,8 +139,16 @@ class RequestBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        takes_documents = request.path_info.startswith(DOCUMENT_PATHS)
-        limit = document_body_max_bytes() if takes_documents else settings.REQUEST_BODY_MAX_BYTES
+        response = self._refusal(request)
+        if response is None:
+            return self.get_response(request)
+        if request.path_info.startswith(TUS_PATH):
+            # The protocol wants its version on every answer, refusals included.
+            response["Tus-Resumable"] = "1.0.0"
+        return response
+
+    def _refusal(self, request: HttpRequest) -> HttpResponse | None:
+        limit = body_max_bytes(request.path_info)
         declared = request.META.get("CONTENT_LENGTH") or ""
         if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             return _refusal(
@@ -75,7 +160,7 @@ class RequestBodyLimitMiddleware:
                 "The request body of %(size)s bytes is larger than the %(limit)s allowed."
             )
             return _refusal(request, 413, message, size=size, limit=limit)
-        return self.get_response(request)
+        return None
 
 
 class NulCharacterMiddleware:

@@ -50,6 +50,9 @@ MIDDLEWARE = [
     "operations.middleware.MetricsMiddleware",
     # A request id for every line logged while a request is answered, and one line for it.
     "operations.middleware.RequestMiddleware",
+    # Every answer under /api/ readable from any origin, every error there JSON, whoever
+    # answered it (sirekap_tracker/middleware.py); before the others, to see all they answer.
+    "sirekap_tracker.middleware.ApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -61,6 +64,9 @@ MIDDLEWARE = [
     "sirekap_tracker.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # Inside the session and CSRF middleware: keeps them from setting a cookie (or Vary: Cookie)
+    # on an answer every visitor gets alike, so that a CDN may keep it (accounts/middleware.py).
+    "accounts.middleware.CookielessPublicMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # request.user.is_verified(): whether this session gave a TOTP code.
@@ -222,6 +228,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 250},
     },
+    # Removes the bytes of tus uploads whose document expired (uploads.services.tus). Every
+    # 5 minutes is enough: expiry is counted in hours.
+    "expire-tus-uploads": {
+        "task": "uploads.tasks.expire_tus_uploads",
+        "schedule": 300.0,
+        "options": {"expires": 250},
+    },
     # Thins the timeline's points as they age (every minute for 3 hours, then one per 15
     # minutes, then one per hour). Hourly is enough: a point stays finer than its age asks for
     # an hour at most. Runs must not be further apart than
@@ -302,6 +315,13 @@ POLL_BACKOFF_SECONDS = config.env_int("POLL_BACKOFF_SECONDS", 1)
 POLL_GIVE_UP_AFTER_FAILURES = config.env_int("POLL_GIVE_UP_AFTER_FAILURES", 5)
 MEDIA_ROOT = config.env_str("MEDIA_ROOT", "") or str(VAR_DIR / "media")
 MEDIA_URL = "media/"
+# Resumable uploads (tus, uploads/tus.py): the pages' bytes until their document is taken in, in
+# a local folder whatever the document storage (S3 included), by default MEDIA_ROOT/tus. Every
+# web process must see the same folder (a shared volume when they run on several hosts).
+TUS_ROOT = config.env_str("TUS_ROOT", "")
+# An unfinished tus document (all its pages) not continued for this long expires: its bytes are
+# removed and its uploads answer 410. A finished one is answered for as long, then forgotten.
+TUS_EXPIRY_HOURS = config.env_int("TUS_EXPIRY_HOURS", 24)
 
 # --- The public snapshot (public/snapshots.py): every public page and open-data file as the bytes
 # we answer, on disk, rebuilt by the workers. Web and workers must see the same folder (one volume

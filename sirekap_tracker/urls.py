@@ -5,6 +5,7 @@ from django.urls import include, path
 from public import urls as public_urls
 from public import views as public_views
 from sirekap_tracker import views
+from uploads import tus
 from uploads import views as upload_views
 
 urlpatterns = [
@@ -12,6 +13,14 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path("admin/", admin.site.urls),
     path("api/uploads/", upload_views.api_upload, name="api-uploads"),
+    # Resumable uploads (tus 1.0), before the state of an upload whose path they would match.
+    path("api/uploads/tus/", tus.tus_uploads, name="tus-uploads"),
+    path("api/uploads/tus/<str:upload_id>", tus.tus_upload, name="tus-upload"),
+    path(
+        "api/uploads/<slug:kind>/<str:code>/",
+        upload_views.api_upload_state,
+        name="api-upload-state",
+    ),
     path(
         "api/uploads/<slug:kind>/<str:code>/actions/",
         upload_views.api_upload_action,
@@ -34,3 +43,8 @@ urlpatterns += i18n_patterns(
     path("", include("dashboard.urls")),
     prefix_default_language=False,
 )
+
+handler400 = views.bad_request
+handler403 = views.permission_denied
+handler404 = views.page_not_found
+handler500 = views.server_error

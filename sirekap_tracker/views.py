@@ -1,5 +1,8 @@
+import inspect
+
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -35,3 +38,25 @@ def _is_staff(request: HttpRequest) -> bool:
 def livez(request: HttpRequest) -> HttpResponse:
     """The web process answers; for container health checks, which must not fail with a worker."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+# Django's error pages (the root URLconf's handler400 ... handler500), without the CSRF token its
+# own handlers ask for (requires_csrf_token, in case an error template has a form): ours have
+# none, and that token's cookie, set whenever a request carried a malformed one, would keep a
+# cache from keeping a public 404 (accounts.middleware.is_public).
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return inspect.unwrap(defaults.bad_request)(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return inspect.unwrap(defaults.permission_denied)(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return inspect.unwrap(defaults.page_not_found)(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return inspect.unwrap(defaults.server_error)(request)

@@ -248,7 +248,15 @@ def test_the_celery_commands_parse_and_take_every_queue_once(compose, env_exampl
         group, worker = parsed_celery_command(command_of(compose["services"][name], env_example))
         assert group.params["app"] == "sirekap_tracker" and group.params["quiet"]
         taken[name] = worker.params["queues"]
-        assert worker.params["concurrency"] == {"worker": 2, "snapshot-worker": 1}[name]
+        assert worker.params["concurrency"] == {"worker": 16, "snapshot-worker": 1}[name]
+        pool = getattr(worker.params["pool"], "__module__", worker.params["pool"])
+        assert (
+            pool
+            == {
+                "worker": "celery.concurrency.thread",
+                "snapshot-worker": "celery.concurrency.prefork",
+            }[name]
+        )
     assert sorted(taken["worker"] + taken["snapshot-worker"]) == celery_queues()
     # With PUBLIC_S3_* set, the mirror's worker (profile mirror) takes the mirror's queue alone.
     mirror = compose["services"]["mirror-worker"]

@@ -141,3 +141,22 @@ def test_no_english_text_of_the_catalogue_is_left_on_an_indonesian_page(client, 
     for url, page in indonesian_pages(client, night).items():
         left = sorted(fragment for fragment in fragments if fragment in page)
         assert left == [], url
+
+
+def test_the_candidates_are_listed_in_indonesian_in_the_admin(client, ppu):
+    from tests.world import log_in, text
+
+    log_in(client, get_user_model().objects.create_superuser("root", "root@example.test"))
+    page = text(client.get("/admin/regions/candidate/"))
+    for heading in (
+        "Nomor urut",
+        "Nama",
+        "ID KPU",
+        "Wilayah",
+        "Pemilihan",
+        "Warna",
+        "Dicatat pada",
+    ):
+        assert heading in page
+    assert "ISRAN NOOR - HADI MULYADI" in page
+    assert "Tambah calon" not in page  # imported whole, never added one by one

@@ -65,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self._answer()
 
+    do_PATCH = do_POST
+
     def _answer(self) -> None:
         self.server.seen.append((self.command, self.path, dict(self.headers)))
         route = self.server.routes.get(urlsplit(self.path).path, {})
@@ -217,6 +219,18 @@ def test_an_upload_fits_and_a_larger_body_is_refused_before_django(nginx, upstre
     assert upstream.hits("/api/uploads/") == 1
 
 
+def test_a_tus_chunk_of_a_page_is_passed_on_and_more_than_a_page_refused(nginx, upstream):
+    path = "/api/uploads/tus/0123456789abcdef0123456789abcdef"
+    assert get(nginx, path, method="PATCH", body=b"x" * 1_000_000)[0] == 200
+    connection = http.client.HTTPConnection("127.0.0.1", nginx, timeout=10)
+    connection.putrequest("PATCH", path)
+    connection.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+    connection.endheaders()
+    assert connection.getresponse().status == 413
+    connection.close()
+    assert upstream.hits(path) == 1
+
+
 def test_nginx_answers_its_own_health_check(nginx, upstream):
     status, _, body = get(nginx, "/nginx-health")
     assert (status, body) == (200, b"ok\n")
@@ -284,3 +298,19 @@ def test_metrics_never_leave_the_deployment_however_they_are_asked_for(nginx, up
     status, _, body = get(nginx, path, {"Authorization": "Bearer a-stolen-token"})
     assert status == 404 and b"sirekap_" not in body
     assert upstream.seen == []
+
+
+def test_nginx_answers_its_own_refusals_and_failures_under_api_in_json(nginx, upstream):
+    too_large = get(nginx, "/api/hhcw/pkwkk.json", method="POST", body=b"x" * 65_537)
+    upstream.shutdown()
+    upstream.server_close()
+    down = get(nginx, "/api/never-asked.json")
+    for (status, headers, body), expected in [(too_large, 413), (down, 503)]:
+        assert status == expected
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert set(json.loads(body)) == {"error"}
+    assert down[1]["Retry-After"] == "10"
+    assert down[1]["Cache-Control"] == "no-store"
+    page = get(nginx, "/masuk/", method="POST", body=b"x" * 65_537)
+    assert (page[0], page[1]["Content-Type"]) == (413, "text/html")  # the rest is nginx's page

@@ -250,6 +250,35 @@ def test_a_missing_tps_has_no_images_and_no_tungsura(client):
     assert data["tracker"]["pages"] == []
 
 
+def test_a_client_tells_published_tps_by_images_and_status_suara_and_finds_no_votes(
+    client, kpu_staff
+):
+    """As docs/api.md tells clients: `images` non-empty (and `status_suara` true) is published;
+    `tungsura.chart` never holds anything, published or not, since we carry no vote numbers."""
+    labangka = Area.objects.filter(level=Level.TPS, parent_id=LABANGKA).order_by("code")
+    ours, from_the_site, delivered = labangka.values_list("code", flat=True)[:3]
+    receive(kpu_staff, ours)
+    move(ours, Status.PUBLISHED)
+    upload_mark_published(
+        upload_id=Upload.objects.get(tps_id=from_the_site, contest__kind="pkwkk").pk,
+        images=[f"https://sirekap.example/{from_the_site}-20241127-151203--abc.jpg"],
+    )
+    receive(kpu_staff, delivered)
+    move(delivered, Status.DELIVERED)
+    desa = f"/api/hhcw/pkwkk/64/6409/{BABULU}/{LABANGKA}"
+    every_tps = list(body(client.get(f"{desa}.json"))["tungsura"]["table"])
+    files = {tps: body(client.get(f"{desa}/{tps}.json")) for tps in every_tps}
+    published = {tps for tps, data in files.items() if data["images"]}
+    assert published == {ours, from_the_site}
+    assert {tps for tps, data in files.items() if data["status_suara"]} == published
+    assert body(client.get(f"{desa}.json"))["progres"]["progres"] == len(published)
+    for tps, data in files.items():
+        if tps in published:
+            assert data["tungsura"] == {"chart": {}, "administrasi": None}
+        else:
+            assert data["tungsura"] is None and data["images"] == []
+
+
 def test_a_tps_published_straight_from_the_sirekap_app_lists_the_sites_images(client):
     images = ["https://sirekap.example/6409032002001-20241127-151203--abc.jpg"]
     upload_mark_published(
@@ -338,6 +367,7 @@ URLS = [
     TPS_FILE,
     "/api/wilayah/pkwkk/0.json",
     "/api/progress/pkwkk/6409.csv",
+    "/api/paslon/pkwkk.json",
     "/api/hhcw/pkwkk/99.json",  # an error
 ]
 

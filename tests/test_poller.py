@@ -487,6 +487,26 @@ def test_the_beat_task_skips_while_another_poll_runs_and_releases_its_lock(site)
     redis_client().delete(poller.LOCK_KEY)
 
 
+def test_a_killed_polls_lock_lapses_within_seconds_and_a_late_poll_leaves_the_next_ones_alone():
+    killed = poller._PollLock()
+    assert killed.acquire()
+    assert 0 < redis_client().ttl(poller.LOCK_KEY) <= poller.LOCK_SECONDS
+    redis_client().delete(poller.LOCK_KEY)  # as if it had lapsed, its worker killed mid-poll
+
+    running = poller._PollLock()
+    assert running.acquire()
+    killed.renewed -= poller.LOCK_RENEW_SECONDS  # time for both to renew
+    running.renewed -= poller.LOCK_RENEW_SECONDS
+    killed.renew()
+    killed.release()
+    assert redis_client().get(poller.LOCK_KEY) == running.token.encode()
+    redis_client().expire(poller.LOCK_KEY, 1)
+    running.renew()
+    assert redis_client().ttl(poller.LOCK_KEY) > 1
+    running.release()
+    assert not redis_client().exists(poller.LOCK_KEY)
+
+
 def test_the_beat_task_without_a_site_logs_once_and_does_nothing(settings, caplog):
     settings.SIREKAP_DATA_URL = ""
     poller._say_not_configured.cache_clear()  # once per process: start this test afresh

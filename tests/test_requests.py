@@ -219,3 +219,128 @@ def test_an_unknown_api_path_is_a_json_404(client, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response.json()["error"].startswith("no such path under /api/")
+
+
+# --- Every answer under /api/ is the API's JSON, readable from any origin (docs/api.md)
+
+TPS_ACTIONS = f"/api/uploads/pkwkk/{LABANGKA_TPS}/actions"
+UNKNOWN = "; the paths are in docs/api.md"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("get", "/api", 404, f"no such path under /api/: '/api'{UNKNOWN}"),
+        ("post", "/api", 404, f"no such path under /api/: '/api'{UNKNOWN}"),
+        ("get", "/api/uploads/x", 404, f"no such path under /api/: '/api/uploads/x'{UNKNOWN}"),
+        (
+            "get",
+            f"{TPS_ACTIONS}/x",
+            404,
+            f"no such path under /api/: '{TPS_ACTIONS}/x'{UNKNOWN}",
+        ),
+        # Without their slash: Django would redirect, and a redirected POST loses its body.
+        (
+            "post",
+            "/api/uploads",
+            404,
+            "no such path under /api/: '/api/uploads'; did you mean /api/uploads/ (with a slash)?",
+        ),
+        (
+            "post",
+            TPS_ACTIONS,
+            404,
+            f"no such path under /api/: '{TPS_ACTIONS}'; did you mean {TPS_ACTIONS}/ "
+            "(with a slash)?",
+        ),
+        (
+            "put",
+            "/api/nothing.json",
+            404,
+            f"no such path under /api/: '/api/nothing.json'{UNKNOWN}",
+        ),
+        ("options", "/api/nothing", 404, f"no such path under /api/: '/api/nothing'{UNKNOWN}"),
+        (
+            "get",
+            "/en/api/hhcw/pkwkk.json",
+            404,
+            "no such path: '/en/api/hhcw/pkwkk.json'; the API has no language prefix: "
+            "/api/hhcw/pkwkk.json",
+        ),
+        ("post", "/en/api", 404, "no such path: '/en/api'; the API has no language prefix: /api"),
+        ("get", "/api/uploads/", 405, "method GET is not allowed; use POST"),
+        ("delete", "/api/hhcw/pkwkk.json", 405, "method DELETE is not allowed; use GET"),
+    ],
+)
+def test_every_error_under_api_is_json_with_cors(client, method, path, status, error):
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": error}
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_head_request_to_an_unknown_api_path_gets_the_json_404s_headers(client):
+    response = client.head("/en/api/wilayah/pkwkk/0.json")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_intake_answers_any_origin_too(client, token):
+    response = client.post(
+        "/api/uploads/",
+        {"tps": LABANGKA_TPS, "contest": "pkwkk", "file": [page_file()]},
+        headers={"Authorization": f"Token {token}"},
+    )
+    assert response.status_code == 201
+    assert response["Access-Control-Allow-Origin"] == "*"
+    refused = client.post("/api/uploads/", {}, headers={"Authorization": "Token wrong"})
+    assert refused.status_code == 401
+    assert refused["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_body_too_large_and_a_nul_under_api_are_json_with_cors(client):
+    too_large = multipart(client, "/api/hhcw/pkwkk.json", HUGE)
+    nul = client.get("/en/api/hhcw/pkwkk/6%00.json")
+    for response, status in [(too_large, 413), (nul, 400)]:
+        assert response.status_code == status
+        assert set(response.json()) == {"error"}
+        assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_request_for_a_host_we_do_not_serve_is_a_json_400(client):
+    response = client.get("/api/hhcw/pkwkk.json", headers={"host": "evil.example"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "bad request"}
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.urls("tests.later_urls")
+def test_an_api_route_added_later_answers_its_refusals_and_failures_in_json():
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    not_allowed = client.get("/api/later/")
+    assert not_allowed.status_code == 405
+    assert not_allowed.json() == {"error": "method GET is not allowed; use POST"}
+    assert not_allowed["Allow"] == "POST"
+    forged = client.post("/api/later/", {"x": "1"}, **FORGED_CSRF)
+    assert forged.status_code == 403
+    assert forged.json() == {"error": "forbidden"}
+    failed = client.get("/api/failing/")
+    assert failed.status_code == 500
+    assert failed.json() == {"error": "internal server error; try again later"}
+    for response in (not_allowed, forged, failed):
+        assert response["Access-Control-Allow-Origin"] == "*"
+        assert response["X-Content-Type-Options"] == "nosniff"  # the other headers are kept
+        assert int(response["Content-Length"]) == len(response.content)
+
+
+def test_a_failing_open_data_view_is_a_json_500(monkeypatch):
+    def broken(key):
+        raise RuntimeError("a bug in the snapshot")
+
+    monkeypatch.setattr("public.views.snapshot_entry", broken)
+    response = Client(raise_request_exception=False).get("/api/hhcw/pkwkk.json")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal server error; try again later"}
+    assert response["Access-Control-Allow-Origin"] == "*"

@@ -7,7 +7,15 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from regions.zones import in_zone_text, zone_of_area
-from uploads.models import Document, Page, PublicAreaProgress, Upload, UploadEvent
+from uploads.models import (
+    Document,
+    Page,
+    PublicAreaProgress,
+    TusDocument,
+    TusUpload,
+    Upload,
+    UploadEvent,
+)
 
 
 def _in_area_zone(moment, area_code: str) -> str:
@@ -66,7 +74,7 @@ class PageInline(admin.TabularInline):
     model = Page
     extra = 0
     can_delete = False
-    readonly_fields = ["number", "file", "sha256", "size", "content_type"]
+    readonly_fields = ["number", "file", "sha256", "size", "content_type", "original_sha256"]
 
 
 @admin.register(Document)
@@ -98,3 +106,34 @@ class PublicAreaProgressAdmin(admin.ModelAdmin):
     @admin.display(description=_("fetched at"), ordering="fetched_at")
     def fetched(self, figure: PublicAreaProgress) -> str:
         return _in_area_zone(figure.fetched_at, figure.area_code)
+
+
+class TusUploadInline(admin.TabularInline):
+    model = TusUpload
+    extra = 0
+    can_delete = False
+    readonly_fields = (
+        "id", "page", "filename", "state", "offset", "length", "received", "original_sha256",
+    )  # fmt: skip
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TusDocument)
+class TusDocumentAdmin(_History):
+    """Documents on their way in over tus (docs/uploads.md): which pages arrived, and what became
+    of the document, for whoever helps a KPPS whose phone says it is stuck."""
+
+    list_display = ["key", "upload", "owner", "pages", "taken_at", "refusal_status", "expires"]
+    search_fields = ["key", "^upload__tps__code", "owner__username"]
+    list_select_related = ["upload", "owner"]
+    inlines = [TusUploadInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in TusDocument._meta.fields]
+
+    @admin.display(description=_("expires at"), ordering="expires_at")
+    def expires(self, tus_document: TusDocument) -> str:
+        return _in_area_zone(tus_document.expires_at, tus_document.upload.tps_id)

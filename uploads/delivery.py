@@ -20,7 +20,14 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from uploads import documents
-from uploads.models import Page
+
+
+@dataclass(frozen=True)
+class PageFile:
+    """A page as a delivery sends it: its stored file and its type."""
+
+    name: str
+    content_type: str
 
 
 @dataclass
@@ -32,7 +39,7 @@ class Lease:
     kind: str
     tps_code: str
     sha256: str
-    pages: list[Page]
+    pages: list[PageFile]
     attempt: int
     # The first failed attempt of this document, if any (Upload.failing_since).
     failing_since: datetime.datetime | None = None
@@ -83,8 +90,8 @@ def deliver(lease: Lease) -> Outcome:
         (
             "file",
             (
-                str(page.file.name).rsplit("/", 1)[-1],
-                documents.page_read(str(page.file.name)),
+                page.name.rsplit("/", 1)[-1],
+                documents.page_read(page.name),
                 page.content_type,
             ),
         )

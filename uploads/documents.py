@@ -79,28 +79,41 @@ def pages_check(files: list[UploadedFile]) -> list[CheckedPage]:
         raise PageRefused(
             gettext_noop("no file: send the form's pages as one or more 'file' parts")
         )
-    if len(files) > settings.UPLOAD_MAX_PAGES:
-        raise PageRefused(
-            gettext_noop("too many pages: %(pages)s, at most %(limit)s per document"),
-            pages=len(files),
-            limit=settings.UPLOAD_MAX_PAGES,
-        )
+    pages_count_check(len(files))
     return [_check_page(file, number) for number, file in enumerate(files, start=1)]
 
 
-def _check_page(file: UploadedFile, number: int) -> CheckedPage:
-    where = page_where(number, file.name)
+def pages_count_check(pages: int) -> None:
+    """Refuses more pages than a document may have (UPLOAD_MAX_PAGES)."""
+    if pages > settings.UPLOAD_MAX_PAGES:
+        raise PageRefused(
+            gettext_noop("too many pages: %(pages)s, at most %(limit)s per document"),
+            pages=pages,
+            limit=settings.UPLOAD_MAX_PAGES,
+        )
+
+
+def page_size_check(*, number: int, name: str | None, size: int) -> None:
+    """Refuses an empty page (400) and one larger than UPLOAD_MAX_PAGE_BYTES (413: the intake
+    API answers it 400 with the rest of the document's faults; tus before any byte is sent)."""
+    where = page_where(number, name)
     limit = settings.UPLOAD_MAX_PAGE_BYTES
-    size = file.size or 0
     if size == 0:
         raise PageRefused(gettext_noop("%(where)s: the file is empty"), where=where)
     if size > limit:
         raise PageRefused(
             gettext_noop("%(where)s: %(size)s bytes, more than the %(limit)s allowed per page"),
+            status=413,
             where=where,
             size=size,
             limit=limit,
         )
+
+
+def _check_page(file: UploadedFile, number: int) -> CheckedPage:
+    where = page_where(number, file.name)
+    size = file.size or 0
+    page_size_check(number=number, name=file.name, size=size)
     digest = hashlib.sha256()
     head = b""
     for chunk in file.chunks():

@@ -1,4 +1,5 @@
-"""One upload per (TPS, contest), its documents and its history.
+"""One upload per (TPS, contest), its documents and its history; the documents on their way in
+over tus (resumable, page by page).
 
 The upload is created when the contest opens (status `missing`), so totals are exact from the
 start. Its status only changes through `uploads.services.transitions.upload_transition`, which
@@ -6,6 +7,7 @@ writes an UploadEvent in the same statement.
 """
 
 import enum
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -250,6 +252,11 @@ class Page(models.Model):
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     size = models.PositiveIntegerField(_("size"))
     content_type = models.CharField(_("type"), max_length=40)
+    # SHA-256 of the photo before the sender's browser shrank it ("" unknown): what the phone
+    # kept, so that staff can match a page with the original on the phone.
+    original_sha256 = models.CharField(
+        _("original SHA-256"), max_length=64, blank=True, db_default=""
+    )
 
     objects = PageQuerySet.as_manager()
 
@@ -339,3 +346,144 @@ class PublicAreaProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.area_code or 'national'} {self.published}/{self.total}"
+
+
+class TusDocumentQuerySet(ScopedQuerySet):
+    scope_field = "upload__tps__code"
+
+
+class TusDocument(models.Model):
+    """A document a client sends over tus, one tus upload per page (uploads.services.tus).
+
+    `key` is the client's id for the whole document (Upload-Metadata `document`), and serves as
+    the intake's Idempotency-Key when the pages are all in and the document is taken in as
+    POST /api/uploads/ takes one. The outcome of the last time it was taken in is kept here:
+    the Document, or the refusal in the words the client was answered with.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    key = models.CharField(_("document id"), max_length=200)
+    upload = models.ForeignKey(
+        Upload, verbose_name=_("upload"), on_delete=models.PROTECT, related_name="tus_documents"
+    )
+    pages = models.PositiveSmallIntegerField(_("pages"))
+    # The intake's Intent: the SHA-256 of the document the sender saw as current, "" none, None
+    # not said (three answers, hence NULL), and why a published document is replaced.
+    based_on = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    reason = models.TextField(_("reason"), blank=True, db_default="")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Every page of the document expires together; each PATCH of any page moves this on.
+    expires_at = models.DateTimeField(_("expires at"))
+    document = models.ForeignKey(
+        Document,
+        verbose_name=_("document"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    taken_at = models.DateTimeField(_("taken in at"), null=True, blank=True)
+    refusal_status = models.PositiveSmallIntegerField(_("refusal status"), null=True, blank=True)
+    refusal_error = models.TextField(_("refusal"), blank=True, db_default="")
+    refusal_pesan = models.TextField(blank=True, db_default="")
+    refused_at = models.DateTimeField(_("refused at"), null=True, blank=True)
+    # When the expiry sweep removed its pages' bytes (uploads.services.tus); None while alive.
+    expired_at = models.DateTimeField(_("expired at"), null=True, blank=True)
+
+    objects = TusDocumentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("tus document")
+        verbose_name_plural = _("tus documents")
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="one_tus_document_per_key"),
+        ]
+        indexes = [
+            # The expiry sweep's two questions are range scans over the rows they concern.
+            models.Index(
+                fields=["expires_at"],
+                name="tus_document_expiry",
+                condition=Q(expired_at__isnull=True),
+            ),
+            models.Index(
+                fields=["expired_at"],
+                name="tus_document_expired",
+                condition=Q(expired_at__isnull=False),
+            ),
+            # An upload's last refusal: one index lookup.
+            models.Index(
+                fields=["upload", "refused_at"],
+                name="tus_document_refusal",
+                condition=Q(refused_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.upload_id} {self.key}"
+
+    @property
+    def is_refused(self) -> bool:
+        """Whether the last time it was taken in, it was refused."""
+        if self.refused_at is None:
+            return False
+        return self.taken_at is None or self.taken_at < self.refused_at
+
+
+class TusState(models.TextChoices):
+    OPEN = "open", _("receiving")
+    COMPLETE = "complete", _("complete")
+    TAKEN = "taken", _("taken in")
+    REFUSED = "refused", _("refused")
+    TERMINATED = "terminated", _("terminated")
+    EXPIRED = "expired", _("expired")
+
+    # Whose bytes are in a part file of their own (the others are stored with their document,
+    # or gone).
+    WITH_PART = enum.nonmember(("open", "complete", "refused"))
+    # All their bytes arrived: a page the document may be taken in with.
+    ARRIVED = enum.nonmember(("complete", "taken", "refused"))
+    # Gone: answered 410 until the row is purged.
+    ENDED = enum.nonmember(("terminated", "expired"))
+
+
+class TusUpload(models.Model):
+    """One page of a TusDocument on its way in: the tus resource at /api/uploads/tus/<id>.
+
+    The id is random (uuid4: 122 random bits), so an upload's URL cannot be guessed. The bytes
+    are in a part file (uploads.tus_parts) until the document is taken in; `offset` only moves
+    on once they are written and fsynced.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tus_document = models.ForeignKey(
+        TusDocument, verbose_name=_("document"), on_delete=models.CASCADE, related_name="parts"
+    )
+    page = models.PositiveSmallIntegerField(_("page"))
+    filename = models.CharField(_("file name"), max_length=255)
+    original_sha256 = models.CharField(_("original SHA-256"), max_length=64, blank=True)
+    # Upload-Metadata as the client sent it: HEAD answers it back.
+    metadata = models.TextField()
+    length = models.PositiveIntegerField(_("length"))
+    offset = models.PositiveIntegerField(_("offset"), default=0)
+    # Every byte read from a PATCH body, kept or discarded (a checksum mismatch): more than
+    # `length` means bytes were sent twice.
+    received = models.PositiveBigIntegerField(_("bytes received"), default=0)
+    state = models.CharField(
+        _("state"), max_length=10, choices=TusState.choices, default=TusState.OPEN
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("tus upload")
+        verbose_name_plural = _("tus uploads")
+        ordering = ["tus_document", "page", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.tus_document_id} p{self.page} {self.offset}/{self.length}"

@@ -15,6 +15,8 @@ logged with its URL and skipped; the rest of the run proceeds. See docs/poller.m
 import functools
 import logging
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -35,6 +37,16 @@ logger = logging.getLogger(__name__)
 
 # In the broker's Redis, which never evicts: the cache's may drop a lock under memory pressure.
 LOCK_KEY = "sirekap:uploads:poll-public-site"
+# The lock is held this long and renewed by the running poll every LOCK_RENEW_SECONDS: a poll
+# whose worker was killed holds it at most this long (expiring with Celery's hard time limit, a
+# killed poll stopped every poll for three minutes: benchmarks.election's worker drill).
+LOCK_SECONDS = 30
+LOCK_RENEW_SECONDS = 5
+# Renews, or releases, the lock only while it is still this poll's (its token): a poll that
+# stalled past LOCK_SECONDS must not extend or remove the lock of the one that took over.
+_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call({}) end return 0"
+_RENEW_IF_OURS = _IF_OURS.format("'expire', KEYS[1], ARGV[2]")
+_RELEASE_IF_OURS = _IF_OURS.format("'del', KEYS[1]")
 
 
 class PollRefused(Exception):
@@ -117,21 +129,44 @@ def _outermost(roots: list[tuple[str, str]]) -> list[tuple[str, str]]:
 # --- Running
 
 
+def _idle() -> None:
+    """No heartbeat: a poll run by hand holds no lock."""
+
+
 def poll_exclusively() -> PollSummary | None:
     """What beat runs: one poll, unless the previous one is still running (or nothing is set)."""
     if not settings.SIREKAP_DATA_URL:
         _say_not_configured()
         return None
-    # The lock expires when Celery would kill the task anyway, so a killed poll cannot hold it.
-    if not redis_client().set(LOCK_KEY, "running", nx=True, ex=settings.CELERY_TASK_TIME_LIMIT):
+    lock = _PollLock()
+    if not lock.acquire():
         logger.info("poll: the previous poll is still running; skipping this one")
         return None
     try:
-        summary = poll()
+        summary = poll(heartbeat=lock.renew)
     finally:
-        redis_client().delete(LOCK_KEY)
+        lock.release()
     logger.info("poll: %s", summary)
     return summary
+
+
+class _PollLock:
+    """The one poll running, in Redis: a short lease renewed while the poll runs."""
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex
+        self.renewed = time.monotonic()
+
+    def acquire(self) -> bool:
+        return bool(redis_client().set(LOCK_KEY, self.token, nx=True, ex=LOCK_SECONDS))
+
+    def renew(self) -> None:
+        if time.monotonic() - self.renewed >= LOCK_RENEW_SECONDS:
+            self.renewed = time.monotonic()
+            redis_client().eval(_RENEW_IF_OURS, 1, LOCK_KEY, self.token, LOCK_SECONDS)
+
+    def release(self) -> None:
+        redis_client().eval(_RELEASE_IF_OURS, 1, LOCK_KEY, self.token)
 
 
 @functools.cache
@@ -140,8 +175,11 @@ def _say_not_configured() -> None:
     logger.warning("poll: SIREKAP_DATA_URL is not set; the public site is not polled")
 
 
-def poll(*, kind: str | None = None, region: str | None = None) -> PollSummary:
-    """One walk of the public site from each contest's region (or `region`) down to the changes."""
+def poll(
+    *, kind: str | None = None, region: str | None = None, heartbeat: Callable[[], None] = _idle
+) -> PollSummary:
+    """One walk of the public site from each contest's region (or `region`) down to the changes.
+    `heartbeat` is called at least every LOCK_RENEW_SECONDS while it runs."""
     if not settings.SIREKAP_DATA_URL:
         raise PollRefused("SIREKAP_DATA_URL is not set: there is no public site to poll")
     roots = poll_roots(kind=kind, region=region)
@@ -149,7 +187,7 @@ def poll(*, kind: str | None = None, region: str | None = None) -> PollSummary:
     with httpx.Client(
         timeout=settings.POLL_TIMEOUT_SECONDS, limits=limits, follow_redirects=True
     ) as client:
-        return _Walk(client).run(roots)
+        return _Walk(client, heartbeat).run(roots)
 
 
 @dataclass
@@ -204,7 +242,8 @@ def _fetch(client: httpx.Client, url: str, headers: dict, *, retries: int, backo
 class _Walk:
     """One run: the pool fetches, this thread reads the replies, writes, and decides what next."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, client: httpx.Client, heartbeat: Callable[[], None]) -> None:
+        self.heartbeat = heartbeat
         self.fetch = functools.partial(
             _fetch, client, retries=settings.POLL_RETRIES, backoff=settings.POLL_BACKOFF_SECONDS
         )
@@ -218,7 +257,8 @@ class _Walk:
             for kind, code in roots:
                 self._submit(kind, [code])
             while self.pending:
-                done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(self.pending, LOCK_RENEW_SECONDS, return_when=FIRST_COMPLETED)
+                self.heartbeat()
                 for future in done:
                     self._handle(self.pending.pop(future), future.result())
         finally:

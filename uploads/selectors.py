@@ -6,12 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, F, OuterRef, Subquery, When
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce
 
 from regions.selectors import contest_area_of
 from uploads.kpu import ts_time
-from uploads.models import Action, PublicAreaProgress, Status, StuckReason, Upload, UploadEvent
+from uploads.models import (
+    Action,
+    PublicAreaProgress,
+    Status,
+    StuckReason,
+    TusDocument,
+    Upload,
+    UploadEvent,
+)
 from uploads.progress.selectors import Counts, SiteFigure, progress_of_area
 
 
@@ -188,3 +196,24 @@ def site_figure(*, kind: str, area_code: str) -> SiteFigure | None:
     if row is None:
         return None
     return SiteFigure(row.published, row.total, ts_time(row.site_ts), row.children)
+
+
+def upload_with_pages(*, kind: str, tps_code: str) -> Upload | None:
+    """The upload of a contest kind at a TPS, with its current document's pages."""
+    return (
+        Upload.objects.filter(tps_id=tps_code, contest__kind=kind)
+        .select_related("contest", "taken_by", "document")
+        .prefetch_related("document__pages")
+        .first()
+    )
+
+
+def tus_refusal_last(*, upload_id: int) -> TusDocument | None:
+    """The document sent over tus for an upload that was refused last, unless it was taken in
+    after its refusal."""
+    return (
+        TusDocument.objects.filter(upload_id=upload_id, refused_at__isnull=False)
+        .filter(Q(taken_at__isnull=True) | Q(taken_at__lt=F("refused_at")))
+        .order_by("-refused_at")
+        .first()
+    )

@@ -6,6 +6,7 @@ from celery import shared_task
 from uploads import delivery, poller
 from uploads.services.delivery import upload_claim, upload_record_outcome
 from uploads.services.sweeper import uploads_sweep
+from uploads.services.tus import tus_uploads_expire
 
 
 @shared_task
@@ -27,3 +28,8 @@ def sweep_uploads() -> None:
 def poll_public_site() -> None:
     # Beat fires every POLL_INTERVAL_SECONDS; a poll still running makes the next one skip.
     poller.poll_exclusively()
+
+
+@shared_task
+def expire_tus_uploads() -> None:
+    tus_uploads_expire()

@@ -16,18 +16,20 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.guards import refusal_record, require
 from accounts.models import AccessKind
 from accounts.scope import Can, scope_of
-from accounts.selectors import user_for_token
 from sirekap_tracker.proxies import client_address
+from uploads.api import (
+    IDEMPOTENCY_KEY_MAX,
+    error_response,
+    token_user,
+    too_many_response,
+)
 from uploads.documents import EXTENSION, page_response
 from uploads.forms import UploadForm
 from uploads.limits import intake_rate_check
 from uploads.models import Page, Upload
+from uploads.selectors import tus_refusal_last, upload_with_pages
 from uploads.services.actions import ActionConflict, ActionRefused, upload_act
 from uploads.services.intake import Intent, Receipt, UploadRefused, upload_receive
-
-# Document.idempotency_key holds this much; a longer key is refused, never cut (two keys that
-# share their first 200 characters would collide).
-IDEMPOTENCY_KEY_MAX = 200
 
 
 def _receipt_body(receipt: Receipt) -> dict:
@@ -39,17 +41,6 @@ def _receipt_body(receipt: Receipt) -> dict:
         "status": upload.status,
         "sha256": receipt.document.sha256,
     }
-
-
-def _error(message: str, status: int, pesan: str = "") -> JsonResponse:
-    """An error as the API answers it: `error` in English, and for a refused upload `pesan`, the
-    same in Indonesian for the officer holding the phone."""
-    response = JsonResponse(
-        {"error": message, **({"pesan": pesan} if pesan else {})}, status=status
-    )
-    if status == 401:
-        response["WWW-Authenticate"] = 'Token realm="sirekap-tracker"'
-    return response
 
 
 def _upload_state(upload: Upload) -> dict:
@@ -70,19 +61,6 @@ def _upload_state(upload: Upload) -> dict:
     }
 
 
-def _token_user(request: HttpRequest):
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme != "Token" or not key.strip():
-        return None
-    return user_for_token(key.strip())
-
-
-def _too_many(retry_after: int) -> JsonResponse:
-    response = _error(f"too many uploads; try again in {retry_after} s", 429)
-    response["Retry-After"] = str(retry_after)
-    return response
-
-
 # Token-authenticated like api_upload.
 @csrf_exempt
 def api_upload_action(request: HttpRequest, kind: str, code: str) -> JsonResponse:
@@ -90,24 +68,26 @@ def api_upload_action(request: HttpRequest, kind: str, code: str) -> JsonRespons
     request, 403 outside the user's region, 404 for no such upload, 409 when someone else
     changed it first (with what they did)."""
     if request.method != "POST":
-        response = _error(f"method {request.method} is not allowed; use POST", 405)
+        response = error_response(f"method {request.method} is not allowed; use POST", 405)
         response["Allow"] = "POST"
         return response
-    user = _token_user(request)
+    user = token_user(request)
     if user is None:
-        return _error("a valid 'Authorization: Token <key>' header is required", 401)
+        return error_response("a valid 'Authorization: Token <key>' header is required", 401)
     if not scope_of(user).acts_on(code):
         refusal_record(request, AccessKind.NOT_ALLOWED, code[:13], user=user)
-        return _error(f"TPS {code[:13]} is outside your region, or your role may not act", 403)
+        return error_response(
+            f"TPS {code[:13]} is outside your region, or your role may not act", 403
+        )
     upload = Upload.objects.filter(tps_id=code, contest__kind=kind).first()
     if upload is None:
-        return _error(f"no upload of contest {kind[:10]} at TPS {code[:13]}", 404)
+        return error_response(f"no upload of contest {kind[:10]} at TPS {code[:13]}", 404)
     try:
         body = json.loads(request.body or b"{}")
     except ValueError as error:
-        return _error(f"the body is not JSON: {error}", 400)
+        return error_response(f"the body is not JSON: {error}", 400)
     if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
-        return _error(
+        return error_response(
             'the body must be a JSON object of strings: {"action": ..., "note": ...}', 400
         )
     try:
@@ -120,10 +100,62 @@ def api_upload_action(request: HttpRequest, kind: str, code: str) -> JsonRespons
             note=body.get("note", ""),
         )
     except ActionRefused as refused:
-        return _error(str(refused), 400, pesan=refused.words.said_in("id"))
+        return error_response(str(refused), 400, pesan=refused.words.said_in("id"))
     except ActionConflict as conflict:
         return JsonResponse(_conflict_body(conflict), status=409)
     return JsonResponse(_upload_state(upload))
+
+
+def api_upload_state(request: HttpRequest, kind: str, code: str) -> JsonResponse:
+    """GET: the state of the upload of a contest at a TPS, for a client that sent it (or may
+    see it): its status and since when, stuck or not and why, its current document's SHA-256 and
+    pages, and the last refusal of a document sent over tus. A token or a session; 401 without
+    either, 403 outside the user's region, 404 for no such upload."""
+    if request.method not in ("GET", "HEAD"):
+        response = error_response(f"method {request.method} is not allowed; use GET", 405)
+        response["Allow"] = "GET, HEAD"
+        return response
+    user = token_user(request) if "Authorization" in request.headers else request.user
+    if user is None or not user.is_authenticated:
+        message = "a valid 'Authorization: Token <key>' header or a logged-in session is required"
+        return error_response(message, 401)
+    if not scope_of(user).sees(code):
+        refusal_record(request, AccessKind.NOT_VISIBLE, code[:13], user=user)
+        return error_response(f"TPS {code[:13]} is outside your region", 403)
+    upload = upload_with_pages(kind=kind, tps_code=code)
+    if upload is None:
+        return error_response(f"no upload of contest {kind[:10]} at TPS {code[:13]}", 404)
+    response = JsonResponse(_upload_state_with_pages(upload))
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _upload_state_with_pages(upload: Upload) -> dict:
+    document = upload.document
+    pages: list[Page] = list(document.pages.all()) if document else []
+    refused = tus_refusal_last(upload_id=upload.pk)
+    return {
+        **_upload_state(upload),
+        "document_id": (document.idempotency_key or None) if document else None,
+        "pages": [
+            {
+                "number": page.number,
+                "sha256": page.sha256,
+                "size": page.size,
+                "original_sha256": page.original_sha256 or None,
+            }
+            for page in pages
+        ],
+        "refusal": {
+            "document_id": refused.key,
+            "status": refused.refusal_status,
+            "error": refused.refusal_error,
+            "pesan": refused.refusal_pesan,
+            "at": refused.refused_at.isoformat(),
+        }
+        if refused and refused.refused_at
+        else None,
+    }
 
 
 def _conflict_body(conflict: ActionConflict) -> dict:
@@ -164,21 +196,21 @@ def _form_data(request: HttpRequest):
 @csrf_exempt
 def api_upload(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
-        response = _error(f"method {request.method} is not allowed; use POST", 405)
+        response = error_response(f"method {request.method} is not allowed; use POST", 405)
         response["Allow"] = "POST"
         return response
     # The address first, so that attempts without a valid token count too.
     if retry_after := intake_rate_check(address=client_address(request)):
-        return _too_many(retry_after)
-    user = _token_user(request)
+        return too_many_response(retry_after)
+    user = token_user(request)
     if user is None:
-        return _error("a valid 'Authorization: Token <key>' header is required", 401)
+        return error_response("a valid 'Authorization: Token <key>' header is required", 401)
     if retry_after := intake_rate_check(user_id=user.pk):
-        return _too_many(retry_after)
+        return too_many_response(retry_after)
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > IDEMPOTENCY_KEY_MAX:
         message = f"Idempotency-Key: {len(key)} characters, at most {IDEMPOTENCY_KEY_MAX}"
-        return _error(message, 400)
+        return error_response(message, 400)
     try:
         fields, files = _form_data(request)
         receipt = upload_receive(
@@ -196,7 +228,7 @@ def api_upload(request: HttpRequest) -> JsonResponse:
     except UploadRefused as refused:
         if refused.status == 403:
             refusal_record(request, AccessKind.NOT_ALLOWED, fields.get("tps", "")[:13], user=user)
-        return _error(str(refused), refused.status, pesan=refused.words.said_in("id"))
+        return error_response(str(refused), refused.status, pesan=refused.words.said_in("id"))
     return JsonResponse(_receipt_body(receipt), status=201 if receipt.created else 200)
 
 

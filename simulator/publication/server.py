@@ -235,6 +235,6 @@ def refresh_until_stopped(site: PublicationSite, stopping: list[int]) -> None:
         if time.monotonic() >= due:
             due = time.monotonic() + CATALOG_REFRESH_SECONDS
             try:
-                catalog_refresh(site)
+                catalog_refresh(site, unless_unchanged=True)
             except DatabaseError:
                 logger.exception("catalog refresh failed; serving the contests loaded before")

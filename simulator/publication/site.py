@@ -153,6 +153,8 @@ class PublicationSite:
         self.lock = threading.Lock()
         self.contests = contests
         self.catalog_changed_at = clock()
+        # What the catalog was read from (simulator.publication.catalog.catalog_fingerprint).
+        self.catalog_fingerprint: tuple | None = None
         self._clear()
 
     def _clear(self) -> None:

@@ -6,6 +6,7 @@ are stored and the upload queued; the delivery task is sent after commit. Anythi
 writes nothing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -58,13 +59,16 @@ def upload_receive(
     ip: str = "",
     idempotency_key: str = "",
     intent: Intent = Intent(),
+    originals: Sequence[str] = (),
 ) -> Receipt:
     """Takes a document for a TPS and contest and queues it for delivery.
 
     The identifiers and the user's region are checked before any page is read. The same content
     again (or the same Idempotency-Key) returns the upload as it is: no second document, no
     second delivery. A KPPS's upload has source KPPS; anyone else's is the PPK's (on its
-    behalf). Raises UploadRefused (400, 403 or 409) and writes nothing.
+    behalf). `originals`: the SHA-256 of each page's photo before the sender shrank it, in page
+    order ("" unknown), kept with the pages. Raises UploadRefused (400, 403 or 409) and writes
+    nothing.
     """
     scope = intake_target_check(tps_code=tps_code, kind=kind, user=user)
     try:
@@ -82,11 +86,12 @@ def upload_receive(
         _check_replaceable(upload, sha256, scope, intent)
         _check_not_elsewhere(upload, sha256, scope, intent)
         document = _document_create(
-            upload, pages, sha256, user, source, idempotency_key, intent.reason
+            upload, pages, sha256, user, source, idempotency_key, intent.reason, originals
         )
         _queue(upload, document, user, source, ip)
         transaction.on_commit(partial(deliveries_enqueue, [upload.pk]))
-    upload.refresh_from_db()
+    # As the transition left it, with what the receipt shows, in one query.
+    upload.refresh_from_db(from_queryset=Upload.objects.select_related("tps", "contest"))
     return Receipt(upload, document, created=True)
 
 
@@ -183,6 +188,8 @@ def _check_replaceable(upload: Upload, sha256: str, scope: Scope, intent: Intent
             status=409,
             where=where,
         )
+    if upload.document_id is None:
+        return  # a first document: a document is made current when it is made, so none is kept
     versions = upload.documents.aggregate(
         total=Count("pk"), same=Count("pk", filter=Q(sha256=sha256))
     )
@@ -216,14 +223,12 @@ def _check_not_elsewhere(upload: Upload, sha256: str, scope: Scope, intent: Inte
     """The same pages already sent for another TPS or contest are refused, naming it: a photo of
     the wrong form is the commonest mistake in the field. KPU staff may confirm it with a reason
     (a form that truly covers both)."""
-    other = (
-        Document.objects.filter(sha256=sha256)
-        .exclude(upload_id=upload.pk)
-        .select_related("upload__contest", "upload__tps")
-        .first()
-    )
-    if other is None or (scope.may(Can.AUDIT) and intent.reason):
+    others = Document.objects.filter(sha256=sha256).exclude(upload_id=upload.pk)
+    # Asked lean first: nearly every document is new, and the names are read only to refuse.
+    if not others.exists() or (scope.may(Can.AUDIT) and intent.reason):
         return
+    other = others.select_related("upload__contest", "upload__tps").first()
+    assert other is not None
     raise UploadRefused(
         gettext_noop(
             "this document (SHA-256 %(sha256)s) was already sent for TPS %(tps)s (%(name)s) "
@@ -237,7 +242,7 @@ def _check_not_elsewhere(upload: Upload, sha256: str, scope: Scope, intent: Inte
     )
 
 
-def _document_create(upload, pages, sha256, user, source, key, reason) -> Document:
+def _document_create(upload, pages, sha256, user, source, key, reason, originals) -> Document:
     document = Document.objects.create(
         upload=upload,
         sha256=sha256,
@@ -256,6 +261,7 @@ def _document_create(upload, pages, sha256, user, source, key, reason) -> Docume
             sha256=page.sha256,
             size=page.size,
             content_type=page.content_type,
+            original_sha256=originals[page.number - 1] if page.number <= len(originals) else "",
         )
         for page in pages
     )

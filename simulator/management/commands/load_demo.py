@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from regions import demo
-from regions.services import areas_import
+from regions.services import areas_import, candidates_import
 from simulator.demo_accounts import demo_accounts_make
 from uploads.services.contests import contest_open
 
@@ -13,7 +13,8 @@ from uploads.services.contests import contest_open
 class Command(BaseCommand):
     help = (
         "Loads Kabupaten Penajam Paser Utara: its 4 kecamatan, 54 kelurahan/desa and 293 Pilkada "
-        "2024 TPS (per-desa split illustrative), with pkwkp and pkwkk opened. Idempotent."
+        "2024 TPS (per-desa split illustrative), with pkwkp and pkwkk opened and their "
+        "candidates (partly illustrative). Idempotent."
     )
 
     def add_arguments(self, parser):
@@ -33,6 +34,9 @@ class Command(BaseCommand):
             opened = contest_open(kind=kind, region_code=region, name=name, closes_at=closes_at)
             total, new = opened.total_uploads, opened.new_uploads
             self.stdout.write(f"{kind} {region}: {total} expected uploads ({new} new)")
+        for kind in demo.CANDIDATES:
+            listed = candidates_import(kind=kind, rows=demo.candidate_rows(kind))
+            self.stdout.write(f"{kind} candidates: {listed}")
         if accounts:
             self._accounts_print(demo_accounts_make())
 

@@ -3,7 +3,7 @@ import argparse
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from simulator.publication.catalog import catalog_load
+from simulator.publication.catalog import catalog_fingerprint, catalog_load
 from simulator.publication.server import serve
 from simulator.publication.site import PublicationSite, SiteConfig
 
@@ -49,9 +49,10 @@ class Command(BaseCommand):
             publish_delay_s=options["publish_delay_s"],
             seed=options["seed"],
         )
-        contests = catalog_load()
+        contests, fingerprint = catalog_load(), catalog_fingerprint()
         connection.close()
         site = PublicationSite(config, contests)
+        site.catalog_fingerprint = fingerprint
         serve(site, options["host"], options["port"], self.announce)
 
     def announce(self, url: str) -> None:
