@@ -92,8 +92,9 @@ def page_file(*, part: str, sort: str) -> str:
     return "-".join(words) or "index"
 
 
-def page_file_part(file: str) -> tuple[str, str] | None:
-    """(part, sort) of a page_file name, or None when it is none."""
+def page_file_part(file: str) -> tuple[str, str]:
+    """(part, sort) of a page_file name; what it is not, the view refuses (no such part or
+    sort)."""
     if file == "index":
         return "page", "code"
     part, _, sort = file.partition("-sort-") if "-sort-" in file else (file, "", "code")

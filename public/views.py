@@ -319,7 +319,7 @@ def progress_page(request: HttpRequest, kind: str, code: str = "", file: str = "
         raise Http404("no such contest or area code")
     part, sort = request.GET.get("part", "page"), request.GET.get("sort", "code")
     if file:
-        part, sort = page_file_part(file) or ("", "")
+        part, sort = page_file_part(file)
         if sort not in CHILD_SORTS or (sort != "code" and len(code) == codes.TPS_LENGTH):
             raise Http404("no such sort of the page")
     if part not in (TPS_PARTS if len(code) == codes.TPS_LENGTH else AREA_PARTS):
