@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-election bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-snapshot-lag bench-mirror bench-election bench
 
 install: $(STAMP)
 
@@ -110,6 +110,17 @@ bench-public: install
 bench-snapshot: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot
 
+# How long a publication takes to show in the public JSON, page and poll part at 150 a second
+# for 2 minutes over the national tree, with the snapshot worker and beat run as deployed
+# (about 10 minutes, half of it building the data).
+bench-snapshot-lag: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot_lag
+
+# What mirroring the snapshot to a bucket costs the refresh, and the puts, against moto's S3
+# server on loopback (the PPU demo; about 2 minutes).
+bench-mirror: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.mirror
+
 # Election night at national scale: 823,236 TPS x 5 contests, 150 uploads/s through the intake
 # API for 15 minutes with every process of docker-compose.yml, faults and fault drills; per
 # minute and in total what is taken in, delivered, published and seen, and at the end nothing
@@ -119,8 +130,8 @@ bench-snapshot: install
 bench-election: install
 	$(PY) -m benchmarks.election
 
-# Every benchmark above, one after the other (about 45 minutes); the figures go in the README.
-bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-public bench-election
+# Every benchmark above, one after the other (about 60 minutes); the figures go in the README.
+bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-snapshot-lag bench-mirror bench-public bench-election
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start

@@ -21,12 +21,11 @@ import tempfile
 import time
 from io import StringIO
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from benchmarks.throwaway import DEFAULT_NAME, machine, throwaway_database
+from benchmarks.throwaway import DEFAULT_NAME, bench_redis_url, machine, throwaway_database
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-BENCH_REDIS_DB = 7  # away from `make run` (0) and the tests (9 and up)
+BENCH_REDIS_DB = 7
 CONTESTS = ["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
 
 
@@ -38,7 +37,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=0, help="of the stand-in, per PUT")
     parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
     options = parser.parse_args()
-    os.environ["REDIS_URL"] = _bench_redis_url()
+    os.environ["REDIS_URL"] = bench_redis_url(BENCH_REDIS_DB)
     os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="sirekap-bench-media-")
     with throwaway_database(options.database):
         _prepare()
@@ -48,18 +47,6 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-
-
-def _bench_redis_url() -> str:
-
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        from sirekap_tracker import embedded
-
-        return embedded.redis_url(BENCH_REDIS_DB)
-    if url.startswith("unix://"):
-        return url.split("?")[0] + f"?db={BENCH_REDIS_DB}"
-    return urlunsplit(urlsplit(url)._replace(path=f"/{BENCH_REDIS_DB}"))
 
 
 def _prepare() -> None:

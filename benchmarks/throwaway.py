@@ -48,6 +48,19 @@ def timed(command: str, *arguments: str) -> tuple[float, str]:
     return time.perf_counter() - started, out.getvalue().strip()
 
 
+def bench_redis_url(db: int) -> str:
+    """A Redis database of a benchmark's own on the server REDIS_URL points to (the embedded
+    one when unset), away from `make run` (0) and the tests (9 and up)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        from sirekap_tracker import embedded
+
+        return embedded.redis_url(db)
+    if url.startswith("unix://"):
+        return url.split("?")[0] + f"?db={db}"
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
 def machine() -> str:
     return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
 

@@ -64,6 +64,10 @@ def thresholds() -> dict[str, Threshold]:
         ),
         # One snapshot process rebuilds about 50 areas a second: 500 is ten seconds behind.
         "snapshot_backlog": Threshold(500, 1_500, "count"),
+        # The mirror's worker puts what changed every PUBLIC_MIRROR_SECONDS: an object that
+        # waits for a minute is behind what a CDN's readers should see.
+        "mirror_oldest": Threshold(30, 120, "seconds"),
+        "mirror_failing": Threshold(1, 100, "count"),
         "database_ms": Threshold(20, 200, "ms"),
         "redis_ms": Threshold(10, 100, "ms"),
     }
@@ -129,6 +133,7 @@ def system_board(state: SystemState) -> list[Section]:
         Section(_("Deliveries to the publication server"), _deliveries(state, limits)),
         Section(_("Poller of the public site"), _poller(state, limits)),
         Section(_("Public pages (snapshot)"), _snapshots(state, limits)),
+        *_mirror_section(state, limits),
         Section(_("Database and Redis"), _dependencies(state, limits)),
     ]
 
@@ -283,6 +288,30 @@ def _snapshots(state: SystemState, limits: dict[str, Threshold]) -> list[Row]:
         label = _("%(kind)s: areas waiting for a refresh") % {"kind": snapshot.kind.upper()}
         rows.append(_judged(label, snapshot.backlog, limits["snapshot_backlog"]))
     return rows
+
+
+def _mirror_section(state: SystemState, limits: dict[str, Threshold]) -> list[Section]:
+    """The mirror on object storage, when PUBLIC_S3_BUCKET is set."""
+    if settings.PUBLIC_S3 is None:
+        return []
+    title = _("Public pages on object storage (mirror)")
+    mirror = state.mirror
+    if mirror is None:
+        return [Section(title, [_unknown(_("Mirror"), _("unknown: the database does not answer"))])]
+    waiting = _("%(count)s objects") % {"count": formatted(mirror.pending, "count")}
+    oldest = mirror.oldest_pending
+    age = 0.0 if oldest is None else max(0.0, state.at - oldest.timestamp())
+    rows = [
+        _judged(_("Waiting to be put on the bucket"), age, limits["mirror_oldest"],
+                _("%(objects)s, the oldest for %(age)s") % {"objects": waiting,
+                                                            "age": duration(age)}),
+    ]  # fmt: skip
+    failing = _("%(count)s objects") % {"count": formatted(mirror.failing, "count")}
+    if mirror.failing:
+        failing += f": {mirror.last_error}"
+    rows.append(_judged(_("Failing puts, retried"), mirror.failing, limits["mirror_failing"],
+                        failing))  # fmt: skip
+    return [Section(title, rows)]
 
 
 def _dependencies(state: SystemState, limits: dict[str, Threshold]) -> list[Row]:

@@ -69,6 +69,7 @@ class SystemCollector:
         yield from self._queues(state)
         yield from self._pipeline(state)
         yield from self._snapshots(state)
+        yield from self._mirror(state)
         if state.database["ok"]:
             yield from self._uploads()
 
@@ -184,6 +185,34 @@ class SystemCollector:
             backlog.add_metric([snapshot.kind], snapshot.backlog)
         yield age
         yield backlog
+
+    def _mirror(self, state: SystemState) -> Iterator[Metric]:
+        mirror = state.mirror
+        if mirror is None:
+            return
+        yield GaugeMetricFamily(
+            "sirekap_mirror_pending_objects",
+            "Objects of the public snapshot's mirror waiting to be put on (or deleted from) the "
+            "bucket.",
+            value=mirror.pending,
+        )
+        oldest = mirror.oldest_pending
+        yield GaugeMetricFamily(
+            "sirekap_mirror_oldest_pending_age_seconds",
+            "Seconds since the longest waiting object of the mirror changed (0: none waits).",
+            value=0.0 if oldest is None else max(0.0, state.at - oldest.timestamp()),
+        )
+        yield GaugeMetricFamily(
+            "sirekap_mirror_failing_objects",
+            "Objects of the mirror whose last put or delete failed (retried with a growing wait).",
+            value=mirror.failing,
+        )
+        last = mirror.last_pushed
+        yield GaugeMetricFamily(
+            "sirekap_mirror_last_push_age_seconds",
+            "Seconds since a put or delete on the bucket last worked (+Inf: never).",
+            value=_age(None if last is None else max(0.0, state.at - last.timestamp())),
+        )
 
     def _uploads(self) -> Iterator[Metric]:
         try:

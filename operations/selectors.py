@@ -17,6 +17,7 @@ from django.db import DatabaseError
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from public import snapshots
+from public.selectors import MirrorState, public_mirror_state
 from sirekap_tracker import health
 from uploads import counters
 from uploads.selectors import Waiting, uploads_waiting
@@ -51,6 +52,8 @@ class SystemState:
     waiting: Waiting | None
     counts: counters.PipelineCounts | None
     snapshots: list[SnapshotState]
+    # The public snapshot's mirror on object storage; None when it is off or unreadable.
+    mirror: MirrorState | None = None
 
 
 def celery_queues() -> list[str]:
@@ -76,6 +79,7 @@ def system_state() -> SystemState:
         waiting=_waiting() if database["ok"] else None,
         counts=_or_none(counters.pipeline_counts) if redis_state["ok"] else None,
         snapshots=snapshot_states(),
+        mirror=_mirror() if database["ok"] else None,
     )
 
 
@@ -83,6 +87,15 @@ def _or_none[T](read: Callable[[], T]) -> T | None:
     try:
         return read()
     except REDIS_ERRORS:
+        return None
+
+
+def _mirror() -> MirrorState | None:
+    if settings.PUBLIC_S3 is None:
+        return None
+    try:
+        return public_mirror_state()
+    except DatabaseError:
         return None
 
 

@@ -55,6 +55,14 @@ AREA_PARTS = {
     "timeline": "public/progress.html#timeline",
 }
 TPS_PARTS = {"page": "public/tps.html", "live": "public/tps.html#live"}
+# Counts change every few seconds on election night. Five seconds (the staff page's poll) lets a
+# cache in front answer thousands of readers of the national file or page with one request to
+# us per 5 s; for 30 s more it may answer at once while it refreshes; and if we fail (a restart, the
+# database away) it keeps serving the last good file for 10 minutes rather than an error.
+SHORT_CACHE = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
+# A page's URL names one stored file, never overwritten, of a document that may no longer be
+# replaced once published (Status.UNPUBLISHED): its bytes never change.
+LONG_CACHE = "public, max-age=31536000, immutable"
 # Where a page says that its figures may be out of date (public.views), inside the polled part
 # so that the banner comes and goes with the polls.
 STALE_MARK = b"<!--stale-->"
@@ -63,6 +71,38 @@ INDENTATION = re.compile(r"\n\s+")
 
 def page_name(*, language: str, part: str, sort: str) -> str:
     return f"page.{language}.{part}.{sort}.html"
+
+
+def page_parts(name: str) -> list[str]:
+    """The entries a page's polls ask for (its live part, with the page's sort, and its
+    timeline); none for anything but a page."""
+    stem, *variant = name.split(".")[:-1]
+    if stem != "page" or len(variant) != 3 or variant[1] != "page":
+        return []
+    language, _, sort = variant
+    return [page_name(language=language, part="live", sort=sort),
+            page_name(language=language, part="timeline", sort="code")]  # fmt: skip
+
+
+def page_file(*, part: str, sort: str) -> str:
+    """A page's part and sort as a file in the area's folder of URLs, beside the page itself
+    (`index`): `live`, `timeline`, `sort-progress`, `live-sort-progress`. The polls ask for these,
+    not for ?part=, so that a static host or CDN serving the mirror (public/mirror.py) answers
+    them as the objects they are."""
+    words = [] if part == "page" else [part]
+    words += [] if sort == "code" else ["sort", sort]
+    return "-".join(words) or "index"
+
+
+def page_file_part(file: str) -> tuple[str, str]:
+    """(part, sort) of a page_file name; what it is not, the view refuses (no such part or
+    sort)."""
+    if file == "index":
+        return "page", "code"
+    part, _, sort = file.partition("-sort-") if "-sort-" in file else (file, "", "code")
+    if part.startswith("sort-"):
+        part, sort = "page", part.removeprefix("sort-")
+    return part, sort
 
 
 def home_name(language: str) -> str:

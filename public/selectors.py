@@ -4,9 +4,11 @@ note, an event or a token. The open data is built from these reads (public.opend
 """
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
-from django.db.models import F
+from django.db.models import Count, F, Max, Min, Q
 
+from public.models import MirroredObject
 from public.opendata import PUBLIC_STATUS, PageImage, TpsRow, page_url, public_counts
 from regions import codes
 from regions.selectors import ContestArea, contest_area_of
@@ -156,4 +158,32 @@ def _tps_row(upload: Upload) -> TpsRow:
             for page in pages
         ),
         site_images=tuple(url for url in site_images or [] if isinstance(url, str)),
+    )
+
+
+# --- The mirror on object storage (public/mirror.py)
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    pending: int  # objects to put or delete
+    oldest_pending: datetime | None  # when the longest waiting wish was made
+    failing: int  # of those, objects whose last attempt failed
+    last_error: str  # of one of them
+    last_pushed: datetime | None  # the latest put or delete that worked
+
+
+def public_mirror_state() -> MirrorState:
+    """What waits to be put on the bucket, and how the puts go. One query over the partial
+    index of pending rows, plus one for the last error and one for the last push."""
+    waiting = MirroredObject.objects.filter(pending=True).aggregate(
+        pending=Count("key"),
+        oldest=Min("changed_at"),
+        failing=Count("key", filter=Q(attempts__gt=0)),
+    )
+    failed = MirroredObject.objects.filter(pending=True, attempts__gt=0).order_by("-attempts")
+    last_error = failed.values_list("last_error", flat=True).first() or ""
+    last_pushed = MirroredObject.objects.aggregate(last=Max("pushed_at"))["last"]
+    return MirrorState(
+        waiting["pending"], waiting["oldest"], waiting["failing"], last_error, last_pushed
     )

@@ -14,15 +14,15 @@ processes refresh several kinds at once, and a busy kind never holds up a quiet 
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from public import snapshots
-from public.entries import CANDIDATES, REBUILT_APART, EntryInputs, entry_build
+from public import mirror, snapshots
+from public.entries import CANDIDATES, REBUILT_APART, EntryInputs, entry_build, page_parts
+from public.locks import advisory_lock
 from public.snapshots import Entry, Key
 from regions import codes
 from uploads.models import PublicAreaProgress
@@ -61,19 +61,55 @@ class Refresh:
 
 
 def snapshot_entry(key: Key) -> Entry | None:
-    """The entry as stored, or built now and stored when there is none yet; None when there is
-    no such thing (an unknown area or TPS). Raises SnapshotUnavailable when it must be built and
-    the database cannot be read."""
-    entry = snapshots.entry_read(key)
+    """The entry as stored, or built now and stored when there is none yet (or it was set aside
+    as outdated); None when there is no such thing (an unknown area or TPS). Marks it read, so
+    that the workers keep it current. When it must be built and the database cannot be read:
+    the outdated entry (Entry.outdated, served as stale), else SnapshotUnavailable."""
+    entry = snapshots.entry_read(key) or _entry_built(key)
     if entry is not None:
-        return entry
-    try:
-        entry = entry_build(EntryInputs(key.kind, key.code), key.name)
-    except DatabaseError as error:
-        raise SnapshotUnavailable(str(error)) from error
-    if entry is not None:
-        snapshots.entry_write(key, entry)
+        snapshots.read_mark(key)
     return entry
+
+
+def _entry_built(key: Key) -> Entry | None:
+    source = EntryInputs(key.kind, key.code)
+    try:
+        entry = entry_build(source, key.name)
+        built = {key: entry}
+        if mirror.mirror_on():
+            # On the bucket a page's polls must find their parts there too: nobody asks us.
+            built |= _parts_built(source, key) if entry is not None else {}
+            mirror.mirror_want(
+                wants=[
+                    want for at, found in built.items() for want in mirror.entry_wants(at, found)
+                ]
+            )
+    except DatabaseError as error:
+        outdated = snapshots.entry_read_outdated(key)
+        if outdated is None:
+            raise SnapshotUnavailable(str(error)) from error
+        return outdated
+    for at, found in built.items():
+        _entry_store(at, found)
+    return entry
+
+
+def _parts_built(source: EntryInputs, key: Key) -> dict[Key, Entry | None]:
+    """The parts a page polls (public.entries.page_parts), those it has."""
+    built: dict[Key, Entry | None] = {}
+    for name in page_parts(key.name):
+        part = Key(key.kind, key.code, name)
+        if snapshots.entry_read(part) is None and (entry := entry_build(source, name)):
+            built[part] = entry
+    return built
+
+
+def _entry_store(key: Key, entry: Entry | None) -> None:
+    if entry is None:
+        # The area or contest is gone (regions re-imported): answer 404, not old figures.
+        snapshots.entry_delete(key)
+    else:
+        snapshots.entry_write(key, entry)
 
 
 def snapshot_home() -> tuple[str, str] | None:
@@ -92,8 +128,12 @@ def snapshot_home() -> tuple[str, str] | None:
 def snapshot_kinds_due() -> list[str]:
     """The contest kinds with entries, the one refreshed longest ago (or never) first: the order
     their refreshes are asked for, so that when the workers cannot do them all within a period,
-    those left out come first the next time."""
-    return sorted(snapshots.kinds(), key=lambda kind: snapshots.heartbeat(kind) or 0.0)
+    those left out come first the next time. Mirrored, also the kinds on the bucket that this
+    build of the code has no entries of yet."""
+    kinds = set(snapshots.kinds())
+    if mirror.mirror_on():
+        kinds |= mirror.mirrored_kinds()
+    return sorted(kinds, key=lambda kind: (snapshots.heartbeat(kind) or 0.0, kind))
 
 
 def snapshot_refresh(kind: str, *, budget_seconds: float | None = None) -> Refresh | None:
@@ -101,7 +141,7 @@ def snapshot_refresh(kind: str, *, budget_seconds: float | None = None) -> Refre
     None when another refresh of the kind is running."""
     started = time.monotonic()
     budget = settings.SNAPSHOT_REFRESH_BUDGET_SECONDS if budget_seconds is None else budget_seconds
-    with _only_refresher(kind) as alone:
+    with advisory_lock(REFRESH_LOCK, kind) as alone:
         if not alone:
             return None
         state = snapshots.state_read(kind)
@@ -162,7 +202,7 @@ def _rebuild_alone(
     kind: str, found: Iterable[tuple[str, str, float]], *, deadline: float
 ) -> int | None:
     areas = _ordered([list(area) for area in found])
-    with _only_refresher(kind) as alone:
+    with advisory_lock(REFRESH_LOCK, kind) as alone:
         if not alone:
             return None
         rebuilt, _, _ = _rebuild(areas, deadline=deadline)
@@ -192,8 +232,15 @@ def _newest_event() -> int:
 def _first_state(kind: str, newest: int) -> dict:
     """Where a first refresh (or one after the state was lost) starts: from the newest event,
     with every entry of the kind waiting, since what changed before is not known."""
-    every = _ordered([list(area) for area in _every_area(kind)])
-    return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": every}
+    every = [list(area) for area in _every_area(kind)]
+    if mirror.mirror_on():
+        # A build that has not written what is on the bucket yet (a deploy) writes it now: the
+        # names of an area's mirrored entries ride along with it, a fourth item.
+        mirrored = mirror.mirrored_entries(kind)
+        for area in every:
+            area.append(sorted(mirrored.pop(str(area[1]), set())))
+        every += [[kind, code, 0.0, sorted(names)] for code, names in mirrored.items()]
+    return {"events": {"after": newest, "upto": newest, "count": 0}, "pending": _ordered(every)}
 
 
 @dataclass(frozen=True)
@@ -252,7 +299,7 @@ def _site_figures_since(kind: str, finished_at: float | None) -> set[tuple[str, 
 
 def _merge(pending: list, changed: set[tuple[str, str]], *, now: float) -> list[list]:
     """The areas waiting, with the newly changed ones that were not, in rebuild order."""
-    waiting = {(kind, code) for kind, code, _ in pending}
+    waiting = {(kind, code) for kind, code, *_ in pending}
     return _ordered(pending + [[kind, code, now] for kind, code in changed - waiting])
 
 
@@ -266,48 +313,56 @@ def _ordered(areas: list[list]) -> list[list]:
 
 
 def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list]]:
-    """Rebuilds the entries of the areas in order until the deadline; (areas rebuilt, entries
-    written, areas left). An area nobody asked for has no entries and costs nothing."""
+    """Rebuilds the entries the public reads of the areas in order until the deadline, and sets
+    the others aside as outdated (_read_lately); (areas rebuilt, entries written, areas left).
+    An area nobody asked for has no entries and costs nothing; one whose entries nobody read
+    lately costs a rename each."""
     rebuilt = entries = 0
-    for position, (kind, code, _) in enumerate(areas):
-        names = [name for name in snapshots.entry_names(kind, code) if name not in REBUILT_APART]
-        if not names:
-            continue
-        if rebuilt and time.monotonic() >= deadline:
-            return rebuilt, entries, areas[position:]
-        entries += _area_rebuild(kind, code, names)
-        rebuilt += 1
-    return rebuilt, entries, []
-
-
-def _area_rebuild(kind: str, code: str, names: Iterable[str]) -> int:
-    source = EntryInputs(kind, code)
-    written = 0
-    for name in names:
-        key = Key(kind, code, name)
-        entry = entry_build(source, name)
-        if entry is None:
-            # The area or contest is gone (regions re-imported): answer 404, not old figures.
-            snapshots.entry_delete(key)
-        else:
-            snapshots.entry_write(key, entry)
-            written += 1
-    return written
-
-
-@contextmanager
-def _only_refresher(kind: str) -> Iterator[bool]:
-    """The contest kind's session advisory lock: released when we are done, or when our
-    connection dies with the worker that held it."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
-        alone = cursor.fetchone()[0]
+    wants: list[mirror.Want] = []
     try:
-        yield alone
+        for position, (kind, code, _, *mirrored) in enumerate(areas):
+            names = {
+                name: last
+                for name, last in snapshots.entries_last_read(kind, code).items()
+                if name not in REBUILT_APART
+            }
+            for name in mirrored[0] if mirrored else ():
+                names.setdefault(name, None)
+            if not names:
+                continue
+            if rebuilt and time.monotonic() >= deadline:
+                return rebuilt, entries, areas[position:]
+            read = _read_lately(names)
+            for name in names.keys() - set(read):
+                snapshots.entry_outdate(Key(kind, code, name))
+            if not read:
+                continue
+            entries += _area_rebuild(kind, code, read, wants=wants)
+            rebuilt += 1
+        return rebuilt, entries, []
     finally:
-        if alone:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [REFRESH_LOCK, kind])
+        # What the objects should be, in one statement per run, before its state is written.
+        if wants:
+            mirror.mirror_want(wants=wants)
+
+
+def _read_lately(names: dict[str, float | None]) -> list[str]:
+    """The entries read within SNAPSHOT_READ_WINDOW_SECONDS; mirrored, every entry is read:
+    through the CDN, where we cannot see it."""
+    since = time.time() - settings.SNAPSHOT_READ_WINDOW_SECONDS
+    return sorted(
+        name for name, last in names.items() if mirror.mirror_on() or (last and last >= since)
+    )
+
+
+def _area_rebuild(kind: str, code: str, names: Iterable[str], *, wants: list) -> int:
+    source = EntryInputs(kind, code)
+    built = {Key(kind, code, name): entry_build(source, name) for name in names}
+    if mirror.mirror_on():
+        wants += [want for key, entry in built.items() for want in mirror.entry_wants(key, entry)]
+    for key, entry in built.items():
+        _entry_store(key, entry)
+    return sum(entry is not None for entry in built.values())
 
 
 # --- What the refresh does not follow
@@ -317,4 +372,7 @@ def snapshot_candidates_rebuild(kind: str) -> None:
     """Rebuilds the contest kind's candidate list now, after an import replaced it (the refresh
     follows the uploads and leaves the list alone: entries.REBUILT_APART), whether or not
     anyone asked for it yet: a copy of the snapshot elsewhere should not wait for someone to."""
-    _area_rebuild(kind, "", [CANDIDATES])
+    wants: list[mirror.Want] = []
+    _area_rebuild(kind, "", [CANDIDATES], wants=wants)
+    if wants:
+        mirror.mirror_want(wants=wants)

@@ -19,8 +19,15 @@ area's entries and its children's folders, and a walk down to the kecamatan neve
 One file per entry: a line of JSON (content type, ETag, when built, headers) and then the body,
 written whole to a temporary name and renamed over the old one, so that a reader (another
 process, another container on the same volume) sees the old entry or the new one, never half.
+
+Beside an entry, two hidden files of its own: `.<name>.read`, touched (at most every
+READ_MARK_SECONDS by each process) when the public reads the entry, so that the workers rebuild
+only what is read and leave the rest for its next request; and `.<name>.outdated`, the entry as
+it was when its data changed while nobody read it, answered (marked stale) only when it cannot
+be built again because the database is away.
 """
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -29,6 +36,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +51,10 @@ STATE = "state.{kind}.json"
 # Which area the home page shows (uploads.progress.selectors.progress_home), so that / is answered
 # without a query: "<kind> <code>".
 HOME = "home"
+# A process marks an entry read at most this often: a touch of a small file, not one per request.
+READ_MARK_SECONDS = 10
+READ_MARK = ".{name}.read"
+OUTDATED = ".{name}.outdated"
 # Entries a process keeps in memory, each checked against its file by one stat per request: the
 # hot pages are read from disk once per change, not per request. About 30 KB each at most.
 CACHED_ENTRIES = 512
@@ -58,6 +70,8 @@ class Entry:
     # A token in the body that stands for the scheme and host the request came to (the open
     # data's absolute image URLs); "" when the body has none.
     base_url_token: str = ""
+    # Its data changed after it was built, and it was not built again (see OUTDATED).
+    outdated: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,14 @@ class Key:
     @property
     def path(self) -> Path:
         return area_folder(self.kind, self.code) / self.name
+
+    @property
+    def outdated_path(self) -> Path:
+        return area_folder(self.kind, self.code) / OUTDATED.format(name=self.name)
+
+    @property
+    def read_mark_path(self) -> Path:
+        return area_folder(self.kind, self.code) / READ_MARK.format(name=self.name)
 
 
 def root() -> Path:
@@ -142,6 +164,12 @@ def entry_read(key: Key) -> Entry | None:
     return entry
 
 
+def entry_read_outdated(key: Key) -> Entry | None:
+    """The entry as it was when it was outdated (entry_outdate), or None."""
+    entry = _entry_load(key.outdated_path)
+    return None if entry is None else dataclasses.replace(entry, outdated=True)
+
+
 def _entry_load(path: Path) -> Entry | None:
     try:
         with open(path, "rb") as file:
@@ -154,13 +182,52 @@ def _entry_load(path: Path) -> Entry | None:
     return Entry(body=body, **meta)
 
 
+_marked: dict[Path, float] = {}
+
+
+def read_mark(key: Key) -> None:
+    """Notes that the public read the entry (READ_MARK), at most every READ_MARK_SECONDS."""
+    path = key.read_mark_path
+    now = time.monotonic()
+    if now - _marked.get(path, -READ_MARK_SECONDS) < READ_MARK_SECONDS:
+        return
+    if len(_marked) >= CACHED_ENTRIES * 64:
+        _marked.clear()
+    _marked[path] = now
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        with suppress(OSError):
+            path.touch()
+    except OSError:
+        # A snapshot we cannot write to still answers; its entries count as read by nobody.
+        pass
+
+
 def entry_names(kind: str, code: str) -> list[str]:
     """The names of the entries an area has (none when nobody asked for any)."""
+    return sorted(entries_last_read(kind, code))
+
+
+def entries_last_read(kind: str, code: str) -> dict[str, float | None]:
+    """The entries an area has, each with when the public last read it (seconds since the
+    epoch; None: not since it was first built)."""
     try:
-        found = list(os.scandir(area_folder(kind, code)))
+        found = {item.name: item for item in os.scandir(area_folder(kind, code)) if item.is_file()}
     except OSError:
-        return []
-    return sorted(item.name for item in found if item.is_file() and not item.name.startswith("."))
+        return {}
+    return {
+        name: _mtime(found.get(READ_MARK.format(name=name)))
+        for name in found
+        if not name.startswith(".")
+    }
+
+
+def _mtime(item: os.DirEntry | None) -> float | None:
+    try:
+        return None if item is None else item.stat().st_mtime
+    except OSError:
+        return None
 
 
 def kinds() -> list[str]:
@@ -209,6 +276,8 @@ def heartbeat(kind: str) -> float | None:
 def is_stale(key: Key, entry: Entry, *, now: float | None = None) -> bool:
     """Whether what the entry says may be out of date: built longer ago than the stale limit and
     not confirmed since by a finished refresh of its kind (which rebuilds whatever changed)."""
+    if entry.outdated:
+        return True
     now = time.time() if now is None else now
     confirmed = max(entry.built_at, heartbeat(key.kind) or 0.0)
     return now - confirmed > settings.SNAPSHOT_STALE_AFTER_SECONDS
@@ -242,10 +311,18 @@ def entry_write(key: Key, entry: Entry) -> None:
     }
     line = json.dumps(meta, separators=(",", ":")).encode() + b"\n"
     _write_atomically(key.path, line + entry.body)
+    key.outdated_path.unlink(missing_ok=True)
+
+
+def entry_outdate(key: Key) -> None:
+    """Sets the entry aside as outdated (OUTDATED): its next request builds it again."""
+    with suppress(FileNotFoundError):
+        os.replace(key.path, key.outdated_path)
 
 
 def entry_delete(key: Key) -> None:
-    key.path.unlink(missing_ok=True)
+    for path in (key.path, key.outdated_path, key.read_mark_path):
+        path.unlink(missing_ok=True)
 
 
 def builds_remove(*, unused_for: float) -> list[str]:

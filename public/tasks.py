@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from public import services
+from public import mirror, services
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,18 @@ def refresh_public_snapshot_of(kind: str) -> None:
 @shared_task
 def sweep_public_snapshot() -> None:
     services.snapshot_sweep()
+
+
+@shared_task
+def push_public_mirror() -> None:
+    """Beat's, every PUBLIC_MIRROR_SECONDS when PUBLIC_S3_BUCKET is set."""
+    push = mirror.mirror_push()
+    if push is not None and push.failed:
+        logger.warning(
+            "public mirror: %d objects failed, %d wait (last error on the system page)",
+            push.failed,
+            push.left,
+        )
 
 
 @shared_task

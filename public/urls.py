@@ -33,7 +33,13 @@ urlpatterns = [
 pages = (
     [
         path("progress/<slug:kind>/", views.progress_page, name="nation"),
+        path("progress/<slug:kind>/<slug:file>.html", views.progress_page, name="nation-file"),
         path("progress/<slug:kind>/<str:code>/", views.progress_page, name="area"),
+        path(
+            "progress/<slug:kind>/<str:code>/<slug:file>.html",
+            views.progress_page,
+            name="area-file",
+        ),
     ],
     "progress",
 )

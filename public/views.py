@@ -27,9 +27,12 @@ from public.entries import (
     CANDIDATES,
     HHCW,
     HTML,
+    LONG_CACHE,
+    SHORT_CACHE,
     STALE_MARK,
     TPS_PARTS,
     home_name,
+    page_file_part,
     page_name,
 )
 from public.opendata import json_bytes
@@ -48,14 +51,6 @@ NOT_BUILT = (
     "try again in a few seconds"
 )
 RETRY_AFTER_SECONDS = 10
-# Counts change every few seconds on election night. Five seconds (the staff page's poll) lets a
-# cache in front answer thousands of readers of the national file or page with one request to
-# us per 5 s; for 30 s more it may answer at once while it refreshes; and if we fail (a restart, the
-# database away) it keeps serving the last good file for 10 minutes rather than an error.
-SHORT_CACHE = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
-# A page's URL names one stored file, never overwritten, of a document that may no longer be
-# replaced once published (Status.UNPUBLISHED): its bytes never change.
-LONG_CACHE = "public, max-age=31536000, immutable"
 METHODS = "GET, HEAD, OPTIONS"
 KINDS = tuple(ContestKind.values)
 PILKADA = tuple(sorted(codes.PILKADA_KINDS))
@@ -317,14 +312,18 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def progress_page(request: HttpRequest, kind: str, code: str = "") -> HttpResponse:
-    """/progress/<contest>/ (the nation), /progress/<contest>/<area or TPS code>/."""
+def progress_page(request: HttpRequest, kind: str, code: str = "", file: str = "") -> HttpResponse:
+    """/progress/<contest>/ (the nation), /progress/<contest>/<area or TPS code>/; a part or
+    sort as ?part=&sort= or as a file beside it (public.entries.page_file: live.html, ...)."""
     if kind not in KINDS or (code and not codes.is_code(code)):
         raise Http404("no such contest or area code")
-    part = request.GET.get("part", "page")
+    part, sort = request.GET.get("part", "page"), request.GET.get("sort", "code")
+    if file:
+        part, sort = page_file_part(file)
+        if sort not in CHILD_SORTS or (sort != "code" and len(code) == codes.TPS_LENGTH):
+            raise Http404("no such sort of the page")
     if part not in (TPS_PARTS if len(code) == codes.TPS_LENGTH else AREA_PARTS):
         raise Http404("no such part of the page")
-    sort = request.GET.get("sort", "code")
     if sort not in CHILD_SORTS or len(code) == codes.TPS_LENGTH:
         sort = "code"
     name = page_name(language=translation.get_language(), part=part, sort=sort)

@@ -6,6 +6,7 @@ of printing a traceback from deep inside Django or Celery.
 
 import ipaddress
 import os
+import re
 import secrets
 import sys
 import zoneinfo
@@ -118,6 +119,49 @@ def env_area_code(name: str) -> str | None:
             f"{name}: expected a KPU area code of 2, 4, 6 or 10 digits (e.g. 6409), got {raw!r}"
         )
     return value
+
+
+# S3's rules for a bucket's name: 3 to 63 lowercase letters, digits, dots and hyphens, starting
+# and ending with a letter or digit.
+S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def env_public_s3() -> dict | None:
+    """The bucket the public snapshot is mirrored to (PUBLIC_S3_*, PUBLIC_BASE_URL), or None
+    when PUBLIC_S3_BUCKET is unset; half a configuration names what is missing."""
+    bucket = env_str("PUBLIC_S3_BUCKET", "")
+    rest = ["PUBLIC_S3_ENDPOINT_URL", "PUBLIC_S3_REGION", "PUBLIC_S3_ACCESS_KEY",
+            "PUBLIC_S3_SECRET_KEY"]  # fmt: skip
+    if not bucket:
+        for name in rest:
+            if env_str(name, ""):
+                raise ConfigError(f"PUBLIC_S3_BUCKET: not set, but {name} is")
+        return None
+    if not S3_BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+        raise ConfigError(
+            f"PUBLIC_S3_BUCKET: not a bucket name (3 to 63 lowercase letters, digits, dots and "
+            f"hyphens), got {bucket!r}"
+        )
+    access_key = env_str("PUBLIC_S3_ACCESS_KEY", "")
+    secret_key = env_str("PUBLIC_S3_SECRET_KEY", "")
+    if not access_key:
+        raise ConfigError("PUBLIC_S3_ACCESS_KEY: required when PUBLIC_S3_BUCKET is set")
+    if not secret_key:
+        raise ConfigError("PUBLIC_S3_SECRET_KEY: required when PUBLIC_S3_BUCKET is set")
+    base_url = env_http_url("PUBLIC_BASE_URL", "")
+    if not base_url:
+        raise ConfigError(
+            "PUBLIC_BASE_URL: required when PUBLIC_S3_BUCKET is set: the address the public "
+            "reads the site at (https://...), for the open data's image links"
+        )
+    return {
+        "bucket": bucket,
+        "endpoint_url": env_http_url("PUBLIC_S3_ENDPOINT_URL", "") or None,
+        "region": env_str("PUBLIC_S3_REGION", "") or None,
+        "access_key": access_key,
+        "secret_key": secret_key,
+        "base_url": base_url,
+    }
 
 
 # Django's own deployment check asks for as much (security.W009).

@@ -331,6 +331,31 @@ SNAPSHOT_ROOT = config.env_str("SNAPSHOT_ROOT", "") or str(VAR_DIR / "snapshots"
 # left waits for the next run, the oldest change first.
 SNAPSHOT_REFRESH_SECONDS = config.env_int("SNAPSHOT_REFRESH_SECONDS", 3)
 SNAPSHOT_REFRESH_BUDGET_SECONDS = config.env_int("SNAPSHOT_REFRESH_BUDGET_SECONDS", 2)
+# What changed is rebuilt only where the public read it this lately (a page, a poll, a file: each
+# entry apart); the rest is set aside and built again on its next request. Longer than the
+# slowest poll (the timeline, every minute) and than a cache in front takes to ask again.
+SNAPSHOT_READ_WINDOW_SECONDS = config.env_int("SNAPSHOT_READ_WINDOW_SECONDS", 120)
+# The snapshot mirrored to S3-compatible object storage, for a CDN or any static host to serve
+# the public pages and open data without our web servers (public/mirror.py): None when
+# PUBLIC_S3_BUCKET is unset. PUBLIC_BASE_URL is where the public reads the site (the open data's
+# image links are absolute).
+PUBLIC_S3 = config.env_public_s3()
+PUBLIC_MIRROR_QUEUE = "mirror"
+# How often the mirror's worker puts what changed, and how long one run may spend.
+PUBLIC_MIRROR_SECONDS = config.env_int("PUBLIC_MIRROR_SECONDS", 2)
+PUBLIC_MIRROR_BUDGET_SECONDS = config.env_int("PUBLIC_MIRROR_BUDGET_SECONDS", 10)
+if PUBLIC_S3:
+    # On a queue of its own (docker-compose.yml's mirror-worker): a slow or failing bucket never
+    # holds up the snapshot's refresh, whose files are written first whatever happens here.
+    CELERY_TASK_ROUTES = {
+        "public.tasks.push_public_mirror": {"queue": PUBLIC_MIRROR_QUEUE},
+        **CELERY_TASK_ROUTES,
+    }
+    CELERY_BEAT_SCHEDULE["push-public-mirror"] = {
+        "task": "public.tasks.push_public_mirror",
+        "schedule": float(PUBLIC_MIRROR_SECONDS),
+        "options": {"expires": float(PUBLIC_MIRROR_SECONDS)},
+    }
 # Without a finished refresh for this long (PostgreSQL or Redis down, no worker or beat), what is
 # served is marked stale: a banner on pages, a header and "stale" in the open data.
 SNAPSHOT_STALE_AFTER_SECONDS = config.env_int("SNAPSHOT_STALE_AFTER_SECONDS", 30)
@@ -357,6 +382,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = config.env_str("STATIC_ROOT", "") or None
+if PUBLIC_S3 and not STATIC_ROOT:
+    raise config.ConfigError(
+        "STATIC_ROOT: required when PUBLIC_S3_BUCKET is set: the pages' styles and scripts are "
+        "mirrored from the collected static files (manage.py collectstatic)"
+    )
 # Documents go to a local folder (MEDIA_ROOT) unless an S3-compatible bucket is configured.
 STORAGE_S3_BUCKET = config.env_str("STORAGE_S3_BUCKET", "")
 _DOCUMENT_STORAGE = (

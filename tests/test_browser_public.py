@@ -69,7 +69,7 @@ def test_a_visitor_on_a_phone_watches_ppu_reach_290_of_293_without_reloading(
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.evaluate("window.notReloaded = true")
     polls = []
-    phone.on("request", lambda request: "part=live" in request.url and polls.append(request))
+    phone.on("request", lambda request: "/live.html" in request.url and polls.append(request))
     shot(phone, "ppu-phone-before")
 
     photo = page_file(form_png(LEFT[0]), "c-hasil.png", "image/png")

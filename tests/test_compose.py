@@ -18,12 +18,13 @@ import yaml
 from celery.app.utils import find_app
 from celery.bin.base import CLIContext
 from celery.bin.celery import celery as celery_command_line
+from django.conf import settings
 
 from operations.selectors import celery_queues
 from tests.conftest import PROJECT_DIR, child_env, wait_until
 
-APP_SERVICES = ["web", "worker", "snapshot-worker", "beat", "migrate"]
-CELERY_SERVICES = ["worker", "snapshot-worker", "beat"]
+APP_SERVICES = ["web", "worker", "snapshot-worker", "mirror-worker", "beat", "migrate"]
+CELERY_SERVICES = ["worker", "snapshot-worker", "mirror-worker", "beat"]
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +258,13 @@ def test_the_celery_commands_parse_and_take_every_queue_once(compose, env_exampl
             }[name]
         )
     assert sorted(taken["worker"] + taken["snapshot-worker"]) == celery_queues()
+    # With PUBLIC_S3_* set, the mirror's worker (profile mirror) takes the mirror's queue alone.
+    mirror = compose["services"]["mirror-worker"]
+    _, worker = parsed_celery_command(command_of(mirror, env_example))
+    assert (worker.params["queues"], mirror["profiles"]) == (
+        [settings.PUBLIC_MIRROR_QUEUE],
+        ["mirror"],
+    )
     _, beat = parsed_celery_command(command_of(compose["services"]["beat"], env_example))
     assert beat.params["schedule"] == "/tmp/celerybeat-schedule"
     assert compose["services"]["beat"]["deploy"]["replicas"] == 1

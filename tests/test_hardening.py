@@ -39,6 +39,7 @@ SAMPLES = {
     "app_label": "regions",
     "rest": "pkwkk/64.json",
     "name": "1.jpg",
+    "file": "live",
     "url": "nothing/here/",
     "uidb64": "MQ",
     "token": "cm1234-0123456789abcdef",

@@ -44,7 +44,7 @@ def test_the_scrape_config_is_valid_as_compose_mounts_it(tmp_path):
     (folder / "prometheus.yml").write_text(text.replace(mounted, str(token)))
     checked = promtool("check", "config", str(folder / "prometheus.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 12 rules found" in checked.stdout
+    assert "SUCCESS: 13 rules found" in checked.stdout
 
 
 def test_the_alert_rules_are_valid():
@@ -63,6 +63,7 @@ GAUGE_ALERTS = [
     ("SirekapSnapshotStale", "sirekap_snapshot_age_seconds", "snapshot_age", {"kind": "pkwkk"}),
     ("SirekapSnapshotBacklog", "sirekap_snapshot_backlog_areas", "snapshot_backlog",
      {"kind": "pkwkk"}),
+    ("SirekapMirrorBehind", "sirekap_mirror_oldest_pending_age_seconds", "mirror_oldest", {}),
 ]  # fmt: skip
 
 

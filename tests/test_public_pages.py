@@ -260,15 +260,31 @@ def test_a_language_cookie_changes_nothing(client):
 
 def test_the_live_part_polls_every_15_seconds_from_its_own_url(client):
     page = client.get(PPU).text
-    assert 'hx-get="/progress/pkwkk/6409/?part=live"' in page
+    assert 'hx-get="/progress/pkwkk/6409/live.html"' in page
     assert 'hx-trigger="every 15s, visibilitychange from:document"' in page
-    part = client.get(PPU + "?part=live")
+    part = client.get(PPU + "live.html")
     assert part.text.lstrip().startswith('<div id="live"')
     assert "timeline-part" not in part.text
+    # The same part as ?part=live, which links and clients made before still ask for.
+    assert part.content == client.get(PPU + "?part=live").content
+
+
+def test_a_part_or_sort_as_a_file_is_answered_like_its_query(client):
+    assert 'hx-get="/progress/pkwkk/6409/timeline.html"' in client.get(PPU).text
+    pairs = [("index.html", ""), ("timeline.html", "?part=timeline"),
+             ("sort-progress.html", "?sort=progress"),
+             ("live-sort-stuck.html", "?part=live&sort=stuck")]  # fmt: skip
+    for file, query in pairs:
+        assert client.get(PPU + file).content == client.get(PPU + query).content, file
+    tps = f"/progress/pkwkk/{LABANGKA_TPS}/"
+    assert client.get(tps + "live.html").content == client.get(tps + "?part=live").content
+    for wrong in ["sort-nothing.html", "chart.html", "timeline-sort-.html"]:
+        assert client.get(PPU + wrong).status_code == 404, wrong
+    assert client.get(tps + "sort-progress.html").status_code == 404
 
 
 def test_the_home_page_polls_the_canonical_part(client):
-    assert 'hx-get="/progress/pkwkk/6409/?part=live"' in client.get("/").text
+    assert 'hx-get="/progress/pkwkk/6409/live.html"' in client.get("/").text
 
 
 def test_a_complete_area_stops_polling(client):
@@ -294,7 +310,7 @@ def test_the_home_page_follows_the_configured_home_area(client, settings):
     settings.DASHBOARD_CONTEST = "pkwkp"
     settings.DASHBOARD_AREA = BABULU
     assert "Kecamatan BABULU" in text(client.get("/"))
-    assert 'hx-get="/progress/pkwkp/640903/?part=live"' in client.get("/").text
+    assert 'hx-get="/progress/pkwkp/640903/live.html"' in client.get("/").text
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,14 @@ EXAMPLE_SECRET_KEY = next(
     for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
     if line.startswith("SECRET_KEY=")
 )
+# A whole mirror configuration (public/mirror.py), for one variable at a time to spoil.
+PUBLIC_S3 = {
+    "PUBLIC_S3_BUCKET": "sirekap-public",
+    "PUBLIC_S3_ACCESS_KEY": "key",
+    "PUBLIC_S3_SECRET_KEY": "secret",
+    "PUBLIC_BASE_URL": "https://sirekap.example.org",
+    "STATIC_ROOT": "/tmp/static",
+}
 BAD_SETTINGS = [
     ({"DATABASE_URL": "mysql://root@localhost/sirekap"}, "DATABASE_URL: expected postgresql://"),
     ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/sirekap"}, "DATABASE_URL: cannot connect"),
@@ -38,6 +46,25 @@ BAD_SETTINGS = [
     ),
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: expected one of json, text, got 'xml'"),
     ({"CACHE_URL": "memcached://127.0.0.1:11211"}, "CACHE_URL: expected redis://"),
+    (
+        {"PUBLIC_S3_BUCKET": "sirekap-public"},
+        "PUBLIC_S3_ACCESS_KEY: required when PUBLIC_S3_BUCKET",
+    ),
+    (
+        {"PUBLIC_S3_BUCKET": "sirekap-public", "PUBLIC_S3_ACCESS_KEY": "key"},
+        "PUBLIC_S3_SECRET_KEY: required when PUBLIC_S3_BUCKET",
+    ),
+    ({"PUBLIC_S3_BUCKET": "Sirekap_Public"}, "PUBLIC_S3_BUCKET: not a bucket name"),
+    ({"PUBLIC_S3_SECRET_KEY": "secret"}, "PUBLIC_S3_BUCKET: not set, but PUBLIC_S3_SECRET_KEY is"),
+    (
+        {**PUBLIC_S3, "PUBLIC_S3_ENDPOINT_URL": "s3.example.org"},
+        "PUBLIC_S3_ENDPOINT_URL: expected an http:// or https:// URL",
+    ),
+    (
+        {**PUBLIC_S3, "PUBLIC_BASE_URL": ""},
+        "PUBLIC_BASE_URL: required when PUBLIC_S3_BUCKET is set",
+    ),
+    ({**PUBLIC_S3, "STATIC_ROOT": ""}, "STATIC_ROOT: required when PUBLIC_S3_BUCKET is set"),
 ]
 
 

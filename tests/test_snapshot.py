@@ -114,6 +114,57 @@ def test_a_refresh_over_its_budget_leaves_the_rest_for_the_next_run_the_nation_f
     assert PUBLISHED_TPS in client.get(PAGES["tps"]).text
 
 
+def _read_long_ago(snapshot_root, name: str) -> None:
+    """Nobody has read the entries of that name for an hour."""
+    long_ago = time.time() - 3600
+    for mark in snapshot_root.rglob(f".{name}.read"):
+        os.utime(mark, (long_ago, long_ago))
+
+
+def test_an_entry_nobody_read_lately_is_set_aside_and_built_again_when_asked(client, snapshot_root):
+    english, file = client.get(PAGES["ppu"]), client.get(PPU_FILE)
+    refresh()
+    _read_long_ago(snapshot_root, "page.en.page.code.html")
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    result = snapshot_refresh(KIND, budget_seconds=60)
+    # PPU's file is rebuilt; its English page, read by nobody lately, only set aside.
+    (page,) = snapshot_root.rglob(".page.en.page.code.html.outdated")
+    assert page.parent.name == "6409"
+    assert not page.with_name("page.en.page.code.html").exists()
+    assert (result.rebuilt, result.entries) == (1, 1)
+    assert client.get(PPU_FILE).json()["progres"]["progres"] == 1
+    assert client.get(PPU_FILE)["ETag"] != file["ETag"]
+    # Its next reader gets it built then, with the change, not as it was, and not marked stale.
+    now = client.get(PAGES["ppu"])
+    assert "1 of 293 TPS published" in text(now)
+    assert STALE_BANNER not in text(now) and now["ETag"] != english["ETag"]
+    assert not page.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_set_aside_is_served_stale_while_the_database_cannot_answer(client, snapshot_root):
+    client.get(PAGES["ppu"])
+    refresh()
+    _read_long_ago(snapshot_root, "page.en.page.code.html")
+    move(LABANGKA_TPS, Status.PUBLISHED)
+    refresh()
+    # Another session holds the areas: no query of ours can read them (a real timeout).
+    with (
+        psycopg.connect(_url(connection.settings_dict), autocommit=True) as other,
+        other.transaction(),
+    ):
+        other.execute("LOCK TABLE regions_area IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = '300ms'")
+        page = client.get(PAGES["ppu"])
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+    assert page.status_code == 200
+    assert STALE_BANNER in text(page) and "0 of 293 TPS published" in text(page)
+    assert page["X-Snapshot-Stale"].startswith("20")
+    assert "1 of 293 TPS published" in text(client.get(PAGES["ppu"]))
+
+
 def test_a_lost_state_makes_the_next_refresh_rebuild_every_entry(client, snapshot_root):
     client.get(PAGES["ppu"])
     refresh()

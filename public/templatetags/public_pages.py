@@ -3,6 +3,8 @@
 from django import template
 from django.urls import reverse, translate_url
 
+from public.entries import page_file
+
 register = template.Library()
 
 
@@ -12,6 +14,16 @@ def progress_url(kind: str, code: str = "") -> str:
     if code:
         return reverse("progress:area", args=[kind, code])
     return reverse("progress:nation", args=[kind])
+
+
+@register.simple_tag
+def progress_part_url(kind: str, code: str, part: str, sort: str = "code") -> str:
+    """A part (or sort) of the public page of an area or TPS as a file beside the page
+    (public.entries.page_file): what the polls ask for, an object on a static host too."""
+    file = page_file(part=part, sort=sort)
+    if code:
+        return reverse("progress:area-file", args=[kind, code, file])
+    return reverse("progress:nation-file", args=[kind, file])
 
 
 @register.simple_tag
