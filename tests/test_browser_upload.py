@@ -205,6 +205,23 @@ def test_a_session_ended_asks_for_a_login_and_a_refusal_keeps_the_photos(
     assert unexpected(phone.errors) == []
 
 
+def test_unggah_tapped_while_a_photo_is_still_being_shrunk_sends_it(
+    phone, live_server, kpps, tmp_path
+):
+    # A 12 MP photo takes the phone a moment to shrink; an officer taps "Unggah" at once.
+    photo = tmp_path / "c-hasil.jpg"
+    photo.write_bytes(phone_photo(seed=7))
+    log_in(phone, live_server.url)
+    phone.locator(".phone-camera").set_input_files(str(photo))
+    phone.get_by_role("button", name="Unggah").click()
+    expect(phone.locator(".phone-document")).to_contain_text("Diterima server", timeout=30_000)
+    expect(phone.locator(".phone-problem")).to_be_empty()
+    assert upload_of().document.pages.get().original_sha256 == hashlib.sha256(
+        photo.read_bytes()
+    ).hexdigest()
+    assert unexpected(phone.errors) == []
+
+
 def test_the_page_speaks_english_at_en(phone, live_server, kpps, tmp_path):
     photo = tmp_path / "c-hasil.jpg"
     photo.write_bytes(page_bytes(size=30_000))

@@ -685,18 +685,28 @@
     if (ui.fileField) ui.fileField.disabled = true; // the pages go over tus, not in the form
     if (wrapper) wrapper.hidden = true;
     ui.pagesBox.hidden = false;
-    // Listening at once: a photo taken while the phone's store is still being read waits.
+    // Listening at once: a photo taken while the phone's store is still being read waits, and
+    // "Unggah" tapped while a photo is still being shrunk waits for it, in the order they came.
     const loaded = load();
+    let work = loaded;
+    const inTurn = (step) => {
+      const done = work.then(step);
+      work = done.catch(() => {}); // one failed step (reported by its promise) does not stop the rest
+      return done;
+    };
+    const take = (input) => {
+      const picked = [...input.files];
+      input.value = "";
+      if (picked.length) inTurn(() => add(picked));
+    };
     for (const input of [ui.camera, ui.files]) {
-      input.addEventListener("change", () => {
-        const picked = [...input.files];
-        input.value = "";
-        loaded.then(() => add(picked));
-      });
+      input.addEventListener("change", () => take(input));
+      // On a slow phone a photo can be picked before this script ran: it is taken now.
+      take(input);
     }
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      loaded.then(() => queue());
+      inTurn(queue);
     });
     window.addEventListener("online", () => loaded.then(wake));
     window.addEventListener("offline", () => {
