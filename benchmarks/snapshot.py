@@ -1,6 +1,7 @@
 """What the public snapshot costs the workers at national scale.
 
     python -m benchmarks.snapshot [--tps 823236] [--changes 20000] [--burst 2000] [--processes 2]
+    python -m benchmarks.snapshot --cost [--tps 823236] [--runs 3] [--profile]
 
 In a throwaway database: the synthetic national tree with five Pemilu contests (4.1 million
 uploads at 823,236 TPS), --changes random status changes with timeline snapshots (as
@@ -14,11 +15,20 @@ entries, how long, and so how many areas a refresh can rebuild in its budget
 taking a kind each at a time, as that many snapshot worker processes would. Last, a refresh
 that finds nothing changed.
 
+With --cost, instead: what a refresh costs the refreshing process per area, in CPU time (not
+wall time: the machine is shared). The most-read areas of ppwp (the nation, every provinsi and
+every kabupaten) with the entries the public reads on the night (the Indonesian page, its poll
+part and the hhcw file; benchmarks.snapshot_lag) are built, then rebuilt --runs times as a
+refresh rebuilds them; each run prints its CPU ms per area. PostgreSQL's share is apart.
+--profile adds cProfile's view of one more run.
+
 Django's own modules and the apps' are imported inside the functions that use them: the
 benchmark points Django at a throwaway database (benchmarks.throwaway) before any is loaded.
 """
 
 import argparse
+import cProfile
+import pstats
 import random
 import tempfile
 import time
@@ -38,12 +48,18 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=2_000)
     parser.add_argument("--processes", type=int, default=2, help="refreshing kinds at once")
     parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
+    parser.add_argument("--cost", action="store_true", help="CPU ms per area of a refresh")
+    parser.add_argument("--runs", type=int, default=3, help="with --cost")
+    parser.add_argument("--profile", action="store_true", help="with --cost: cProfile one run")
     options = parser.parse_args()
     with throwaway_database(options.database):
         _use_a_folder_of_its_own()
         print(f"public snapshot at {options.tps:,} TPS x {len(KINDS)} contests ({machine()})")
         load_data(options.tps)
         liven_up(options.changes)
+        if options.cost:
+            refresh_cost(options.runs, profile=options.profile)
+            return
         build_most_read()
         refresh_after(options.burst, options.processes)
 
@@ -115,6 +131,42 @@ def refresh_after(burst: int, processes: int) -> None:
     )
     idle = snapshot_refresh_all(budget_seconds=float("inf")).values()
     print(f"refresh with nothing changed: {sum(r.seconds for r in idle) * 1000:.0f} ms")
+
+
+# What the public reads on the night, of each most-read area (benchmarks.snapshot_lag).
+HOT_NAMES = ("page.id.page.code.html", "page.id.live.code.html", "hhcw.json")
+COST_KIND = "ppwp"
+
+
+def refresh_cost(runs: int, *, profile: bool) -> None:
+    from django.conf import settings
+
+    from public.services import _rebuild, snapshot_entry
+    from public.snapshots import Key
+    from regions.models import Area, Level
+
+    settings.SNAPSHOT_READ_WINDOW_SECONDS = 10**9  # every entry built counts as read
+    levels = [Level.PROVINSI, Level.KABUPATEN]
+    codes = [
+        "",
+        *Area.objects.filter(level__in=levels).order_by("code").values_list("code", flat=True),
+    ]
+    for code in codes:
+        for name in HOT_NAMES:
+            assert snapshot_entry(Key(COST_KIND, code, name)) is not None
+    areas = [[COST_KIND, code, 0.0] for code in codes]
+    for run in range(1, runs + 1):
+        started = time.process_time()
+        rebuilt, entries, _ = _rebuild(areas, deadline=float("inf"))
+        took = time.process_time() - started
+        print(
+            f"run {run}: {rebuilt} areas of {COST_KIND} ({entries} entries) rebuilt in "
+            f"{took:.2f} s of this process's CPU: {took / rebuilt * 1000:.2f} ms an area"
+        )
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(_rebuild, areas, deadline=float("inf"))
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
 def _change(burst: int, *, seed: int) -> None:
