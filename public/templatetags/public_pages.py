@@ -4,6 +4,7 @@ from django import template
 from django.urls import reverse, translate_url
 
 from public.entries import page_file
+from regions.templatetags.regions import area_url
 
 register = template.Library()
 
@@ -11,9 +12,7 @@ register = template.Library()
 @register.simple_tag
 def progress_url(kind: str, code: str = "") -> str:
     """The public page of an area or a TPS of a contest kind ("" the nation)."""
-    if code:
-        return reverse("progress:area", args=[kind, code])
-    return reverse("progress:nation", args=[kind])
+    return area_url("progress", kind, code)
 
 
 @register.simple_tag

@@ -1,9 +1,14 @@
+import functools
 from datetime import datetime
 
 from django import template
-from django.urls import reverse
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import get_language
 
 from regions.zones import Zone, in_zone_text
 
@@ -32,9 +37,32 @@ def day_in(value: datetime | None, zone: Zone) -> str:
 def area_url(site: str, kind: str, code: str = "") -> str:
     """The page of an area or TPS of a contest kind ("" the nation) on the staff dashboard
     (site "dashboard") or on the public pages (site "progress"): the shared parts link either."""
+    if code.isascii() and code.isdigit():
+        before, after = _area_url_around(
+            site, kind, get_language(), get_script_prefix(), settings.ROOT_URLCONF, get_urlconf()
+        )
+        return f"{before}{code}{after}"
     if code:
         return reverse(f"{site}:area", args=[kind, code])
     return reverse(f"{site}:nation", args=[kind])
+
+
+# What stands for the code in _area_url_around: letters, never in a code, which is digits.
+_CODE = "CODE"
+
+
+@receiver(setting_changed, dispatch_uid="regions-area-urls-forget")
+def _area_urls_forget(**kwargs) -> None:
+    """A setting changed (a test's): the languages' prefixes may have."""
+    _area_url_around.cache_clear()
+
+
+@functools.lru_cache(maxsize=256)
+def _area_url_around(site: str, kind: str, *where: object) -> tuple[str, str]:
+    """An area's URL on either side of its code, the same for every area of the kind in one
+    language and URLconf (where): a table of areas links each without a reverse() per row."""
+    before, _, after = reverse(f"{site}:area", args=[kind, _CODE]).rpartition(_CODE)
+    return before, after
 
 
 @register.filter
