@@ -14,13 +14,18 @@ Names (the variant of an entry is in its name, never in a header, as for the cac
 """
 
 import re
+import threading
 import uuid
+from datetime import datetime
 from functools import cached_property
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, QueryDict
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from public.opendata import (
@@ -33,10 +38,18 @@ from public.opendata import (
     progress_csv,
     wilayah_list,
 )
-from public.selectors import PublicAreaPage, PublicTpsPage, public_area_page, public_tps_page
+from public.selectors import (
+    PublicAreaPage,
+    PublicTpsPage,
+    public_area_page,
+    public_area_pages,
+    public_tps_page,
+)
 from public.snapshots import Entry
 from regions import codes
-from regions.selectors import candidates_of_kind
+from regions.selectors import ContestArea, candidates_of_kind
+from uploads.progress.selectors import has_timeline
+from uploads.progress.templatetags.progress import percent
 from uploads.progress.timeline import Chart, contest_area_chart
 
 JSON = "application/json"
@@ -113,12 +126,12 @@ class EntryInputs:
     """What the entries of one area (or TPS) of a contest kind are built from, each read once,
     when an entry first needs it, and the moment they are built."""
 
-    def __init__(self, kind: str, code: str) -> None:
+    def __init__(self, kind: str, code: str, *, now: datetime | None = None) -> None:
         self.kind = kind
         self.code = code
-        self.now = timezone.now()
-        # The live part as rendered, by language and sort: a page embeds it as it is.
-        self.live: dict[tuple[str, str], str] = {}
+        self.now = now or timezone.now()
+        # The parts as rendered, by language, part and sort: a page embeds them as they are.
+        self.parts: dict[tuple[str, str, str], str] = {}
 
     @cached_property
     def page_data(self) -> PublicAreaPage | PublicTpsPage | None:
@@ -134,6 +147,20 @@ class EntryInputs:
         return contest_area_chart(
             contest_area=page_data.contest_area, current=page_data.area, now=self.now
         )
+
+
+def entry_inputs_of_areas(kind: str, area_codes: list[str]) -> dict[str, EntryInputs]:
+    """EntryInputs of many areas of a contest kind (the refresh), by code, the page data of
+    those above the TPS read together (public_area_pages): the same entries as each area's own
+    EntryInputs would build, for a fraction of the queries."""
+    now = timezone.now()
+    above_tps = [code for code in area_codes if len(code) != codes.TPS_LENGTH]
+    pages = public_area_pages(kind=kind, area_codes=above_tps)
+    inputs = {code: EntryInputs(kind, code, now=now) for code in area_codes}
+    for code in above_tps:
+        # Set before anything reads it: the cached property is not read again.
+        inputs[code].page_data = pages.get(code)
+    return inputs
 
 
 def entry_build(source: EntryInputs, name: str) -> Entry | None:
@@ -198,13 +225,79 @@ def _page(source: EntryInputs, *, language: str, part: str, sort: str, home: boo
     }
     context |= {"now": source.now, "home": home}
     with translation.override(language):
-        if part == "page":
-            context["live_html"] = mark_safe(_live(source, language=language, sort=sort))
-        request = _request(_path(source, part=part, sort=sort, home=home))
-        body = _tightened(render_to_string(template, context, request=request))
-    if part == "live":
-        source.live[language, sort] = body
+        if area and part == "page":
+            body = _area_page(source, template, context)
+        else:
+            if part == "page":
+                context["live_html"] = mark_safe(_live(source, language=language, sort=sort))
+            request = _request(_path(source, part=part, sort=sort, home=home))
+            body = _tightened(render_to_string(template, context, request=request))
+    if part in ("live", "timeline"):
+        source.parts[language, part, sort] = body
     return _bytes_entry(body.encode(), HTML, source)
+
+
+# The page around an area's figures (its head, breadcrumb, links and footer) is drawn from the
+# regions and contests alone, which change with an import, not with the counts: it is rendered
+# once per area, language, sort and contests (_shell_key) with these tokens where the figures
+# and the parts go, and each build puts them in. The same bytes as rendering the whole page.
+_SHELL_TOKENS = {
+    name: f"<!--{uuid.uuid4().hex}-->" for name in ("title_percent", "live_html", "timeline_html")
+}
+_shells: dict[tuple, str] = {}
+_shells_lock = threading.Lock()
+SHELLS_KEPT = 4096  # about 6 KB each
+
+
+@receiver(setting_changed, dispatch_uid="public-entries-shells-forget")
+def _shells_forget(**kwargs) -> None:
+    """A setting changed (a test's): the page around may be drawn otherwise (the static files'
+    URLs, the languages, the URLconf)."""
+    with _shells_lock:
+        _shells.clear()
+
+
+def _area_page(source: EntryInputs, template: str, context: dict[str, object]) -> str:
+    page_data = source.page_data
+    assert isinstance(page_data, PublicAreaPage)  # _page asks only for an area's page
+    language, sort, home = translation.get_language(), str(context["sort"]), bool(context["home"])
+    key = _shell_key(page_data.contest_area, language=language, sort=sort, home=home)
+    shell = _shells.get(key)
+    if shell is None:
+        tokens = {name: mark_safe(token) for name, token in _SHELL_TOKENS.items()}
+        request = _request(_path(source, part="page", sort=sort, home=home))
+        shell = render_to_string(template, context | tokens, request=request)
+        with _shells_lock:
+            if len(_shells) >= SHELLS_KEPT:
+                _shells.pop(next(iter(_shells)))
+            _shells[key] = shell
+    figures = {
+        "title_percent": conditional_escape(percent(page_data.area.percent)),
+        "live_html": _part(source, language=language, part="live", sort=sort),
+        "timeline_html": _part(source, language=language, part="timeline", sort="code")
+        if context["chart"] is not None
+        else "",
+    }
+    for name, token in _SHELL_TOKENS.items():
+        shell = shell.replace(token, figures[name], 1)
+    return _tightened(shell)
+
+
+def _shell_key(contest_area: ContestArea, *, language: str, sort: str, home: bool) -> tuple:
+    """Everything the page around the figures is drawn from (public/progress.html outside its
+    parts, public/header.html, base.html): the place, its contests, the page's URL."""
+    area = contest_area.area
+    return (
+        contest_area.kind,
+        contest_area.code,
+        language,
+        sort,
+        home,
+        area and (area.name, area.title),
+        tuple((crumb.code, crumb.name) for crumb in contest_area.breadcrumb),
+        contest_area.contest_name,
+        has_timeline(contest_area.code),
+    )
 
 
 def _tightened(html: str) -> str:
@@ -216,9 +309,14 @@ def _tightened(html: str) -> str:
 
 def _live(source: EntryInputs, *, language: str, sort: str) -> str:
     """The live part of a page, rendered once for the page and the part's own entry."""
-    if (language, sort) not in source.live:
-        _page(source, language=language, part="live", sort=sort, home=False)
-    return source.live[language, sort]
+    return _part(source, language=language, part="live", sort=sort)
+
+
+def _part(source: EntryInputs, *, language: str, part: str, sort: str) -> str:
+    """A part of a page (live, timeline), rendered once for the page and the part's own entry."""
+    if (language, part, sort) not in source.parts:
+        _page(source, language=language, part=part, sort=sort, home=False)
+    return source.parts[language, part, sort]
 
 
 def _path(source: EntryInputs, *, part: str, sort: str, home: bool) -> str:

@@ -11,7 +11,7 @@ from django.db.models import Count, F, Max, Min, Q
 from public.models import MirroredObject
 from public.opendata import PUBLIC_STATUS, PageImage, TpsRow, page_url, public_counts
 from regions import codes
-from regions.selectors import ContestArea, contest_area_of
+from regions.selectors import ContestArea, contest_area_of, contest_areas_of
 from uploads.models import Page, Status, Upload
 from uploads.progress.selectors import (
     STUCK_LIST_LIMIT,
@@ -23,8 +23,10 @@ from uploads.progress.selectors import (
 from uploads.selectors import (
     StuckTps,
     site_figure,
+    site_figures,
     uploads_of_desa,
     uploads_stuck_under,
+    uploads_stuck_under_areas,
 )
 
 
@@ -108,6 +110,29 @@ def public_area_page(*, kind: str, area_code: str, lists: bool = True) -> Public
     )
 
 
+def public_area_pages(*, kind: str, area_codes: list[str]) -> dict[str, PublicAreaPage]:
+    """public_area_page of many areas at once (the snapshot's refresh), by code, those that have
+    one: what a page reads once per area (its contest area, site figure and stuck list) read
+    for all of them in one query each; the counts one query per area, a desa's TPS two more."""
+    contest_areas = contest_areas_of(kind=kind, area_codes=area_codes)
+    found = list(contest_areas)
+    sites = site_figures(kind=kind, area_codes=found)
+    contest_ids = sorted({pk for place in contest_areas.values() for pk in place.contest_ids})
+    stuck = uploads_stuck_under_areas(
+        contest_ids=contest_ids, area_codes=found, limit=STUCK_LIST_LIMIT
+    )
+    return {
+        code: PublicAreaPage(
+            contest_area=place,
+            counts=progress_of_area(contest_ids=place.contest_ids, area_code=code),
+            site=sites.get(code),
+            stuck=_public_stuck(stuck[code]),
+            tps=_tps_rows(place.contest_ids, code) if place.is_desa else [],
+        )
+        for code, place in contest_areas.items()
+    }
+
+
 def public_tps_page(*, kind: str, tps_code: str) -> PublicTpsPage | None:
     """A TPS's public page, or None when no contest of the kind covers it. Four queries."""
     found = _place_and_upload_of_tps(kind, tps_code)
@@ -121,6 +146,11 @@ def _stuck_under(contest_ids: list[int], area_code: str) -> list[StuckTps]:
     """The stuck TPS below an area, in trouble longest first, without their events: what
     operators write there is not for the public."""
     rows = uploads_stuck_under(contest_ids=contest_ids, area_code=area_code, limit=STUCK_LIST_LIMIT)
+    return _public_stuck(rows)
+
+
+def _public_stuck(rows: list[StuckTps]) -> list[StuckTps]:
+    """Stuck rows in the public's statuses (`sending` is `queued`)."""
     return [replace(row, status=PUBLIC_STATUS[row.status]) for row in rows]
 
 

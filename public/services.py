@@ -11,8 +11,10 @@ Each contest kind is refreshed on its own (its state, its lock): several snapsho
 processes refresh several kinds at once, and a busy kind never holds up a quiet one.
 """
 
+import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +23,14 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from public import mirror, snapshots
-from public.entries import CANDIDATES, REBUILT_APART, EntryInputs, entry_build, page_parts
+from public.entries import (
+    CANDIDATES,
+    REBUILT_APART,
+    EntryInputs,
+    entry_build,
+    entry_inputs_of_areas,
+    page_parts,
+)
 from public.locks import advisory_lock
 from public.snapshots import Entry, Key
 from regions import codes
@@ -316,34 +325,83 @@ def _rebuild(areas: list[list], *, deadline: float) -> tuple[int, int, list[list
     """Rebuilds the entries the public reads of the areas in order until the deadline, and sets
     the others aside as outdated (_read_lately); (areas rebuilt, entries written, areas left).
     An area nobody asked for has no entries and costs nothing; one whose entries nobody read
-    lately costs a rename each."""
+    lately costs a rename each. The page data of the areas to rebuild is read REBUILD_BATCH at a
+    time (entry_inputs_of_areas)."""
     rebuilt = entries = 0
     wants: list[mirror.Want] = []
+    batch: dict[tuple[str, str], EntryInputs] = {}
+    to_rebuild = _AreasToRebuild(areas)
     try:
-        for position, (kind, code, _, *mirrored) in enumerate(areas):
-            names = {
-                name: last
-                for name, last in snapshots.entries_last_read(kind, code).items()
-                if name not in REBUILT_APART
-            }
-            for name in mirrored[0] if mirrored else ():
-                names.setdefault(name, None)
-            if not names:
-                continue
+        for position, kind, code, read in to_rebuild:
             if rebuilt and time.monotonic() >= deadline:
                 return rebuilt, entries, areas[position:]
-            read = _read_lately(names)
-            for name in names.keys() - set(read):
-                snapshots.entry_outdate(Key(kind, code, name))
-            if not read:
-                continue
-            entries += _area_rebuild(kind, code, read, wants=wants)
+            if (kind, code) not in batch:
+                batch = _inputs_batch(kind, code, to_rebuild)
+            entries += _area_rebuild(batch.pop((kind, code)), read, wants=wants)
             rebuilt += 1
         return rebuilt, entries, []
     finally:
         # What the objects should be, in one statement per run, before its state is written.
         if wants:
             mirror.mirror_want(wants=wants)
+
+
+# Areas whose page data one read brings (public.selectors.public_area_pages): a query per batch
+# for their contest areas, site figures and stuck lists, not three per area; small enough that
+# what a run reads past its deadline is little.
+REBUILD_BATCH = 32
+
+
+class _AreasToRebuild:
+    """(position, kind, code, entries read lately) of each area with entries the public reads,
+    in order; the entries of each that nobody read lately set aside as it is reached. The
+    caller may look at the next few (ahead()) to read their page data together."""
+
+    def __init__(self, areas: list[list]) -> None:
+        self._found = self._each(areas)
+        self._ahead: deque[tuple[int, str, str, list[str]]] = deque()
+
+    @staticmethod
+    def _each(areas: list[list]) -> Iterator[tuple[int, str, str, list[str]]]:
+        for position, (kind, code, _, *mirrored) in enumerate(areas):
+            if read := _entries_read(kind, code, mirrored[0] if mirrored else ()):
+                yield position, kind, code, read
+
+    def __iter__(self) -> "_AreasToRebuild":
+        return self
+
+    def __next__(self) -> tuple[int, str, str, list[str]]:
+        return self._ahead.popleft() if self._ahead else next(self._found)
+
+    def ahead(self, count: int) -> list[tuple[int, str, str, list[str]]]:
+        """The next `count` areas (or fewer, at the end), which next() returns after."""
+        self._ahead.extend(itertools.islice(self._found, max(count - len(self._ahead), 0)))
+        return list(itertools.islice(self._ahead, count))
+
+
+def _entries_read(kind: str, code: str, mirrored: Iterable[str]) -> list[str]:
+    """The entries of the area read lately (mirrored: every one of them), the others set aside
+    as outdated."""
+    names = {
+        name: last
+        for name, last in snapshots.entries_last_read(kind, code).items()
+        if name not in REBUILT_APART
+    }
+    for name in mirrored:
+        names.setdefault(name, None)
+    read = _read_lately(names)
+    for name in names.keys() - set(read):
+        snapshots.entry_outdate(Key(kind, code, name))
+    return read
+
+
+def _inputs_batch(
+    kind: str, code: str, to_rebuild: _AreasToRebuild
+) -> dict[tuple[str, str], EntryInputs]:
+    """The EntryInputs of the area and of the next areas of its kind to rebuild, read together."""
+    codes_ahead = [at for _, of, at, _ in to_rebuild.ahead(REBUILD_BATCH - 1) if of == kind]
+    inputs = entry_inputs_of_areas(kind, [code, *codes_ahead])
+    return {(kind, at): source for at, source in inputs.items()}
 
 
 def _read_lately(names: dict[str, float | None]) -> list[str]:
@@ -355,8 +413,8 @@ def _read_lately(names: dict[str, float | None]) -> list[str]:
     )
 
 
-def _area_rebuild(kind: str, code: str, names: Iterable[str], *, wants: list) -> int:
-    source = EntryInputs(kind, code)
+def _area_rebuild(source: EntryInputs, names: Iterable[str], *, wants: list) -> int:
+    kind, code = source.kind, source.code
     built = {Key(kind, code, name): entry_build(source, name) for name in names}
     if mirror.mirror_on():
         wants += [want for key, entry in built.items() for want in mirror.entry_wants(key, entry)]
@@ -373,6 +431,6 @@ def snapshot_candidates_rebuild(kind: str) -> None:
     follows the uploads and leaves the list alone: entries.REBUILT_APART), whether or not
     anyone asked for it yet: a copy of the snapshot elsewhere should not wait for someone to."""
     wants: list[mirror.Want] = []
-    _area_rebuild(kind, "", [CANDIDATES], wants=wants)
+    _area_rebuild(EntryInputs(kind, ""), [CANDIDATES], wants=wants)
     if wants:
         mirror.mirror_want(wants=wants)

@@ -1,5 +1,6 @@
 """Reads of areas and contests shared by the pages."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -69,12 +70,43 @@ def contest_area_of(*, kind: str, area_code: str) -> ContestArea | None:
         return None
     lineage = codes.lineage(area_code)
     areas = list(Area.objects.filter(code__in=lineage).order_by("level"))
-    area = areas[-1] if areas and areas[-1].code == area_code else None
-    if area_code and (area is None or area.level == Level.TPS):
-        return None
     # Contests over the area (their region is the area or an ancestor) or under it.
     over_or_under = Q(region_id__in=lineage) | Q(region__code__startswith=area_code)
     contests = list(Contest.objects.filter(over_or_under).order_by("kind", "region_id"))
+    return _contest_area(kind, area_code, areas, contests)
+
+
+def contest_areas_of(*, kind: str, area_codes: Iterable[str]) -> dict[str, ContestArea]:
+    """contest_area_of of many areas at once (the public snapshot's refresh), by code, those
+    that have one. Two queries whatever their number: every contest is read (a few hundred at
+    most, a national election's), and the areas of their lineages."""
+    wanted = [code for code in area_codes if not code or codes.is_code(code)]
+    lineages = {code: codes.lineage(code) for code in wanted}
+    needed = {code for lineage in lineages.values() for code in lineage}
+    found = {area.code: area for area in Area.objects.filter(code__in=needed)}
+    every_contest = list(Contest.objects.order_by("kind", "region_id"))
+    contest_areas: dict[str, ContestArea] = {}
+    for code, lineage in lineages.items():
+        areas = sorted((found[at] for at in lineage if at in found), key=lambda area: area.level)
+        above = set(lineage)
+        contests = [
+            contest
+            for contest in every_contest
+            if contest.region_id in above or contest.region_id.startswith(code)
+        ]
+        if contest_area := _contest_area(kind, code, areas, contests):
+            contest_areas[code] = contest_area
+    return contest_areas
+
+
+def _contest_area(
+    kind: str, area_code: str, areas: list[Area], contests: list[Contest]
+) -> ContestArea | None:
+    """areas: those of the area's lineage found, by level; contests: those over or under it,
+    by kind and region."""
+    area = areas[-1] if areas and areas[-1].code == area_code else None
+    if area_code and (area is None or area.level == Level.TPS):
+        return None
     of_kind = [contest for contest in contests if contest.kind == kind]
     if not of_kind:
         return None

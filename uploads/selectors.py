@@ -155,6 +155,50 @@ def _stuck_tps(upload: Upload, events: bool) -> StuckTps:
     )
 
 
+# TROUBLE_SINCE (Upload.trouble_since) in SQL, over the table named upload.
+_TROUBLE_SINCE_SQL = f"""coalesce(upload.failing_since,
+    CASE WHEN upload.status = '{Status.DELIVERED.value}'
+         THEN coalesce(upload.delivered_at, upload.status_since)
+         ELSE coalesce(upload.stuck_since, upload.status_since) END)"""
+# uploads_stuck_under of many areas in one statement: for each area, a range of the partial
+# index of stuck uploads (codes are digits: in the C collation, the codes' own, every code under
+# an area sorts from the area's code to before its code followed by ":", the character after "9").
+_STUCK_UNDER_AREAS = f"""
+    SELECT area.code, stuck.*
+    FROM unnest(%(areas)s::text[]) AS area(code)
+    CROSS JOIN LATERAL (
+        SELECT upload.tps_id, tps.name, coalesce(desa.name, ''), coalesce(kecamatan.name, ''),
+               upload.status, upload.stuck_reason, {_TROUBLE_SINCE_SQL} AS trouble_since
+        FROM uploads_upload upload
+        JOIN regions_area tps ON tps.code = upload.tps_id
+        LEFT JOIN regions_area desa ON desa.code = tps.parent_id
+        LEFT JOIN regions_area kecamatan ON kecamatan.code = desa.parent_id
+        WHERE upload.stuck AND upload.contest_id = ANY(%(contests)s)
+              AND upload.tps_id >= area.code COLLATE "C"
+              AND upload.tps_id < (area.code || ':') COLLATE "C"
+        ORDER BY trouble_since, upload.tps_id
+        LIMIT %(limit)s
+    ) stuck
+"""
+
+
+def uploads_stuck_under_areas(
+    *, contest_ids: Sequence[int], area_codes: list[str], limit: int
+) -> dict[str, list[StuckTps]]:
+    """uploads_stuck_under of many areas at once, without events, by area code: the stuck TPS
+    of the contests below each area, in trouble longest first, at most `limit` each. One
+    statement. contest_ids: those of every area's contest area (a contest of another area's
+    region has no upload below this one)."""
+    params: dict[str, Any] = {"areas": area_codes, "contests": list(contest_ids), "limit": limit}
+    with connection.cursor() as cursor:
+        cursor.execute(_STUCK_UNDER_AREAS, params)
+        rows = cursor.fetchall()
+    stuck: dict[str, list[StuckTps]] = {code: [] for code in area_codes}
+    for code, *row in rows:
+        stuck[code].append(StuckTps(*row))
+    return stuck
+
+
 def uploads_stuck_by_reason() -> list[tuple[str, str, int]]:
     """(contest kind, stuck reason, uploads) for every stuck upload in the country. One query
     over the partial index of stuck rows: a few thousand rows on a bad night, not millions."""
@@ -193,8 +237,16 @@ def uploads_waiting() -> Waiting:
 def site_figure(*, kind: str, area_code: str) -> SiteFigure | None:
     """The public site's figure of an area as the poller last read it, or None. One query."""
     row = PublicAreaProgress.objects.filter(kind=kind, area_code=area_code).first()
-    if row is None:
-        return None
+    return None if row is None else _site_figure(row)
+
+
+def site_figures(*, kind: str, area_codes: list[str]) -> dict[str, SiteFigure]:
+    """site_figure of many areas at once, by code (absent: never read). One query."""
+    rows = public_progress_by_code(kind=kind, codes=area_codes)
+    return {code: _site_figure(row) for code, row in rows.items()}
+
+
+def _site_figure(row: PublicAreaProgress) -> SiteFigure:
     return SiteFigure(row.published, row.total, ts_time(row.site_ts), row.children)
 
 
