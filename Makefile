@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-snapshot-lag bench-mirror bench-election bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-snapshot-cost bench-snapshot-lag bench-mirror bench-election bench
 
 install: $(STAMP)
 
@@ -109,6 +109,11 @@ bench-public: install
 # (about 4 minutes, most of it building the data).
 bench-snapshot: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot
+
+# What a refresh costs the refreshing process per area, in CPU time: the most-read areas of ppwp
+# with the entries read on the night, rebuilt three times (docs/performance.md).
+bench-snapshot-cost: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.snapshot --cost
 
 # How long a publication takes to show in the public JSON, page and poll part at 150 a second
 # for 2 minutes over the national tree, with the snapshot worker and beat run as deployed
