@@ -497,7 +497,8 @@ def test_a_killed_polls_lock_lapses_within_seconds_and_a_late_poll_leaves_the_ne
     assert running.acquire()
     killed.renewed -= poller.LOCK_RENEW_SECONDS  # time for both to renew
     running.renewed -= poller.LOCK_RENEW_SECONDS
-    killed.renew()
+    with pytest.raises(poller.PollLockLost):
+        killed.renew()
     killed.release()
     assert redis_client().get(poller.LOCK_KEY) == running.token.encode()
     redis_client().expire(poller.LOCK_KEY, 1)
@@ -505,6 +506,71 @@ def test_a_killed_polls_lock_lapses_within_seconds_and_a_late_poll_leaves_the_ne
     assert redis_client().ttl(poller.LOCK_KEY) > 1
     running.release()
     assert not redis_client().exists(poller.LOCK_KEY)
+
+
+def test_a_poll_takes_its_lock_again_when_redis_lost_it():
+    running = poller._PollLock()
+    assert running.acquire()
+    redis_client().delete(poller.LOCK_KEY)  # Redis restarted without its data
+    running.renewed -= poller.LOCK_RENEW_SECONDS
+    running.renew()
+    assert redis_client().get(poller.LOCK_KEY) == running.token.encode()
+    assert 0 < redis_client().ttl(poller.LOCK_KEY) <= poller.LOCK_SECONDS
+    assert not poller._PollLock().acquire()
+    running.release()
+
+
+def slow_handling(monkeypatch, seconds: float, then=lambda: None) -> list[bool]:
+    """Each file the walk reads takes `seconds` to handle, as on a busy night; after each,
+    `then()` runs and another poll tries to start: what it got is returned, in order."""
+    handle = poller._Walk._handle
+    others: list[bool] = []
+
+    def handle_slowly(walk, target, reply):
+        time.sleep(seconds)
+        handle(walk, target, reply)
+        then()
+        others.append(poller._PollLock().acquire())
+
+    monkeypatch.setattr(poller._Walk, "_handle", handle_slowly)
+    return others
+
+
+def test_a_poll_slow_to_handle_its_files_keeps_its_lock_and_no_second_poll_starts(
+    site, monkeypatch
+):
+    # Eight desa answer at once while the walk handles one file at a time, slower together
+    # than the lease: the lease is renewed between files, not only between waits.
+    desas = list(
+        Area.objects.filter(parent_id="640903", level=Level.DESA).values_list("code", flat=True)[:8]
+    )
+    build(site, "pkwkk", {tps(desa, 1) for desa in desas}, root="6409")
+    monkeypatch.setattr(poller, "LOCK_SECONDS", 1)
+    monkeypatch.setattr(poller, "LOCK_RENEW_SECONDS", 0.2)
+    others = slow_handling(monkeypatch, 0.3)
+
+    tasks.poll_public_site()
+
+    assert len(others) >= 17 and not any(others)
+    assert published_tps("pkwkk") == {tps(desa, 1) for desa in desas}
+    assert not redis_client().exists(poller.LOCK_KEY)
+
+
+def test_a_poll_whose_lock_another_poll_took_stops_and_leaves_that_lock_alone(
+    site, monkeypatch, caplog
+):
+    build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
+    monkeypatch.setattr(poller, "LOCK_RENEW_SECONDS", 0)
+    take_over = lambda: redis_client().set(poller.LOCK_KEY, "another poll")  # noqa: E731
+    slow_handling(monkeypatch, 0, then=take_over)
+
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        tasks.poll_public_site()
+
+    assert "another poll took the lock over; this one stopped" in caplog.text
+    assert published_tps("pkwkk") == set()  # it stopped after the kabupaten's file
+    assert redis_client().get(poller.LOCK_KEY) == b"another poll"
+    redis_client().delete(poller.LOCK_KEY)
 
 
 def test_the_beat_task_without_a_site_logs_once_and_does_nothing(settings, caplog):
