@@ -42,15 +42,29 @@ LOCK_KEY = "sirekap:uploads:poll-public-site"
 # killed poll stopped every poll for three minutes: benchmarks.election's worker drill).
 LOCK_SECONDS = 30
 LOCK_RENEW_SECONDS = 5
-# Renews, or releases, the lock only while it is still this poll's (its token): a poll that
-# stalled past LOCK_SECONDS must not extend or remove the lock of the one that took over.
-_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call({}) end return 0"
-_RENEW_IF_OURS = _IF_OURS.format("'expire', KEYS[1], ARGV[2]")
-_RELEASE_IF_OURS = _IF_OURS.format("'del', KEYS[1]")
+# Releases the lock only while it is still this poll's (its token): a poll that stalled past
+# LOCK_SECONDS must not remove the lock of the one that took over.
+_RELEASE_IF_OURS = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+# Renews it while it is this poll's, takes it again when it is nobody's (Redis restarted, or
+# this poll stalled past LOCK_SECONDS and nobody took over), and answers 0 when another poll
+# holds it: then this one stops (PollLockLost), or two walks would run side by side, each
+# slowing the other until more of them lapse (a national replay had eleven).
+_RENEW_IF_OURS = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+if not holder then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end
+return 0
+"""
 
 
 class PollRefused(Exception):
     """The poll cannot run as asked: not configured, an unknown contest, a region outside."""
+
+
+class PollLockLost(Exception):
+    """Another poll holds the lock now: this one stops and leaves the walk to it."""
 
 
 @dataclass
@@ -144,6 +158,9 @@ def poll_exclusively() -> PollSummary | None:
         return None
     try:
         summary = poll(heartbeat=lock.renew)
+    except PollLockLost:
+        logger.warning("poll: another poll took the lock over; this one stopped")
+        return None
     finally:
         lock.release()
     logger.info("poll: %s", summary)
@@ -161,9 +178,11 @@ class _PollLock:
         return bool(redis_client().set(LOCK_KEY, self.token, nx=True, ex=LOCK_SECONDS))
 
     def renew(self) -> None:
-        if time.monotonic() - self.renewed >= LOCK_RENEW_SECONDS:
-            self.renewed = time.monotonic()
-            redis_client().eval(_RENEW_IF_OURS, 1, LOCK_KEY, self.token, LOCK_SECONDS)
+        if time.monotonic() - self.renewed < LOCK_RENEW_SECONDS:
+            return
+        self.renewed = time.monotonic()
+        if not redis_client().eval(_RENEW_IF_OURS, 1, LOCK_KEY, self.token, LOCK_SECONDS):
+            raise PollLockLost(LOCK_KEY)
 
     def release(self) -> None:
         redis_client().eval(_RELEASE_IF_OURS, 1, LOCK_KEY, self.token)
@@ -261,6 +280,9 @@ class _Walk:
                 self.heartbeat()
                 for future in done:
                     self._handle(self.pending.pop(future), future.result())
+                    # After each file, not only each wait: on a busy night hundreds of replies
+                    # arrive while one is handled, and handling them all outlasts the lease.
+                    self.heartbeat()
         finally:
             # On an error, Ctrl-C or Celery's soft time limit, queued fetches are dropped unsent.
             self.pool.shutdown(cancel_futures=True)
