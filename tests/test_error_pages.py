@@ -12,16 +12,19 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
-    ("path", "heading"),
-    [("/tidak-ada/", "Halaman tidak ditemukan"), ("/en/no-such-page/", "Page not found")],
+    ("path", "heading", "home"),
+    [
+        ("/tidak-ada/", "Halaman tidak ditemukan", "/"),
+        ("/en/no-such-page/", "Page not found", "/en/"),
+    ],
 )
-def test_an_unknown_address_answers_a_page_in_the_readers_language(client, path, heading):
+def test_an_unknown_address_answers_a_page_in_the_readers_language(client, path, heading, home):
     response = client.get(path)
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
     page = response.content.decode()
     assert f"<h1>{heading}</h1>" in page
-    assert 'href="/"' in page  # a way on: the national progress
+    assert f'href="{home}"' in page  # a way on: the national progress, in the same language
     assert not response.cookies
     assert "Cookie" not in response.get("Vary", "")
 
