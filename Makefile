@@ -123,7 +123,7 @@ bench-mirror: install
 
 # The poller's CPU per poll and per published upload: 1,000 TPS x 5 forms published on the
 # stand-in over a 20,000-TPS tree, one poll down to them, one with nothing new; two rounds
-# (about 2 minutes).
+# (about 5 minutes).
 bench-poller: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.poller
 
