@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-snapshot-cost bench-snapshot-lag bench-mirror bench-election bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-snapshot-cost bench-snapshot-lag bench-mirror bench-poller bench-election bench
 
 install: $(STAMP)
 
@@ -126,6 +126,12 @@ bench-snapshot-lag: install
 bench-mirror: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.mirror
 
+# The poller's CPU per poll and per published upload: 1,000 TPS x 5 forms published on the
+# stand-in over a 20,000-TPS tree, one poll down to them, one with nothing new; two rounds
+# (about 5 minutes).
+bench-poller: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.poller
+
 # Election night at national scale: 823,236 TPS x 5 contests, 150 uploads/s through the intake
 # API for 15 minutes with every process of docker-compose.yml, faults and fault drills; per
 # minute and in total what is taken in, delivered, published and seen, and at the end nothing
@@ -136,7 +142,7 @@ bench-election: install
 	$(PY) -m benchmarks.election
 
 # Every benchmark above, one after the other (about 60 minutes); the figures go in the README.
-bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-snapshot-lag bench-mirror bench-public bench-election
+bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-snapshot-lag bench-mirror bench-poller bench-public bench-election
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start

@@ -5,6 +5,7 @@ import os
 
 import redis
 from celery import Celery, signals
+from django.db import close_old_connections
 from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sirekap_tracker.settings")
@@ -48,6 +49,14 @@ def _add_worker_steps() -> None:
 
 
 _add_worker_steps()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _database_connections_as_requests(**kwargs) -> None:
+    # As Django does around a request: a connection past CONN_MAX_AGE, or one that failed, is
+    # closed; the others are kept for the next task of this thread (CELERY_DB_REUSE_MAX).
+    close_old_connections()
 
 
 @signals.setup_logging.connect

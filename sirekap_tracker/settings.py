@@ -180,6 +180,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 # Retry the broker connection at startup instead of crashing while Redis comes up.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fix-up closes every database connection before and after each task unless
+# this is set: a new PostgreSQL backend for every delivery (a process forked, authentication,
+# the prepared statements prepared again). It is set so high that the fix-up never closes them;
+# sirekap_tracker/celery.py does per task what Django does per request instead, which keeps a
+# connection for CONN_MAX_AGE and checks it first (CONN_HEALTH_CHECKS: a PostgreSQL restart).
+CELERY_DB_REUSE_MAX = 10**12
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 # Beat keeps its schedule state beside the local data, not in the working directory.

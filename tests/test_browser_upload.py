@@ -216,9 +216,10 @@ def test_unggah_tapped_while_a_photo_is_still_being_shrunk_sends_it(
     phone.get_by_role("button", name="Unggah").click()
     expect(phone.locator(".phone-document")).to_contain_text("Diterima server", timeout=30_000)
     expect(phone.locator(".phone-problem")).to_be_empty()
-    assert upload_of().document.pages.get().original_sha256 == hashlib.sha256(
-        photo.read_bytes()
-    ).hexdigest()
+    assert (
+        upload_of().document.pages.get().original_sha256
+        == hashlib.sha256(photo.read_bytes()).hexdigest()
+    )
     assert unexpected(phone.errors) == []
 
 

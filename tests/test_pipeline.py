@@ -244,6 +244,35 @@ def test_intake_keeps_answering_while_redis_is_down_and_nothing_is_lost(
     assert server.stats()["keys"] == 11 and server.stats()["writes"] == 11
 
 
+def sessions_opened() -> int:
+    """Connections made to this test's database so far (PostgreSQL's own count)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_a_worker_keeps_its_database_connection_from_one_delivery_to_the_next(
+    world, start_process, tmp_path, publication_server_factory
+):
+    # A new PostgreSQL connection per task is a process forked and authenticated for every
+    # delivery; one worker process delivering forty uploads, each a task of its own, needs one.
+    chosen = list(Upload.objects.order_by("pk").values_list("tps_id", flat=True)[:40])
+    server = publication_server_factory()
+    start_worker(start_process, pipeline_env(world, server), concurrency=1)
+    receive(staff(), chosen[0])
+    wait_until(lambda: server.stats()["writes"] == 1, timeout=60)
+    before = sessions_opened()
+    for tps in chosen[1:]:
+        receive(staff(), tps)
+    wait_until(lambda: server.stats()["writes"] == 40, timeout=120, interval=0.5)
+    time.sleep(1.5)  # the backends report what they counted within a second of going idle
+    # This test's own connection may reconnect once; the worker's stays.
+    assert sessions_opened() - before <= 3
+
+
 def test_the_worker_recovers_by_itself_when_postgresql_restarts(
     start_process, tmp_path, publication_server_factory, restartable_postgres
 ):

@@ -19,12 +19,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from regions import codes
-from regions.models import Area, Level
+from regions.models import Area, Contest, Level
 from sirekap_tracker.health import redis_client
 from tests.conftest import PROJECT_DIR, child_env, wait_until
-from uploads import kpu, poller, tasks
+from uploads import kpu, poller, selectors, tasks
 from uploads.models import PublicAreaProgress, Source, Status, Upload, UploadEvent
+from uploads.progress.selectors import progress_of_area
+from uploads.progress.services import progress_fold, progress_recount
 from uploads.services.contests import contest_open
+from uploads.services.transitions import upload_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -312,6 +315,57 @@ def test_a_fault_in_one_file_hides_what_is_below_it_and_says_where(site, setting
     )
 
 
+def test_a_poll_publishing_all_over_the_kabupaten_at_once_writes_one_event_each_and_exact_counts(
+    site, settings
+):
+    """Replies are read together, whatever their number; each upload is still marked once, with
+    its event, and the counts agree with a recount, folded or not."""
+    settings.POLL_CONCURRENCY = 8
+    desas = Area.objects.filter(level=Level.DESA, code__startswith="6409").order_by("code")
+    published = {tps(desa, 1) for desa in desas.values_list("code", flat=True)[::2]}
+    published |= {tps("6409011003", number) for number in range(1, 8)}
+    for kind in ("pkwkk", "pkwkp"):
+        build(site, kind, published, root="6409" if kind == "pkwkk" else "64")
+
+    summary = poller.poll()
+
+    assert summary.published == 2 * len(published)
+    assert (published_tps("pkwkk"), published_tps("pkwkp")) == (published, published)
+    events = UploadEvent.objects.filter(action="published").values_list("upload_id", flat=True)
+    assert sorted(Counter(events).values()) == [1] * summary.published
+    assert progress_recount().drifts == []
+    progress_fold()
+    assert progress_recount().drifts == []
+    site.hits.clear()
+    assert poller.poll().requests == 2
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["pending", "folded"])
+def test_our_counts_of_many_areas_at_once_are_each_areas_own(folded):
+    """What the poller compares with the site: read for a whole level at once, each area's
+    children as the pages count them (progress_of_area), folded or still pending."""
+    for code in ("6409011001001", "6409011003002", "6409032002001", "6409041005001"):
+        upload = Upload.objects.get(tps_id=code, contest__kind="pkwkk")
+        upload_transition(
+            upload_id=upload.pk,
+            expected=Status.UNPUBLISHED,
+            new=Status.PUBLISHED,
+            action="published",
+        )
+    if folded:
+        progress_fold()
+    contest_ids = list(Contest.objects.filter(kind="pkwkk").values_list("pk", flat=True))
+    levels = [Area.objects.filter(level=level) for level in Level if level != Level.TPS]
+    for area_codes in [[""], *([area.code for area in areas] for areas in levels)]:
+        together = selectors.upload_counts_per_child(kind="pkwkk", area_codes=area_codes)
+        for code in area_codes:
+            one = progress_of_area(contest_ids=contest_ids, area_code=code).children
+            assert [(c.code, c.total, c.published, c.missing) for c in one] == [
+                (c.code, c.total, c.published, c.missing) for c in together[code].values()
+            ]
+    assert selectors.upload_counts_per_child(kind="ppwp", area_codes=["6409"]) == {"6409": {}}
+
+
 def test_a_file_the_site_does_not_count_yet_is_not_read(site):
     """Images in a TPS file the site's own counts do not include yet: not ours to read."""
     early = tps(BABULU_DARAT, 8)
@@ -497,7 +551,8 @@ def test_a_killed_polls_lock_lapses_within_seconds_and_a_late_poll_leaves_the_ne
     assert running.acquire()
     killed.renewed -= poller.LOCK_RENEW_SECONDS  # time for both to renew
     running.renewed -= poller.LOCK_RENEW_SECONDS
-    killed.renew()
+    with pytest.raises(poller.PollLockLost):
+        killed.renew()
     killed.release()
     assert redis_client().get(poller.LOCK_KEY) == running.token.encode()
     redis_client().expire(poller.LOCK_KEY, 1)
@@ -505,6 +560,72 @@ def test_a_killed_polls_lock_lapses_within_seconds_and_a_late_poll_leaves_the_ne
     assert redis_client().ttl(poller.LOCK_KEY) > 1
     running.release()
     assert not redis_client().exists(poller.LOCK_KEY)
+
+
+def test_a_poll_takes_its_lock_again_when_redis_lost_it():
+    running = poller._PollLock()
+    assert running.acquire()
+    redis_client().delete(poller.LOCK_KEY)  # Redis restarted without its data
+    running.renewed -= poller.LOCK_RENEW_SECONDS
+    running.renew()
+    assert redis_client().get(poller.LOCK_KEY) == running.token.encode()
+    assert 0 < redis_client().ttl(poller.LOCK_KEY) <= poller.LOCK_SECONDS
+    assert not poller._PollLock().acquire()
+    running.release()
+
+
+def slow_handling(monkeypatch, seconds: float, then=lambda: None) -> list[bool]:
+    """Each file the walk reads takes `seconds` to handle, as on a busy night; after each,
+    `then()` runs and another poll tries to start: what it got is returned, in order."""
+    handle = poller._Walk._usable
+    others: list[bool] = []
+
+    def handle_slowly(walk, target, reply):
+        time.sleep(seconds)
+        read = handle(walk, target, reply)
+        then()
+        others.append(poller._PollLock().acquire())
+        return read
+
+    monkeypatch.setattr(poller._Walk, "_usable", handle_slowly)
+    return others
+
+
+def test_a_poll_slow_to_handle_its_files_keeps_its_lock_and_no_second_poll_starts(
+    site, monkeypatch
+):
+    # Eight desa answer at once while the walk handles one file at a time, slower together
+    # than the lease: the lease is renewed between files, not only between waits.
+    desas = list(
+        Area.objects.filter(parent_id="640903", level=Level.DESA).values_list("code", flat=True)[:8]
+    )
+    build(site, "pkwkk", {tps(desa, 1) for desa in desas}, root="6409")
+    monkeypatch.setattr(poller, "LOCK_SECONDS", 1)
+    monkeypatch.setattr(poller, "LOCK_RENEW_SECONDS", 0.2)
+    others = slow_handling(monkeypatch, 0.3)
+
+    tasks.poll_public_site()
+
+    assert len(others) >= 17 and not any(others)
+    assert published_tps("pkwkk") == {tps(desa, 1) for desa in desas}
+    assert not redis_client().exists(poller.LOCK_KEY)
+
+
+def test_a_poll_whose_lock_another_poll_took_stops_and_leaves_that_lock_alone(
+    site, monkeypatch, caplog
+):
+    build(site, "pkwkk", {tps("6409032002", 1)}, root="6409")
+    monkeypatch.setattr(poller, "LOCK_RENEW_SECONDS", 0)
+    take_over = lambda: redis_client().set(poller.LOCK_KEY, "another poll")  # noqa: E731
+    slow_handling(monkeypatch, 0, then=take_over)
+
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        tasks.poll_public_site()
+
+    assert "another poll took the lock over; this one stopped" in caplog.text
+    assert published_tps("pkwkk") == set()  # it stopped after the kabupaten's file
+    assert redis_client().get(poller.LOCK_KEY) == b"another poll"
+    redis_client().delete(poller.LOCK_KEY)
 
 
 def test_the_beat_task_without_a_site_logs_once_and_does_nothing(settings, caplog):

@@ -6,6 +6,7 @@ in a committed transaction, since the server reads the database over its own con
 """
 
 import hashlib
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from simulator.publication.documents import DocumentError, multipart_parse
 from simulator.publication.kpu_files import area_file, data_target, percent_half_up, tree_build
 from simulator.publication.site import PublicationSite, SiteConfig
 from tests.conftest import wait_until
+from uploads.kpu import hhcw_path
 
 needs_regions = pytest.mark.django_db(transaction=True)
 
@@ -556,3 +558,34 @@ def test_data_paths_must_chain_their_codes_and_match_the_election():
     assert data_target("/data/pilkada/hhcw/pkwkk/64/6509.json") is None
     assert data_target("/data/pemilu/hhcw/pkwkk/64.json") is None
     assert data_target("/data/pilkada/hhcw/pkwkk/6409.json") is None
+
+
+def test_area_files_are_kept_rendered_until_a_publication_below_them_on_the_same_clock_tick():
+    """The stand-in keeps area files rendered between polls; a publication, a reset or a new
+    catalog drops exactly what it changes, even when the clock has not moved (a cache keyed on
+    the modification time would serve the old counts)."""
+    trees = {"pkwkk": tree_build({"6409"}, NAMES)}
+    site = PublicationSite(SiteConfig(), trees, clock=lambda: 1_700_000_000.0)
+
+    def read(code: str) -> dict:
+        resource = site.data_get(f"/data/{hhcw_path('pkwkk', code)}", "http://stand-in")
+        assert resource is not None
+        return json.loads(resource.body)["progres"]
+
+    def publish(key: str) -> None:
+        assert site.document_put(path=BABULU_PATH, key=key, **multipart(("image/jpeg", JPEG)))[0]
+        site.stats()  # shows what is due: at once, with no delay
+
+    lineage = ["", *LINEAGE]
+    sibling = site.data_get(f"/data/{hhcw_path('pkwkk', '6409032003')}", "http://stand-in")
+    assert [read(code)["progres"] for code in lineage] == [0, 0, 0, 0, 0]
+
+    publish("1:a")
+    assert [read(code)["progres"] for code in lineage] == [1, 1, 1, 1, 1]
+    assert site.data_get(f"/data/{hhcw_path('pkwkk', '6409032003')}", "http://stand-in") is sibling
+    site.reset()
+    assert read("6409032002")["progres"] == 0
+    publish("1:b")
+    assert read("6409032002")["progres"] == 1
+    site.catalog_replace({"pkwkk": tree_build({"6409032002"}, NAMES)})
+    assert read("6409") == {"total": 2, "progres": 1}

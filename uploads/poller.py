@@ -31,7 +31,7 @@ from uploads import counters, selectors
 from uploads.kpu import Unusable, area_figures, describe, hhcw_path, json_object, row_published
 from uploads.models import PublicAreaProgress
 from uploads.progress.selectors import Counts
-from uploads.services.publication import public_progress_record, upload_mark_published
+from uploads.services.publication import AreaRead, public_progress_record, upload_mark_published
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +42,29 @@ LOCK_KEY = "sirekap:uploads:poll-public-site"
 # killed poll stopped every poll for three minutes: benchmarks.election's worker drill).
 LOCK_SECONDS = 30
 LOCK_RENEW_SECONDS = 5
-# Renews, or releases, the lock only while it is still this poll's (its token): a poll that
-# stalled past LOCK_SECONDS must not extend or remove the lock of the one that took over.
-_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call({}) end return 0"
-_RENEW_IF_OURS = _IF_OURS.format("'expire', KEYS[1], ARGV[2]")
-_RELEASE_IF_OURS = _IF_OURS.format("'del', KEYS[1]")
+# Releases the lock only while it is still this poll's (its token): a poll that stalled past
+# LOCK_SECONDS must not remove the lock of the one that took over.
+_RELEASE_IF_OURS = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+# Renews it while it is this poll's, takes it again when it is nobody's (Redis restarted, or
+# this poll stalled past LOCK_SECONDS and nobody took over), and answers 0 when another poll
+# holds it: then this one stops (PollLockLost), or two walks would run side by side, each
+# slowing the other until more of them lapse (a national replay had eleven).
+_RENEW_IF_OURS = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+if not holder then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end
+return 0
+"""
 
 
 class PollRefused(Exception):
     """The poll cannot run as asked: not configured, an unknown contest, a region outside."""
+
+
+class PollLockLost(Exception):
+    """Another poll holds the lock now: this one stops and leaves the walk to it."""
 
 
 @dataclass
@@ -144,6 +158,9 @@ def poll_exclusively() -> PollSummary | None:
         return None
     try:
         summary = poll(heartbeat=lock.renew)
+    except PollLockLost:
+        logger.warning("poll: another poll took the lock over; this one stopped")
+        return None
     finally:
         lock.release()
     logger.info("poll: %s", summary)
@@ -161,9 +178,11 @@ class _PollLock:
         return bool(redis_client().set(LOCK_KEY, self.token, nx=True, ex=LOCK_SECONDS))
 
     def renew(self) -> None:
-        if time.monotonic() - self.renewed >= LOCK_RENEW_SECONDS:
-            self.renewed = time.monotonic()
-            redis_client().eval(_RENEW_IF_OURS, 1, LOCK_KEY, self.token, LOCK_SECONDS)
+        if time.monotonic() - self.renewed < LOCK_RENEW_SECONDS:
+            return
+        self.renewed = time.monotonic()
+        if not redis_client().eval(_RENEW_IF_OURS, 1, LOCK_KEY, self.token, LOCK_SECONDS):
+            raise PollLockLost(LOCK_KEY)
 
     def release(self) -> None:
         redis_client().eval(_RELEASE_IF_OURS, 1, LOCK_KEY, self.token)
@@ -239,8 +258,21 @@ def _fetch(client: httpx.Client, url: str, headers: dict, *, retries: int, backo
     return reply
 
 
+@dataclass
+class _Read:
+    """A reply this thread will use: an area's file (`data`), or what the site said of it last
+    time (`remembered`, on a 304), or a TPS file's usable image URLs."""
+
+    target: Target
+    reply: Reply
+    data: dict | None = None
+    remembered: dict[str, int] | None = None
+    images: list[str] | None = None
+
+
 class _Walk:
-    """One run: the pool fetches, this thread reads the replies, writes, and decides what next."""
+    """One run: the pool fetches; this thread takes the replies that are in, all together, reads
+    and writes for them in a few statements whatever their number, and decides what next."""
 
     def __init__(self, client: httpx.Client, heartbeat: Callable[[], None]) -> None:
         self.heartbeat = heartbeat
@@ -259,8 +291,7 @@ class _Walk:
             while self.pending:
                 done, _ = wait(self.pending, LOCK_RENEW_SECONDS, return_when=FIRST_COMPLETED)
                 self.heartbeat()
-                for future in done:
-                    self._handle(self.pending.pop(future), future.result())
+                self._handle([(self.pending.pop(future), future.result()) for future in done])
         finally:
             # On an error, Ctrl-C or Celery's soft time limit, queued fetches are dropped unsent.
             self.pool.shutdown(cancel_futures=True)
@@ -285,26 +316,47 @@ class _Walk:
             future = self.pool.submit(self.fetch, url, _conditional_headers(memory))
             self.pending[future] = Target(kind, code, url, memory)
 
-    def _handle(self, target: Target, reply: Reply) -> None:
+    def _handle(self, replies: list[tuple[Target, Reply]]) -> None:
+        """The replies in so far: each checked, then the areas' and the TPS' reads and writes
+        each done for all of them at once, then their children fetched."""
+        reads = []
+        for target, reply in replies:
+            if read := self._usable(target, reply):
+                reads.append(read)
+            # After each file, not only each wait: on a busy night hundreds of replies arrive
+            # while a batch is handled, and handling them all may outlast the lease.
+            self.heartbeat()
+        areas = [read for read in reads if len(read.target.code) < codes.TPS_LENGTH]
+        children = self._read_areas(areas)
+        self.heartbeat()
+        self._read_tps([read for read in reads if read.images is not None])
+        for kind, differing in children.items():
+            self._submit(kind, differing)
+
+    def _usable(self, target: Target, reply: Reply) -> _Read | None:
+        """The reply as something to read, or None after logging why it is not one."""
         self.summary.requests += reply.requests
         if reply.status is None:
             self._failed(target, reply)
-            return
+            return None
         self.failures_in_a_row = 0
         try:
             if reply.status == 304 and target.memory is not None:
                 self.summary.not_modified += 1
-                self._descend(target, target.memory.children, self._ours(target))
-            elif reply.status != 200:
+                return _Read(target, reply, remembered=target.memory.children)
+            if reply.status != 200:
                 raise Unusable(f"HTTP {reply.status}")
-            elif len(target.code) == codes.TPS_LENGTH:
-                self._read_tps(target, json_object(reply.content))
-            else:
-                self._read_area(target, reply, json_object(reply.content))
+            data = json_object(reply.content)
+            if len(target.code) < codes.TPS_LENGTH:
+                return _Read(target, reply, data=data)
+            images = self._images(target, data)
         except Unusable as problem:
             self._error(target, str(problem))
-        else:
-            self.summary.read += 1
+            return None
+        if images is None:
+            self.summary.read += 1  # read and used: it says "not yet"
+            return None
+        return _Read(target, reply, images=images)
 
     def _failed(self, target: Target, reply: Reply) -> None:
         self._error(target, f"{reply.problem} ({reply.requests} attempts)")
@@ -325,10 +377,10 @@ class _Walk:
         where = {"contest": target.kind, "area": target.code}
         logger.warning("poll: %s: %s", target.url, what, extra=where)
 
-    def _ours(self, target: Target) -> dict[str, Counts]:
-        return selectors.upload_counts_per_child(kind=target.kind, area_code=target.code)
+    # --- TPS files
 
-    def _read_tps(self, target: Target, data: dict) -> None:
+    def _images(self, target: Target, data: dict) -> list[str] | None:
+        """The image URLs a TPS file lists that we may link to; None while it lists none."""
         images = data.get("images")
         if images is None or images == []:
             logger.info(
@@ -336,16 +388,10 @@ class _Walk:
                 target.url,
                 extra={"contest": target.kind, "tps": target.code},
             )
-            return
+            return None
         if not (isinstance(images, list) and all(isinstance(u, str) and u for u in images)):
             raise Unusable(f"images is {describe(images)}, not a list of URLs")
-        images = self._image_urls(target.url, images)
-        unpublished = selectors.upload_ids_unpublished(
-            kind=target.kind, tps_code=target.code, images=images
-        )
-        for upload_id in unpublished:
-            if upload_mark_published(upload_id=upload_id, images=images):
-                self.summary.published += 1
+        return self._image_urls(target.url, images)
 
     def _image_urls(self, url: str, images: list[str]) -> list[str]:
         """The images we may link to: https:, or on the site's own origin. Anything else
@@ -360,21 +406,68 @@ class _Walk:
             raise Unusable("no usable image URL")
         return kept
 
-    def _read_area(self, target: Target, reply: Reply, data: dict) -> None:
-        figures = area_figures(target.kind, data)
+    def _read_tps(self, reads: list[_Read]) -> None:
+        """Marks published every unpublished upload at these TPS, found in one query per kind;
+        each mark is its own conditional update with its event (upload_mark_published)."""
+        for kind, of_kind in _by_kind(reads).items():
+            images = {read.target.code: read.images or [] for read in of_kind}
+            unpublished = selectors.upload_ids_unpublished(kind=kind, images=images)
+            for read in of_kind:
+                for upload_id in unpublished[read.target.code]:
+                    if upload_mark_published(upload_id=upload_id, images=images[read.target.code]):
+                        self.summary.published += 1
+                    self.heartbeat()  # as after each file: marking hundreds takes a while
+                self.summary.read += 1
+
+    # --- Area files
+
+    def _read_areas(self, reads: list[_Read]) -> dict[str, list[str]]:
+        """Reads these areas' files against our counts (one query per kind and level), records
+        what each said (one upsert), and answers the children to fetch, by kind."""
+        ours: dict[tuple[str, str], dict[str, Counts]] = {}
+        for (kind, _), of_level in _by_kind_and_level(reads).items():
+            area_codes = [read.target.code for read in of_level]
+            counts = selectors.upload_counts_per_child(kind=kind, area_codes=area_codes)
+            ours.update({(kind, code): mine for code, mine in counts.items()})
+        recorded: list[AreaRead] = []
+        differing: dict[str, list[str]] = {}
+        for read in reads:
+            target = read.target
+            mine = ours[(target.kind, target.code)]
+            try:
+                site = self._site_figures(read, mine, recorded)
+            except Unusable as problem:
+                self._error(target, str(problem))
+                continue
+            self.summary.read += 1
+            differing.setdefault(target.kind, []).extend(_differing(target.code, site, mine))
+        if recorded:
+            public_progress_record(reads=recorded)
+        return differing
+
+    def _site_figures(
+        self, read: _Read, ours: dict[str, Counts], recorded: list[AreaRead]
+    ) -> dict[str, int]:
+        """The site's published count per child: remembered (304), or read from the file and
+        added to `recorded`."""
+        target = read.target
+        if read.remembered is not None:
+            return read.remembered
+        figures = area_figures(target.kind, read.data or {})
         for problem in figures.problems:
             self._error(target, problem)
-        ours = self._ours(target)
         children = self._site_children(target, figures.rows, ours)
-        public_progress_record(
-            kind=target.kind,
-            area_code=target.code,
-            figures=figures,
-            children=children,
-            etag=reply.etag,
-            last_modified=reply.last_modified,
+        recorded.append(
+            AreaRead(
+                kind=target.kind,
+                area_code=target.code,
+                figures=figures,
+                children=children,
+                etag=read.reply.etag,
+                last_modified=read.reply.last_modified,
+            )
         )
-        self._descend(target, children, ours)
+        return children
 
     def _site_children(self, target: Target, rows: dict, ours: dict[str, Counts]) -> dict[str, int]:
         """The site's published count per child. Rows of areas we do not track are kept when
@@ -391,16 +484,30 @@ class _Walk:
             self._error(target, f"no table row for {code}")
         return children
 
-    def _descend(self, target: Target, site: dict[str, int], ours: dict[str, Counts]) -> None:
-        """Into the children whose count differs from ours; below a desa, into the TPS the site
-        counts as published and we do not (the others have nothing new to tell)."""
-        tps_below = codes.child_code_length(target.code) == codes.TPS_LENGTH
-        differing = [
-            code
-            for code, mine in ours.items()
-            if code in site and _differs(site[code], mine, tps=tps_below)
-        ]
-        self._submit(target.kind, differing)
+
+def _by_kind(reads: list[_Read]) -> dict[str, list[_Read]]:
+    grouped: dict[str, list[_Read]] = {}
+    for read in reads:
+        grouped.setdefault(read.target.kind, []).append(read)
+    return grouped
+
+
+def _by_kind_and_level(reads: list[_Read]) -> dict[tuple[str, int], list[_Read]]:
+    grouped: dict[tuple[str, int], list[_Read]] = {}
+    for read in reads:
+        grouped.setdefault((read.target.kind, len(read.target.code)), []).append(read)
+    return grouped
+
+
+def _differing(code: str, site: dict[str, int], ours: dict[str, Counts]) -> list[str]:
+    """The children whose count differs from ours; below a desa, the TPS the site counts as
+    published and we do not (the others have nothing new to tell)."""
+    tps_below = codes.child_code_length(code) == codes.TPS_LENGTH
+    return [
+        child
+        for child, mine in ours.items()
+        if child in site and _differs(site[child], mine, tps=tps_below)
+    ]
 
 
 def _differs(theirs: int, mine: Counts, *, tps: bool) -> bool:

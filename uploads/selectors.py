@@ -9,7 +9,6 @@ from django.db import connection
 from django.db.models import Case, Count, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce
 
-from regions.selectors import contest_area_of
 from uploads.kpu import ts_time
 from uploads.models import (
     Action,
@@ -20,31 +19,37 @@ from uploads.models import (
     Upload,
     UploadEvent,
 )
-from uploads.progress.selectors import Counts, SiteFigure, progress_of_area
+from uploads.progress.selectors import Counts, SiteFigure, progress_of_children
 
 
-def upload_counts_per_child(*, kind: str, area_code: str) -> dict[str, Counts]:
+def upload_counts_per_child(
+    *, kind: str, area_codes: Sequence[str]
+) -> dict[str, dict[str, Counts]]:
     """Our TPS and published TPS of a contest kind under each child area that has any, summed
-    over the contests of the kind there, from the progress counts: a handful of index lookups
-    at any level, never a count of the uploads below (the poller asks at every area it reads).
+    over the contests of the kind there, for each of these areas (all of one level): from the
+    progress counts, one statement for them all, never a count of the uploads below a desa (the
+    poller asks at every area it reads).
     """
-    contest_area = contest_area_of(kind=kind, area_code=area_code)
-    if contest_area is None:
-        return {}
-    counts = progress_of_area(contest_ids=contest_area.contest_ids, area_code=area_code)
-    return {child.code: child for child in counts.children}
+    counts = progress_of_children(kind=kind, area_codes=area_codes)
+    return {code: {child.code: child for child in children} for code, children in counts.items()}
 
 
-def upload_ids_unpublished(*, kind: str, tps_code: str, images: list[str]) -> list[int]:
-    """The uploads of a contest kind at one TPS that are not published yet, leaving out those
-    the site shows these very images for already: a published document replaced since, whose
-    old pages the site still shows until it publishes the new ones."""
+def upload_ids_unpublished(*, kind: str, images: dict[str, list[str]]) -> dict[str, list[int]]:
+    """Per TPS (the keys of `images`), the uploads of a contest kind there that are not published
+    yet, leaving out those the site shows these very images for already: a published document
+    replaced since, whose old pages the site still shows until it publishes the new ones. One
+    query for them all."""
     rows = (
-        Upload.objects.filter(contest__kind=kind, tps_id=tps_code)
+        Upload.objects.filter(contest__kind=kind, tps_id__in=list(images))
         .exclude(status=Status.PUBLISHED)
-        .exclude(public_images=images)
+        .order_by("pk")
+        .values_list("pk", "tps_id", "public_images")
     )
-    return list(rows.order_by("pk").values_list("pk", flat=True))
+    unpublished: dict[str, list[int]] = {code: [] for code in images}
+    for pk, tps, shown in rows:
+        if shown != images[tps]:
+            unpublished[tps].append(pk)
+    return unpublished
 
 
 def public_progress_by_code(*, kind: str, codes: list[str]) -> dict[str, PublicAreaProgress]:

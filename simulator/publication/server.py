@@ -1,7 +1,6 @@
 """HTTP only: framing (keep-alive, chunked bodies), conditional GETs, the control endpoints, and
 `serve` to run it all on the stdlib's threading server."""
 
-import hashlib
 import json
 import logging
 import signal
@@ -178,7 +177,7 @@ class Handler(BaseHTTPRequestHandler):
     def send_resource(self, resource: Resource | None) -> None:
         if resource is None:
             return self.send_json(404, {"error": f"not found: {urlsplit(self.path).path}"})
-        etag = f'"{hashlib.sha256(resource.body).hexdigest()[:32]}"'
+        etag = resource.etag
         headers = [("ETag", etag)]
         if resource.last_modified is not None:
             headers.append(("Last-Modified", formatdate(resource.last_modified, usegmt=True)))

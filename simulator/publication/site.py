@@ -1,6 +1,8 @@
 """The stand-in's state, with no HTTP in it: documents, idempotency keys, publication on its
 clock, counters, and the faults (seeded dice and scripts) that decide each PUT."""
 
+import functools
+import hashlib
 import heapq
 import itertools
 import random
@@ -29,6 +31,10 @@ from simulator.publication.kpu_files import (
     wib_text,
     wilayah_list,
 )
+
+# At most this many areas' files are kept rendered (PublicationSite.rendered): a few hundred MB
+# at worst; past it the lot is dropped and rendered again as asked.
+RENDERED_AREAS_MAX = 200_000
 
 REJECT_REASONS = (
     "halaman tidak terbaca (unreadable page)",
@@ -138,6 +144,10 @@ class Resource:
     content_type: str
     last_modified: float | None
 
+    @functools.cached_property
+    def etag(self) -> str:
+        return f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
+
 
 class PublicationSite:
     """Everything the stand-in knows; every method is safe to call from many threads."""
@@ -167,11 +177,18 @@ class PublicationSite:
         self.sequence = itertools.count()
         self.published: defaultdict[str, Counter] = defaultdict(Counter)
         self.changed: dict[tuple[str, str], float] = {}  # (kind, code) -> last visible change
+        self._rendered_clear()
         self.images: dict[tuple[str, str], Page] = {}
         # Scripted responses by (path, page SHA-256): "" for any PUT to the path.
         self.scripts: defaultdict[tuple[str, str], deque] = defaultdict(deque)
         self.puts = self.writes = self.gets = 0
         self.get_paths: Counter = Counter()
+
+    def _rendered_clear(self) -> None:
+        # The area files as last rendered, by (kind, code), then (view, base URL); an entry goes
+        # when its area changes. A poll asks for every area file it follows again and again,
+        # conditionally: answering 304 then costs a look-up, not a render and a hash.
+        self.rendered: dict[tuple[str, str], dict[tuple[str, str], Resource]] = {}
 
     # Control.
 
@@ -203,6 +220,7 @@ class PublicationSite:
                 return
             self.contests = contests
             self.catalog_changed_at = self.clock()
+            self._rendered_clear()
             self.published = defaultdict(Counter)
             for kind, tps in self.visible:
                 self._count(kind, tps)
@@ -316,6 +334,7 @@ class PublicationSite:
         self.visible[(kind, tps)] = version
         for code in lineage(tps) if current is None else [tps]:
             self.changed[(kind, code)] = version.publish_at
+            self.rendered.pop((kind, code), None)
         if current is None:
             self._count(kind, tps)
 
@@ -340,9 +359,21 @@ class PublicationSite:
             tree = self.contests.get(target.kind) if target else None
             if target is None or tree is None or not tree.covers(target.code):
                 return None
-            modified = self._modified(target.kind, target.code)
-            value = self._render(target, tree, base_url, wib_text(modified))
-            return Resource(json_bytes(value), "application/json", modified)
+            if len(target.code) == TPS_LENGTH:
+                # A TPS file is read about once (after it is published): not worth keeping.
+                return self._resource(target, tree, base_url)
+            if len(self.rendered) >= RENDERED_AREAS_MAX:
+                self._rendered_clear()
+            of_area = self.rendered.setdefault((target.kind, target.code), {})
+            view = (target.view, base_url)
+            if view not in of_area:
+                of_area[view] = self._resource(target, tree, base_url)
+            return of_area[view]
+
+    def _resource(self, target: DataTarget, tree: ContestTree, base_url: str) -> Resource:
+        modified = self._modified(target.kind, target.code)
+        value = self._render(target, tree, base_url, wib_text(modified))
+        return Resource(json_bytes(value), "application/json", modified)
 
     def _render(self, target: DataTarget, tree: ContestTree, base_url: str, ts: str):
         pemilu = target.kind in PEMILU

@@ -165,6 +165,63 @@ def progress_of_area(*, contest_ids: Sequence[int], area_code: str) -> AreaCount
     return AreaCounts(area or Counts(area_code, ""), children)
 
 
+# The children of several areas of one level at once, for the contests of one kind: each child's
+# folded row found by its parent (an index scan per area), plus the pending changes under them.
+# {parent} and {child} are the code lengths. No names: the poller compares counts only.
+_CHILDREN_OF_AREAS = f"""
+    SELECT c.parent, c.code, {_each("coalesce(sum(c.{c}), 0)::bigint")}
+    FROM (
+        SELECT parent_code AS parent, area_code AS code, {_each("{c}")}
+        FROM progress_areaprogress
+        WHERE contest_id = ANY(ARRAY(SELECT id FROM regions_contest WHERE kind = %(kind)s))
+            AND parent_code = ANY(%(areas)s)
+        UNION ALL
+        SELECT left(desa, {{parent}}), left(desa, {{child}}), 0, {_each("sum({c})", COUNTED)}
+        FROM progress_progresschange
+        WHERE contest_id = ANY(ARRAY(SELECT id FROM regions_contest WHERE kind = %(kind)s))
+            AND left(desa, {{parent}}) = ANY(%(areas)s)
+        GROUP BY 1, 2
+    ) c
+    GROUP BY c.parent, c.code ORDER BY c.parent, c.code
+"""
+
+# The TPS of several desa at once, counted from the uploads: a range scan of the TPS index per
+# desa (a TPS code is its desa's and three digits).
+_TPS_OF_DESAS = f"""
+    SELECT desa.code, upload.tps_id, count(*),
+        {_each("count(*) FILTER (WHERE upload.status = '{c}')", COUNTED[:-1])},
+        count(*) FILTER (WHERE upload.stuck)
+    FROM unnest(%(areas)s::text[]) AS desa(code)
+    JOIN uploads_upload upload
+        ON upload.tps_id BETWEEN desa.code || '000' AND desa.code || '999'
+    WHERE upload.contest_id = ANY(ARRAY(SELECT id FROM regions_contest WHERE kind = %(kind)s))
+    GROUP BY desa.code, upload.tps_id ORDER BY desa.code, upload.tps_id
+"""
+
+
+def progress_of_children(*, kind: str, area_codes: Sequence[str]) -> dict[str, list[Counts]]:
+    """The children of each of these areas (all of one level) that have TPS in the contests of
+    `kind`, with their counts summed over those contests, exact as progress_of_area's: one
+    statement whatever the number of areas. Children's names are left empty.
+
+    Summing over every contest of the kind gives what progress_of_area gives for the contests
+    over or under each area: a contest elsewhere has no counts there."""
+    if not area_codes:
+        return {}
+    length = len(area_codes[0])
+    child_length = codes.child_code_length(area_codes[0])
+    if child_length == codes.TPS_LENGTH:
+        sql = _TPS_OF_DESAS
+    else:
+        sql = _CHILDREN_OF_AREAS.format(parent=length, child=child_length)
+    children: dict[str, list[Counts]] = {code: [] for code in area_codes}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"kind": kind, "areas": list(area_codes)})
+        for parent, code, *counts in cursor.fetchall():
+            children[parent].append(Counts(code, "", *counts))
+    return children
+
+
 # The nation's counts of each contest kind: the national row of each contest (its primary key:
 # the contest ids come first, as an array, so that each row is an index lookup and no level below
 # is read) plus every change still pending, which the folder keeps to a few thousand rows.

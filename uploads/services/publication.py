@@ -1,6 +1,9 @@
 """What the public site shows: an upload it lists is published, and what it said of an area is
 kept beside our own counts (PublicAreaProgress, also the poller's memory)."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -41,32 +44,40 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
     return won is not None
 
 
-def public_progress_record(
-    *,
-    kind: str,
-    area_code: str,
-    figures: AreaFigures,
-    children: dict[str, int],
-    etag: str,
-    last_modified: str,
-) -> None:
-    """Remembers what the site said about an area and how to ask again conditionally.
+@dataclass(frozen=True)
+class AreaRead:
+    """What the site said about one area in one read, and how to ask again conditionally."""
 
-    An upsert, because a command run beside the beat task may write the same row. A validator
+    kind: str
+    area_code: str
+    figures: AreaFigures
+    children: dict[str, int]
+    etag: str
+    last_modified: str
+
+
+def public_progress_record(*, reads: Sequence[AreaRead]) -> None:
+    """Remembers what the site said about these areas and how to ask again conditionally: one
+    statement for them all.
+
+    An upsert, because a command run beside the beat task may write the same rows. A validator
     too long for its column is dropped rather than cut: a cut one would never match anyway.
     """
+    # One row per area (the last read wins): an upsert may not touch a row twice.
+    latest = {(read.kind, read.area_code): read for read in reads}
     PublicAreaProgress.objects.bulk_create(
         [
             PublicAreaProgress(
-                kind=kind,
-                area_code=area_code,
-                total=figures.total,
-                published=figures.published,
-                site_ts=figures.ts,
-                children=children,
-                etag=etag if len(etag) <= 200 else "",
-                last_modified=last_modified if len(last_modified) <= 100 else "",
+                kind=read.kind,
+                area_code=read.area_code,
+                total=read.figures.total,
+                published=read.figures.published,
+                site_ts=read.figures.ts,
+                children=read.children,
+                etag=read.etag if len(read.etag) <= 200 else "",
+                last_modified=read.last_modified if len(read.last_modified) <= 100 else "",
             )
+            for read in latest.values()
         ],
         update_conflicts=True,
         unique_fields=["kind", "area_code"],
