@@ -9,6 +9,7 @@ from accounts.services import api_token_create
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
 from tests.world import LABANGKA_TPS, person
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
+from uploads.services.intake import upload_receive
 from uploads.services.publication import upload_mark_published
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
@@ -70,6 +71,34 @@ def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
     event = upload.events.get()
     assert (event.action, event.old_status, event.new_status) == ("received", "missing", "queued")
     assert (event.actor.username, event.actor_role) == ("kpps-labangka", "kpps")
+
+
+def test_a_new_document_costs_a_fixed_handful_of_queries(
+    client, staff_token, django_assert_num_queries
+):
+    # The first prepares the transition's statement on this connection; the second is counted.
+    assert post(client, staff_token, page_file(), tps=PENAJAM_TPS).status_code == 201
+    # The token with its user and profile; whether the upload exists (before any page is
+    # read); in the transaction (a savepoint inside the test's): the upload locked, with what
+    # the checks ask of other documents, the document, its pages and the transition. The
+    # receipt's upload is the locked one as the transition left it, not read again.
+    with django_assert_num_queries(8):
+        assert post(client, staff_token, page_file()).status_code == 201
+
+
+@pytest.mark.parametrize("versions", [1, 2])
+def test_the_receipts_upload_is_the_upload_as_stored(kpu_staff, versions):
+    for _ in range(versions):
+        receipt = upload_receive(
+            tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=kpu_staff
+        )
+    stored = Upload.objects.select_related("tps", "contest").get(pk=receipt.upload.pk)
+    columns = [field.attname for field in Upload._meta.concrete_fields]
+    assert [getattr(receipt.upload, name) for name in columns] == [
+        getattr(stored, name) for name in columns
+    ]
+    assert (receipt.upload.tps, receipt.upload.contest) == (stored.tps, stored.contest)
+    assert receipt.upload.document == receipt.document == stored.document
 
 
 def test_the_same_content_again_answers_200_with_the_same_body_and_sends_nothing(

@@ -8,17 +8,18 @@ writes nothing.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from typing import cast
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Count, Model, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.scope import Can, Scope, scope_of
 from regions import codes
-from regions.models import Area, ContestKind, Level
+from regions.models import Area, Contest, ContestKind, Level
 from uploads import documents
 from uploads.models import Action, Document, Page, Source, Status, Upload
 from uploads.refusals import Refused
@@ -89,20 +90,19 @@ def upload_receive(
     sha256 = documents.document_sha256(pages)
     source = Source.KPPS if scope.is_kpps else Source.PPK
     with transaction.atomic():
-        upload = _upload_locked(tps_code, kind)
-        existing = _known_document(upload, sha256, idempotency_key)
+        locked = _upload_locked(tps_code, kind, sha256, idempotency_key)
+        upload = locked.upload
+        existing = _known_document(locked, sha256, idempotency_key)
         if existing:
             return Receipt(upload, existing, created=False)
         _check_based_on(upload, intent)
         _check_replaceable(upload, sha256, scope, intent)
-        _check_not_elsewhere(upload, sha256, scope, intent)
+        _check_not_elsewhere(locked, sha256, scope, intent)
         document = _document_create(
             upload, pages, sha256, user, source, idempotency_key, intent.reason, originals
         )
         _queue(upload, document, user, source, ip)
         transaction.on_commit(partial(deliveries_enqueue, [upload.pk]))
-    # As the transition left it, with what the receipt shows, in one query.
-    upload.refresh_from_db(from_queryset=Upload.objects.select_related("tps", "contest"))
     return Receipt(upload, document, created=True)
 
 
@@ -135,28 +135,88 @@ def intake_target_check(*, tps_code: str, kind: str, user) -> Scope:
     return scope
 
 
-def _upload_locked(tps_code: str, kind: str) -> Upload:
-    return (
-        Upload.objects.select_for_update(of=("self",))
-        .select_related("tps", "contest")
-        .get(tps_id=tps_code, contest__kind=kind)
+@dataclass(frozen=True)
+class _Locked:
+    """The upload, locked, and what the checks ask of its other documents and of the others'."""
+
+    upload: Upload
+    keyed_id: int | None  # the document the request's Idempotency-Key already made
+    sent_elsewhere: bool  # the same pages are a document of another upload
+
+
+def _upload_locked(tps_code: str, kind: str, sha256: str, key: str) -> _Locked:
+    """The upload locked, with its TPS and contest, and in the same statement what the checks
+    need of other rows: the document the Idempotency-Key made, and whether the pages were sent
+    for another upload (nearly every document is a first one, with a new key and new pages, so
+    the rows behind these answers are read only to refuse).
+
+    Plain SQL, the models built from its row: the ORM spent about 3 ms of CPU building this
+    query and its instances, more than everything else the transaction does (docs/performance.md,
+    "Throughput"). The columns come from the models, so a new field is read as well."""
+    parameters = {"tps": tps_code, "kind": kind, "sha256": sha256, "key": key}
+    with connection.cursor() as cursor:
+        cursor.execute(_locked_sql(), parameters)
+        row = cursor.fetchone()
+    if row is None:
+        raise Upload.DoesNotExist(f"no upload of {kind} at TPS {tps_code}")
+    *values, keyed_id, sent_elsewhere = row
+    upload, at = _built(Upload, values, 0)
+    contest, at = _built(Contest, values, at)
+    tps, _ = _built(Area, values, at)
+    upload.contest, upload.tps = contest, tps
+    return _Locked(upload, keyed_id, sent_elsewhere)
+
+
+# The models the locked read builds from its row, in the row's order, with their aliases.
+_LOCKED_MODELS = ((Upload, "upload"), (Contest, "contest"), (Area, "tps"))
+
+
+def _built[M: Model](model: type[M], values: list, start: int) -> tuple[M, int]:
+    """The instance whose columns start at `start` in the row, and where the next one starts."""
+    names = [field.attname for field in model._meta.concrete_fields]
+    end = start + len(names)
+    return model.from_db(connection.alias, names, values[start:end]), end
+
+
+@cache
+def _locked_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"{alias}.{quote(cast(str, field.column))}"  # a concrete field has one
+        for model, alias in _LOCKED_MODELS
+        for field in model._meta.concrete_fields
     )
+    documents = Document._meta.db_table
+    # An empty key is no key: documents sent without one all have it empty.
+    return f"""
+        SELECT {columns},
+            (SELECT id FROM {documents} document
+                WHERE %(key)s <> '' AND document.upload_id = upload.id
+                    AND document.idempotency_key = %(key)s
+                ORDER BY document.created_at, document.id LIMIT 1),
+            EXISTS (SELECT FROM {documents} document
+                WHERE document.sha256 = %(sha256)s AND document.upload_id <> upload.id)
+        FROM {Upload._meta.db_table} upload
+        JOIN {Contest._meta.db_table} contest ON contest.id = upload.contest_id
+        JOIN {Area._meta.db_table} tps ON tps.code = upload.tps_id
+        WHERE upload.tps_id = %(tps)s AND contest.kind = %(kind)s
+        FOR UPDATE OF upload
+    """
 
 
-def _known_document(upload: Upload, sha256: str, key: str) -> Document | None:
+def _known_document(locked: _Locked, sha256: str, key: str) -> Document | None:
     """The document this request already made (same Idempotency-Key), or the current one if it
     has the same content."""
-    if key:
-        by_key = Document.objects.filter(upload=upload, idempotency_key=key).first()
-        if by_key and by_key.sha256 != sha256:
+    if locked.keyed_id is not None:
+        by_key = Document.objects.get(pk=locked.keyed_id)
+        if by_key.sha256 != sha256:
             raise UploadRefused(
                 gettext_noop("Idempotency-Key %(key)s was already used for a different document"),
                 status=409,
                 key=repr(key),
             )
-        if by_key:
-            return by_key
-    current = upload.document
+        return by_key
+    current = locked.upload.document
     return current if current and current.sha256 == sha256 else None
 
 
@@ -230,14 +290,14 @@ def _check_replaceable(upload: Upload, sha256: str, scope: Scope, intent: Intent
         )
 
 
-def _check_not_elsewhere(upload: Upload, sha256: str, scope: Scope, intent: Intent) -> None:
+def _check_not_elsewhere(locked: _Locked, sha256: str, scope: Scope, intent: Intent) -> None:
     """The same pages already sent for another TPS or contest are refused, naming it: a photo of
     the wrong form is the commonest mistake in the field. KPU staff may confirm it with a reason
     (a form that truly covers both)."""
-    others = Document.objects.filter(sha256=sha256).exclude(upload_id=upload.pk)
-    # Asked lean first: nearly every document is new, and the names are read only to refuse.
-    if not others.exists() or (scope.may(Can.AUDIT) and intent.reason):
+    # Asked with the lock: nearly every document is new, and the names are read only to refuse.
+    if not locked.sent_elsewhere or (scope.may(Can.AUDIT) and intent.reason):
         return
+    others = Document.objects.filter(sha256=sha256).exclude(upload_id=locked.upload.pk)
     other = others.select_related("upload__contest", "upload__tps").first()
     assert other is not None
     raise UploadRefused(
@@ -287,11 +347,27 @@ def _padded(originals: Sequence[Original], count: int) -> list[Original]:
 
 def _queue(upload: Upload, document: Document, user, source: str, ip: str) -> None:
     """Current and on its way. A published upload goes back on its way too: its new document
-    is delivered, and it is published again when the site shows the new one."""
+    is delivered, and it is published again when the site shows the new one.
+
+    The locked `upload` is then as the transition left it, for the receipt: with the lock held
+    nothing else changed it, so reading it again (a query with its TPS and contest) would say
+    only what is set here."""
     now = timezone.now()
     replaced = upload.document_id is not None
     why = f"; {document.reason}" if document.reason else ""
-    upload_transition(
+    changes = {
+        "document": document,
+        "source": source,
+        "attempts": 0,
+        "queued_at": now,
+        "next_attempt_at": now,
+        "dispatched_at": now,
+        "lease_token": None,
+        "lease_expires_at": None,
+        "last_error": "",
+        "failing_since": None,
+    }
+    old = upload_transition(
         upload_id=upload.pk,
         expected=(*Status.UNPUBLISHED, Status.PUBLISHED),
         new=Status.QUEUED,
@@ -300,16 +376,10 @@ def _queue(upload: Upload, document: Document, user, source: str, ip: str) -> No
         actor=user,
         ip=ip,
         reason=f"SHA-256 {document.sha256}{why}",
-        changes={
-            "document": document,
-            "source": source,
-            "attempts": 0,
-            "queued_at": now,
-            "next_attempt_at": now,
-            "dispatched_at": now,
-            "lease_token": None,
-            "lease_expires_at": None,
-            "last_error": "",
-            "failing_since": None,
-        },
+        changes=changes,
+        now=now,
     )
+    for name, value in changes.items():
+        setattr(upload, name, value)
+    if old != Status.QUEUED:
+        upload.status, upload.status_since = Status.QUEUED, now
