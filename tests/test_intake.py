@@ -80,9 +80,9 @@ def test_a_new_document_costs_a_fixed_handful_of_queries(
     assert post(client, staff_token, page_file(), tps=PENAJAM_TPS).status_code == 201
     # The token with its user and profile; whether the upload exists (before any page is
     # read); in the transaction (a savepoint inside the test's): the upload locked, with what
-    # the checks ask of other documents, the document, its pages and the transition. The
+    # the checks ask of other documents, the document with its pages, and the transition. The
     # receipt's upload is the locked one as the transition left it, not read again.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         assert post(client, staff_token, page_file()).status_code == 201
 
 
