@@ -3,8 +3,11 @@
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from accounts.models import ApiToken
 from accounts.services import api_token_create
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
 from tests.world import LABANGKA_TPS, person
@@ -189,6 +192,24 @@ def test_without_a_valid_token_the_answer_is_401(client, header):
     assert response.status_code == 401
     assert "Token" in response.json()["error"]
     assert response["WWW-Authenticate"].startswith("Token")
+
+
+def test_a_revoked_token_and_the_token_of_a_deactivated_user_are_refused_401(client):
+    person("kpu", "staff")
+    person("kpu-left", "staff")
+    revoked, deactivated = api_token_create(username="kpu"), api_token_create(username="kpu-left")
+    ApiToken.objects.filter(user__username="kpu").update(revoked_at=timezone.now())
+    get_user_model().objects.filter(username="kpu-left").update(is_active=False)
+    assert post(client, revoked, page_file()).status_code == 401
+    assert post(client, deactivated, page_file()).status_code == 401
+    assert nothing_written()
+
+
+def test_the_token_of_a_user_without_a_profile_uploads_nowhere(client):
+    get_user_model().objects.create_user("no-profile")
+    response = post(client, api_token_create(username="no-profile"), page_file())
+    assert response.status_code == 403
+    assert nothing_written()
 
 
 def test_the_ppk_of_babulu_uploads_in_babulu_but_not_in_penajam(client, babulu_token):

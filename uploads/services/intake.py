@@ -13,7 +13,7 @@ from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Model, Q
+from django.db.models import Count, Q
 from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -21,6 +21,7 @@ from django.utils.translation import gettext_noop
 from accounts.scope import Can, Scope, scope_of
 from regions import codes
 from regions.models import Area, Contest, ContestKind, Level
+from sirekap_tracker import rows
 from uploads import documents
 from uploads.models import Action, Document, Page, Source, Status, Upload
 from uploads.refusals import Refused
@@ -161,36 +162,20 @@ def _upload_locked(tps_code: str, kind: str, sha256: str, key: str) -> _Locked:
     if row is None:
         raise Upload.DoesNotExist(f"no upload of {kind} at TPS {tps_code}")
     *values, keyed_id, sent_elsewhere = row
-    upload, at = _built(Upload, values, 0)
-    contest, at = _built(Contest, values, at)
-    tps, _ = _built(Area, values, at)
+    upload, at = rows.built(Upload, values, 0)
+    contest, at = rows.built(Contest, values, at)
+    tps, _ = rows.built(Area, values, at)
     upload.contest, upload.tps = contest, tps
     return _Locked(upload, keyed_id, sent_elsewhere)
 
 
-# The models the locked read builds from its row, in the row's order, with their aliases.
-_LOCKED_MODELS = ((Upload, "upload"), (Contest, "contest"), (Area, "tps"))
-
-
-def _built[M: Model](model: type[M], values: list, start: int) -> tuple[M, int]:
-    """The instance whose columns start at `start` in the row, and where the next one starts."""
-    names = [field.attname for field in model._meta.concrete_fields]
-    end = start + len(names)
-    return model.from_db(connection.alias, names, values[start:end]), end
-
-
 @cache
 def _locked_sql() -> str:
-    quote = connection.ops.quote_name
-    columns = ", ".join(
-        f"{alias}.{quote(cast(str, field.column))}"  # a concrete field has one
-        for model, alias in _LOCKED_MODELS
-        for field in model._meta.concrete_fields
-    )
     documents = Document._meta.db_table
     # An empty key is no key: documents sent without one all have it empty.
     return f"""
-        SELECT {columns},
+        SELECT {rows.columns(Upload, "upload")}, {rows.columns(Contest, "contest")},
+            {rows.columns(Area, "tps")},
             (SELECT id FROM {documents} document
                 WHERE %(key)s <> '' AND document.upload_id = upload.id
                     AND document.idempotency_key = %(key)s
