@@ -128,13 +128,31 @@ def intake_target_check(*, tps_code: str, kind: str, user) -> Scope:
         raise UploadRefused(
             gettext_noop("TPS %(tps)s is outside your region"), status=403, tps=tps_code
         )
-    if not Upload.objects.filter(tps_id=tps_code, contest__kind=kind).exists():
+    if not _upload_exists(tps_code, kind):
         if not Area.objects.filter(code=tps_code, level=Level.TPS).exists():
             raise UploadRefused(gettext_noop("tps: no TPS with code %(tps)s"), tps=tps_code)
         raise UploadRefused(
             gettext_noop("contest: %(kind)s is not open at TPS %(tps)s"), kind=kind, tps=tps_code
         )
     return scope
+
+
+def _upload_exists(tps_code: str, kind: str) -> bool:
+    """Whether the contest is open at the TPS: plain SQL, as the locked read below (the ORM's
+    exists() cost about 0.7 ms of CPU to build)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_exists_sql(), [tps_code, kind])
+        (exists,) = cursor.fetchone()
+    return exists
+
+
+@cache
+def _exists_sql() -> str:
+    return f"""
+        SELECT EXISTS (SELECT FROM {Upload._meta.db_table} upload
+            JOIN {Contest._meta.db_table} contest ON contest.id = upload.contest_id
+            WHERE upload.tps_id = %s AND contest.kind = %s)
+    """
 
 
 @dataclass(frozen=True)
