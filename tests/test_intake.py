@@ -12,7 +12,7 @@ from accounts.services import api_token_create
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
 from tests.world import LABANGKA_TPS, person
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
-from uploads.services.intake import upload_receive
+from uploads.services.intake import Intent, upload_receive
 from uploads.services.publication import upload_mark_published
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
@@ -89,12 +89,7 @@ def test_a_new_document_costs_a_fixed_handful_of_queries(
         assert post(client, staff_token, page_file()).status_code == 201
 
 
-@pytest.mark.parametrize("versions", [1, 2])
-def test_the_receipts_upload_is_the_upload_as_stored(kpu_staff, versions):
-    for _ in range(versions):
-        receipt = upload_receive(
-            tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=kpu_staff
-        )
+def assert_as_stored(receipt) -> None:
     stored = Upload.objects.select_related("tps", "contest").get(pk=receipt.upload.pk)
     columns = [field.attname for field in Upload._meta.concrete_fields]
     assert [getattr(receipt.upload, name) for name in columns] == [
@@ -102,6 +97,30 @@ def test_the_receipts_upload_is_the_upload_as_stored(kpu_staff, versions):
     ]
     assert (receipt.upload.tps, receipt.upload.contest) == (stored.tps, stored.contest)
     assert receipt.upload.document == receipt.document == stored.document
+
+
+@pytest.mark.parametrize("versions", [1, 2])
+def test_the_receipts_upload_is_the_upload_as_stored(kpu_staff, versions):
+    for _ in range(versions):
+        receipt = upload_receive(
+            tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=kpu_staff
+        )
+    assert_as_stored(receipt)
+
+
+def test_the_receipt_of_a_published_uploads_replacement_is_the_upload_as_stored(kpu_staff):
+    first = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=kpu_staff)
+    upload_mark_published(upload_id=first.upload.pk, images=["https://example.test/a.jpg"])
+    receipt = upload_receive(
+        tps_code=LABANGKA_TPS,
+        kind="pkwkk",
+        files=[page_file()],
+        user=kpu_staff,
+        intent=Intent(reason="the first photo was of the wrong sheet"),
+    )
+    assert receipt.upload.status == Status.QUEUED
+    assert receipt.upload.public_images == ["https://example.test/a.jpg"]
+    assert_as_stored(receipt)
 
 
 def test_the_same_content_again_answers_200_with_the_same_body_and_sends_nothing(
