@@ -12,7 +12,7 @@ from accounts.services import api_token_create
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
 from tests.world import LABANGKA_TPS, person
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
-from uploads.services.intake import Intent, upload_receive
+from uploads.services.intake import Intent, _document_insert, upload_receive
 from uploads.services.publication import upload_mark_published
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
@@ -121,6 +121,21 @@ def test_the_receipt_of_a_published_uploads_replacement_is_the_upload_as_stored(
     assert receipt.upload.status == Status.QUEUED
     assert receipt.upload.public_images == ["https://example.test/a.jpg"]
     assert_as_stored(receipt)
+
+
+def test_a_page_field_left_to_its_database_default_is_written_as_default(kpu_staff):
+    upload = upload_of()
+    document = Document(upload=upload, sha256="a" * 64, source=Source.PPK, uploaded_by=kpu_staff)
+    page = Page(document=document, number=1, file="x.jpg", sha256="b" * 64, size=1)
+    page.content_type = "image/jpeg"  # original_sha256 and the rest left to their db_default
+    _document_insert(document, [page])
+    stored = Page.objects.get(document_id=document.pk)
+    assert (stored.original_sha256, stored.original_taken_at, stored.original_location) == (
+        "",
+        "",
+        "",
+    )
+    assert Document.objects.get(pk=document.pk).reason == ""
 
 
 def test_the_same_content_again_answers_200_with_the_same_body_and_sends_nothing(
