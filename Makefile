@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-dashboard bench-public bench-snapshot bench-snapshot-cost bench-snapshot-lag bench-mirror bench-poller bench-election bench
+.PHONY: install run test lint check pytest test-tools services-start services-stop lock messages clean bench-regions bench-progress bench-delivery bench-intake bench-dashboard bench-public bench-snapshot bench-snapshot-cost bench-snapshot-lag bench-mirror bench-poller bench-election bench
 
 install: $(STAMP)
 
@@ -90,6 +90,11 @@ bench-progress: install
 bench-delivery: install
 	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.delivery
 
+# CPU per upload of the intake (POST /api/uploads/ with production's settings, 300 uploads):
+# this process and its PostgreSQL backend, and the statements sent (about 30 seconds).
+bench-intake: install
+	$(PY) -m sirekap_tracker.embedded session -- $(PY) -m benchmarks.intake_cost --refused
+
 # Server time of the dashboard's national, provinsi and kabupaten pages and poll fragment over
 # 823,236 TPS x 5 contests (about 3 minutes, most of it building the data).
 bench-dashboard: install
@@ -142,7 +147,7 @@ bench-election: install
 	$(PY) -m benchmarks.election
 
 # Every benchmark above, one after the other (about 60 minutes); the figures go in the README.
-bench: bench-regions bench-progress bench-delivery bench-dashboard bench-snapshot bench-snapshot-lag bench-mirror bench-poller bench-public bench-election
+bench: bench-regions bench-progress bench-delivery bench-intake bench-dashboard bench-snapshot bench-snapshot-lag bench-mirror bench-poller bench-public bench-election
 
 services-start: install
 	$(PY) -m sirekap_tracker.embedded start

@@ -3,12 +3,16 @@
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from accounts.models import ApiToken
 from accounts.services import api_token_create
 from tests.documents import PDF_HEAD, PNG_HEAD, page_bytes, page_file, sha256
 from tests.world import LABANGKA_TPS, person
 from uploads.models import Document, Page, Source, Status, Upload, UploadEvent
+from uploads.services.intake import Intent, _document_insert, upload_receive
 from uploads.services.publication import upload_mark_published
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ppu")]
@@ -70,6 +74,68 @@ def test_a_new_document_is_queued_and_answered_201_with_its_sha256(
     event = upload.events.get()
     assert (event.action, event.old_status, event.new_status) == ("received", "missing", "queued")
     assert (event.actor.username, event.actor_role) == ("kpps-labangka", "kpps")
+
+
+def test_a_new_document_costs_a_fixed_handful_of_queries(
+    client, staff_token, django_assert_num_queries
+):
+    # The first prepares the transition's statement on this connection; the second is counted.
+    assert post(client, staff_token, page_file(), tps=PENAJAM_TPS).status_code == 201
+    # The token with its user and profile; whether the upload exists (before any page is
+    # read); in the transaction (a savepoint inside the test's): the upload locked, with what
+    # the checks ask of other documents, the document with its pages, and the transition. The
+    # receipt's upload is the locked one as the transition left it, not read again.
+    with django_assert_num_queries(7):
+        assert post(client, staff_token, page_file()).status_code == 201
+
+
+def assert_as_stored(receipt) -> None:
+    stored = Upload.objects.select_related("tps", "contest").get(pk=receipt.upload.pk)
+    columns = [field.attname for field in Upload._meta.concrete_fields]
+    assert [getattr(receipt.upload, name) for name in columns] == [
+        getattr(stored, name) for name in columns
+    ]
+    assert (receipt.upload.tps, receipt.upload.contest) == (stored.tps, stored.contest)
+    assert receipt.upload.document == receipt.document == stored.document
+
+
+@pytest.mark.parametrize("versions", [1, 2])
+def test_the_receipts_upload_is_the_upload_as_stored(kpu_staff, versions):
+    for _ in range(versions):
+        receipt = upload_receive(
+            tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=kpu_staff
+        )
+    assert_as_stored(receipt)
+
+
+def test_the_receipt_of_a_published_uploads_replacement_is_the_upload_as_stored(kpu_staff):
+    first = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=kpu_staff)
+    upload_mark_published(upload_id=first.upload.pk, images=["https://example.test/a.jpg"])
+    receipt = upload_receive(
+        tps_code=LABANGKA_TPS,
+        kind="pkwkk",
+        files=[page_file()],
+        user=kpu_staff,
+        intent=Intent(reason="the first photo was of the wrong sheet"),
+    )
+    assert receipt.upload.status == Status.QUEUED
+    assert receipt.upload.public_images == ["https://example.test/a.jpg"]
+    assert_as_stored(receipt)
+
+
+def test_a_page_field_left_to_its_database_default_is_written_as_default(kpu_staff):
+    upload = upload_of()
+    document = Document(upload=upload, sha256="a" * 64, source=Source.PPK, uploaded_by=kpu_staff)
+    page = Page(document=document, number=1, file="x.jpg", sha256="b" * 64, size=1)
+    page.content_type = "image/jpeg"  # original_sha256 and the rest left to their db_default
+    _document_insert(document, [page])
+    stored = Page.objects.get(document_id=document.pk)
+    assert (stored.original_sha256, stored.original_taken_at, stored.original_location) == (
+        "",
+        "",
+        "",
+    )
+    assert Document.objects.get(pk=document.pk).reason == ""
 
 
 def test_the_same_content_again_answers_200_with_the_same_body_and_sends_nothing(
@@ -160,6 +226,24 @@ def test_without_a_valid_token_the_answer_is_401(client, header):
     assert response.status_code == 401
     assert "Token" in response.json()["error"]
     assert response["WWW-Authenticate"].startswith("Token")
+
+
+def test_a_revoked_token_and_the_token_of_a_deactivated_user_are_refused_401(client):
+    person("kpu", "staff")
+    person("kpu-left", "staff")
+    revoked, deactivated = api_token_create(username="kpu"), api_token_create(username="kpu-left")
+    ApiToken.objects.filter(user__username="kpu").update(revoked_at=timezone.now())
+    get_user_model().objects.filter(username="kpu-left").update(is_active=False)
+    assert post(client, revoked, page_file()).status_code == 401
+    assert post(client, deactivated, page_file()).status_code == 401
+    assert nothing_written()
+
+
+def test_the_token_of_a_user_without_a_profile_uploads_nowhere(client):
+    get_user_model().objects.create_user("no-profile")
+    response = post(client, api_token_create(username="no-profile"), page_file())
+    assert response.status_code == 403
+    assert nothing_written()
 
 
 def test_the_ppk_of_babulu_uploads_in_babulu_but_not_in_penajam(client, babulu_token):

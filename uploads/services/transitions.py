@@ -18,6 +18,7 @@ Why it looks the way it does, for a newcomer:
   still for a whole transaction (and which frozen test clocks do not move).
 """
 
+import datetime
 import functools
 import hashlib
 import logging
@@ -97,6 +98,7 @@ def upload_transition(
     reason: str = "",
     guard: dict | None = None,
     changes: dict | None = None,
+    now: datetime.datetime | None = None,
 ) -> str | None:
     """Moves an upload from one of `expected` to `new` (None: the status stays), applying
     `changes`, with its event and its progress change, all or nothing.
@@ -104,6 +106,8 @@ def upload_transition(
     `actor` is the user who did it (None: the system), recorded with their role then and their
     address (`ip`). `guard` adds conditions, as filter() lookups (a lease token, a deadline). A
     value in `changes` may be an expression over the upload's columns (F("attempts") + 1).
+    `now`: when it happens (the status's new `status_since`, the event's time), by default
+    timezone.now(); a caller that keeps the upload as it left it passes its own.
     Returns the old status, or None when the upload was not in an expected state any more:
     someone else won, and nothing was written.
     """
@@ -115,7 +119,7 @@ def upload_transition(
         "upload_id": upload_id,
         "expected": [str(status) for status in expected],
         "new": new,
-        "now": timezone.now(),
+        "now": now or timezone.now(),
         "action": action,
         "actor": actor.pk if actor is not None else None,
         "actor_role": scope_of(actor).role,
