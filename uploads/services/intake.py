@@ -9,12 +9,10 @@ writes nothing.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache, partial
-from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
-from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -353,17 +351,17 @@ def _document_insert(document: Document, pages: list[Page]) -> None:
     their SQL (docs/performance.md, "Throughput"). The columns and their values come from the
     models (each field's pre_save and get_db_prep_save, as the ORM's insert takes them), so a
     new field is written as well."""
-    document_fields = _inserted_fields(Document)
-    page_fields = [field for field in _inserted_fields(Page) if field.column != _PAGE_DOCUMENT]
-    values = _insert_values(document, document_fields)
-    page_rows = [_insert_values(page, page_fields) for page in pages]
+    document_fields = rows.inserted_fields(Document)
+    page_fields = [field for field in rows.inserted_fields(Page) if field.column != _PAGE_DOCUMENT]
+    values = rows.insert_values(document, document_fields)
+    page_rows = [rows.insert_values(page, page_fields) for page in pages]
     sql = _document_insert_sql(
-        tuple(_column_marks(document_fields, values)),
-        tuple(tuple(_column_marks(page_fields, row)) for row in page_rows),
+        tuple(rows.column_marks(document_fields, values)),
+        tuple(tuple(rows.column_marks(page_fields, row)) for row in page_rows),
     )
     parameters = [
-        *_without_defaults(values),
-        *(value for row in page_rows for value in _without_defaults(row)),
+        *rows.without_defaults(values),
+        *(value for row in page_rows for value in rows.without_defaults(row)),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
@@ -373,26 +371,6 @@ def _document_insert(document: Document, pages: list[Page]) -> None:
 
 # A page's document column: the document's id, given in the statement.
 _PAGE_DOCUMENT = Page._meta.get_field("document").column
-
-
-def _inserted_fields(model) -> list:
-    return [field for field in model._meta.concrete_fields if not field.primary_key]
-
-
-def _insert_values(instance, fields) -> list:
-    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-
-
-def _column_marks(fields, values) -> list[tuple[str, str]]:
-    """Each field's column and its value's mark: a parameter, or DEFAULT (db_default) unset."""
-    return [
-        (cast(str, field.column), "DEFAULT" if isinstance(value, DatabaseDefault) else "%s")
-        for field, value in zip(fields, values, strict=True)
-    ]
-
-
-def _without_defaults(values: list) -> list:
-    return [value for value in values if not isinstance(value, DatabaseDefault)]
 
 
 @lru_cache(maxsize=32)
