@@ -71,6 +71,13 @@ def fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
+def photo_file(tmp_path, data: bytes):
+    """A photo of the result form, as the phone's camera or gallery hands it over."""
+    photo = tmp_path / "c-hasil.jpg"
+    photo.write_bytes(data)
+    return photo
+
+
 def upload_of(tps=LABANGKA_TPS, kind="pkwkk") -> Upload:
     return Upload.objects.select_related("document").get(tps_id=tps, contest__kind=kind)
 
@@ -168,8 +175,7 @@ STORED_BLOBS = """new Promise((resolve) => {
 def test_a_session_ended_asks_for_a_login_and_a_refusal_keeps_the_photos(
     phone, live_server, kpps, tmp_path
 ):
-    photo = tmp_path / "c-hasil.jpg"
-    photo.write_bytes(page_bytes(size=30_000))
+    photo = photo_file(tmp_path, page_bytes(size=30_000))
     log_in(phone, live_server.url)
     phone.locator(".phone-camera").set_input_files(str(photo))
     expect(phone.locator(".phone-pages .phone-page")).to_have_count(1)
@@ -209,8 +215,7 @@ def test_unggah_tapped_while_a_photo_is_still_being_shrunk_sends_it(
     phone, live_server, kpps, tmp_path
 ):
     # A 12 MP photo takes the phone a moment to shrink; an officer taps "Unggah" at once.
-    photo = tmp_path / "c-hasil.jpg"
-    photo.write_bytes(phone_photo(seed=7))
+    photo = photo_file(tmp_path, phone_photo(seed=7))
     log_in(phone, live_server.url)
     phone.locator(".phone-camera").set_input_files(str(photo))
     phone.get_by_role("button", name="Unggah").click()
@@ -224,8 +229,7 @@ def test_unggah_tapped_while_a_photo_is_still_being_shrunk_sends_it(
 
 
 def test_the_page_speaks_english_at_en(phone, live_server, kpps, tmp_path):
-    photo = tmp_path / "c-hasil.jpg"
-    photo.write_bytes(page_bytes(size=30_000))
+    photo = photo_file(tmp_path, page_bytes(size=30_000))
     log_in(phone, live_server.url, "/en/unggah/")
     expect(phone.locator("label.pick").first).to_have_text("Take a photo")
     phone.locator(".phone-camera").set_input_files(str(photo))
@@ -238,8 +242,7 @@ def test_the_page_speaks_english_at_en(phone, live_server, kpps, tmp_path):
 def test_without_javascript_the_plain_form_takes_a_document(browser, live_server, kpps, tmp_path):
     context = browser.new_context(viewport=PHONE, java_script_enabled=False)
     page = context.new_page()
-    photo = tmp_path / "c-hasil.jpg"
-    photo.write_bytes(page_bytes(size=30_000))
+    photo = photo_file(tmp_path, page_bytes(size=30_000))
     log_in(page, live_server.url)
     expect(page.locator(".phone-pages")).to_be_hidden()
     # Its one TPS is filled in.
