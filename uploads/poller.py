@@ -409,7 +409,7 @@ class _Walk:
     def _read_tps(self, reads: list[_Read]) -> None:
         """Marks published every unpublished upload at these TPS, found in one query per kind;
         each mark is its own conditional update with its event (upload_mark_published)."""
-        for kind, of_kind in _by_kind(reads).items():
+        for kind, of_kind in _grouped(reads, _kind).items():
             images = {read.target.code: read.images or [] for read in of_kind}
             unpublished = selectors.upload_ids_unpublished(kind=kind, images=images)
             for read in of_kind:
@@ -425,7 +425,7 @@ class _Walk:
         """Reads these areas' files against our counts (one query per kind and level), records
         what each said (one upsert), and answers the children to fetch, by kind."""
         ours: dict[tuple[str, str], dict[str, Counts]] = {}
-        for (kind, _), of_level in _by_kind_and_level(reads).items():
+        for (kind, _), of_level in _grouped(reads, _kind_and_level).items():
             area_codes = [read.target.code for read in of_level]
             counts = selectors.upload_counts_per_child(kind=kind, area_codes=area_codes)
             ours.update({(kind, code): mine for code, mine in counts.items()})
@@ -485,18 +485,19 @@ class _Walk:
         return children
 
 
-def _by_kind(reads: list[_Read]) -> dict[str, list[_Read]]:
-    grouped: dict[str, list[_Read]] = {}
+def _grouped[K](reads: list[_Read], key: Callable[[_Read], K]) -> dict[K, list[_Read]]:
+    grouped: dict[K, list[_Read]] = {}
     for read in reads:
-        grouped.setdefault(read.target.kind, []).append(read)
+        grouped.setdefault(key(read), []).append(read)
     return grouped
 
 
-def _by_kind_and_level(reads: list[_Read]) -> dict[tuple[str, int], list[_Read]]:
-    grouped: dict[tuple[str, int], list[_Read]] = {}
-    for read in reads:
-        grouped.setdefault((read.target.kind, len(read.target.code)), []).append(read)
-    return grouped
+def _kind(read: _Read) -> str:
+    return read.target.kind
+
+
+def _kind_and_level(read: _Read) -> tuple[str, int]:
+    return read.target.kind, len(read.target.code)
 
 
 def _differing(code: str, site: dict[str, int], ours: dict[str, Counts]) -> list[str]:
