@@ -51,13 +51,23 @@ def free_port() -> int:
 
 
 def production_config(
-    *, upstream: str, port: int, cache_folder: Path, tls_proxy: str = "127.0.0.1"
+    *,
+    upstream: str,
+    port: int,
+    cache_folder: Path,
+    tls_proxy: str = "127.0.0.1",
+    intake: str | None = None,
 ) -> str:
-    """The template as the image renders it with NGINX_UPSTREAM=upstream and
-    NGINX_TLS_PROXY=tls_proxy, listening on a loopback port and caching into cache_folder."""
+    """The template as the image renders it with NGINX_UPSTREAM=upstream,
+    NGINX_INTAKE_UPSTREAM=intake (by default the same gunicorn) and NGINX_TLS_PROXY=tls_proxy,
+    listening on a loopback port and caching into cache_folder."""
     text = TEMPLATE.read_text()
     # The image replaces a variable wherever it is; the container's own lines are there once.
-    for old, new in [("${NGINX_UPSTREAM}", upstream), ("${NGINX_TLS_PROXY}", tls_proxy)]:
+    for old, new in [
+        ("${NGINX_UPSTREAM}", upstream),
+        ("${NGINX_INTAKE_UPSTREAM}", intake or upstream),
+        ("${NGINX_TLS_PROXY}", tls_proxy),
+    ]:
         if old not in text:
             raise ValueError(f"{TEMPLATE.name}: expected {old!r}")
         text = text.replace(old, new)

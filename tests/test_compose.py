@@ -23,7 +23,7 @@ from django.conf import settings
 from operations.selectors import celery_queues
 from tests.conftest import PROJECT_DIR, child_env, wait_until
 
-APP_SERVICES = ["web", "worker", "snapshot-worker", "mirror-worker", "beat", "migrate"]
+APP_SERVICES = ["web", "intake", "worker", "snapshot-worker", "mirror-worker", "beat", "migrate"]
 CELERY_SERVICES = ["worker", "snapshot-worker", "mirror-worker", "beat"]
 
 
@@ -115,7 +115,7 @@ def test_every_dependency_exists_and_app_services_wait_for_healthy_servers(compo
             assert dependency in services, f"{name} depends on unknown {dependency}"
             if condition["condition"] == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
-    for name in ["web", *CELERY_SERVICES]:
+    for name in ["web", "intake", *CELERY_SERVICES]:
         waits = services[name]["depends_on"]
         assert {waits[server]["condition"] for server in ("postgres", "redis", "redis-cache")} == {
             "service_healthy"
@@ -128,7 +128,7 @@ def test_the_folders_web_and_workers_share_are_one_volume_in_each(compose):
     settings name in a container must be the same named volume in web and every worker."""
     for setting in ["MEDIA_ROOT", "SNAPSHOT_ROOT"]:
         volumes = set()
-        for name in ["web", *CELERY_SERVICES]:
+        for name in ["web", "intake", *CELERY_SERVICES]:
             service = compose["services"][name]
             mounts = {target: source for source, target in
                       (volume.split(":")[:2] for volume in service["volumes"])}  # fmt: skip
@@ -232,8 +232,11 @@ def fill(client: redis.Redis) -> None:
         client.set(f"key-{number}", b"x" * 4096)
 
 
-def test_web_runs_gunicorn_with_its_config_and_finds_the_application(compose, env_example):
-    command = command_of(compose["services"]["web"], env_example)
+@pytest.mark.parametrize("name", ["web", "intake"])
+def test_web_and_intake_run_gunicorn_with_its_config_and_find_the_application(
+    compose, env_example, name
+):
+    command = command_of(compose["services"][name], env_example)
     assert command[0] == "gunicorn"
     checked = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--check-config", *command[1:]],
@@ -327,13 +330,14 @@ def test_the_nginx_template_takes_nothing_else_from_the_environment():
     ...); nginx's own variables are lower case, so only upper-case names could be replaced."""
     template = (PROJECT_DIR / "deploy" / "nginx" / "default.conf.template").read_text()
     upper = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", template))
-    assert upper == {"NGINX_UPSTREAM", "NGINX_TLS_PROXY"}
+    assert upper == {"NGINX_UPSTREAM", "NGINX_INTAKE_UPSTREAM", "NGINX_TLS_PROXY"}
 
 
 def test_the_nginx_template_gets_every_variable_it_takes_from_compose(compose):
     environment = compose["services"]["nginx"]["environment"]
     assert environment["NGINX_TLS_PROXY"] == "${NGINX_TLS_PROXY:-127.0.0.1}"
-    assert set(environment) == {"NGINX_UPSTREAM", "NGINX_TLS_PROXY"}
+    assert environment["NGINX_INTAKE_UPSTREAM"] == "${NGINX_INTAKE_UPSTREAM:-intake:8000}"
+    assert set(environment) == {"NGINX_UPSTREAM", "NGINX_INTAKE_UPSTREAM", "NGINX_TLS_PROXY"}
 
 
 def test_gunicorn_and_django_believe_forwarded_headers_from_nginx_alone(compose):
@@ -346,6 +350,7 @@ def test_gunicorn_and_django_believe_forwarded_headers_from_nginx_alone(compose)
     assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
     allowed = compose["services"]["web"]["environment"]["FORWARDED_ALLOW_IPS"]
     assert allowed == address
+    assert compose["services"]["intake"]["environment"]["FORWARDED_ALLOW_IPS"] == address
     code = (
         "import runpy; c = runpy.run_path('gunicorn.conf.py'); "
         "print(c['forwarded_allow_ips'], c['secure_scheme_headers'])"

@@ -33,10 +33,18 @@ STAFF_PATHS = [
     "/en/dashboard/pkwkk/6409/",
     "/masuk/",
     "/keluar/",
-    "/unggah/",
     "/admin/",
     "/wilayah/64/",
+]
+# Where documents arrive: passed to the intake's gunicorns (compose's intake), never cached.
+DOCUMENT_PATHS = [
     "/api/uploads/",
+    "/api/uploads/42",
+    "/api/uploads/tus/",
+    "/api/uploads/tus/0123456789abcdef0123456789abcdef",
+    "/unggah/",
+    "/en/unggah/",
+    "/unggah/sw.js",
 ]
 
 
@@ -85,8 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def upstream():
+def _serving():
     server = Upstream()
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -95,11 +102,18 @@ def upstream():
     server.server_close()
 
 
+upstream = pytest.fixture(_serving, name="upstream")
+intake = pytest.fixture(_serving, name="intake")
+
+
 @pytest.fixture
-def nginx(upstream, tmp_path):
+def nginx(upstream, intake, tmp_path):
     port = free_port()
     config = production_config(
-        upstream=f"127.0.0.1:{upstream.server_port}", port=port, cache_folder=tmp_path / "cache"
+        upstream=f"127.0.0.1:{upstream.server_port}",
+        intake=f"127.0.0.1:{intake.server_port}",
+        port=port,
+        cache_folder=tmp_path / "cache",
     )
     with LocalNginx(tmp_path / "nginx", [config], [port]):
         yield port
@@ -139,6 +153,16 @@ def test_staff_paths_are_never_cached_whatever_django_says(nginx, upstream, path
         status, headers, _ = get(nginx, path, {"Cookie": "sessionid=staff"})
         assert (status, headers["X-Cache-Status"]) == (200, None)
     assert upstream.hits(path) == 2
+
+
+@pytest.mark.parametrize("path", DOCUMENT_PATHS)
+def test_documents_go_to_the_intake_and_are_never_cached(nginx, upstream, intake, path):
+    intake.routes[path] = {"headers": {"Cache-Control": "public, max-age=60"}}
+    for method in ["GET", "POST", "GET"]:
+        body = b"x" if method == "POST" else None
+        status, headers, _ = get(nginx, path, method=method, body=body)
+        assert (status, headers["X-Cache-Status"]) == (200, None)
+    assert (intake.hits(path), upstream.seen) == (3, [])
 
 
 def test_an_answer_setting_a_cookie_is_not_cached(nginx, upstream):
@@ -207,19 +231,19 @@ def test_text_answers_are_compressed(nginx, upstream, content_type):
     assert gzip.decompress(compressed) == body
 
 
-def test_an_upload_fits_and_a_larger_body_is_refused_before_django(nginx, upstream):
+def test_an_upload_fits_and_a_larger_body_is_refused_before_django(nginx, intake):
     status, _, _ = get(nginx, "/api/uploads/", method="POST", body=b"x" * 1_000_000)
-    assert (status, upstream.hits("/api/uploads/")) == (200, 1)
+    assert (status, intake.hits("/api/uploads/")) == (200, 1)
     connection = http.client.HTTPConnection("127.0.0.1", nginx, timeout=10)
     connection.putrequest("POST", "/api/uploads/")
     connection.putheader("Content-Length", str(211 * 1024 * 1024))
     connection.endheaders()
     assert connection.getresponse().status == 413
     connection.close()
-    assert upstream.hits("/api/uploads/") == 1
+    assert intake.hits("/api/uploads/") == 1
 
 
-def test_a_tus_chunk_of_a_page_is_passed_on_and_more_than_a_page_refused(nginx, upstream):
+def test_a_tus_chunk_of_a_page_is_passed_on_and_more_than_a_page_refused(nginx, intake):
     path = "/api/uploads/tus/0123456789abcdef0123456789abcdef"
     assert get(nginx, path, method="PATCH", body=b"x" * 1_000_000)[0] == 200
     connection = http.client.HTTPConnection("127.0.0.1", nginx, timeout=10)
@@ -228,13 +252,13 @@ def test_a_tus_chunk_of_a_page_is_passed_on_and_more_than_a_page_refused(nginx, 
     connection.endheaders()
     assert connection.getresponse().status == 413
     connection.close()
-    assert upstream.hits(path) == 1
+    assert intake.hits(path) == 1
 
 
-def test_nginx_answers_its_own_health_check(nginx, upstream):
+def test_nginx_answers_its_own_health_check(nginx, upstream, intake):
     status, _, body = get(nginx, "/nginx-health")
     assert (status, body) == (200, b"ok\n")
-    assert upstream.seen == []
+    assert upstream.seen == intake.seen == []
 
 
 @pytest.mark.parametrize("path", ["/masuk/", "/en/masuk/", "/admin/login/", "/dashboard/"])
@@ -247,9 +271,9 @@ def test_a_body_over_64_kib_is_refused_before_django_except_where_documents_arri
 
 
 @pytest.mark.parametrize("path", ["/unggah/", "/en/unggah/", "/api/uploads/"])
-def test_where_documents_arrive_a_large_body_is_passed_on(nginx, upstream, path):
+def test_where_documents_arrive_a_large_body_is_passed_on(nginx, intake, path):
     assert get(nginx, path, method="POST", body=b"x" * 1_000_000)[0] == 200
-    assert upstream.hits(path) == 1
+    assert intake.hits(path) == 1
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ from benchmarks.election.stack import (
     Service,
     Stack,
     compose_commands,
+    compose_niceness,
     wait_for,
 )
 from benchmarks.progress import NATIONAL_TPS, load_data
@@ -108,6 +109,11 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--worker-concurrency", default="", help="WORKER_CONCURRENCY (compose's)")
     parser.add_argument("--snapshot-concurrency", default="", help="SNAPSHOT_CONCURRENCY")
     parser.add_argument("--web-concurrency", default="", help="WEB_CONCURRENCY (gunicorn.conf.py)")
+    parser.add_argument(
+        "--same-priority",
+        action="store_true",
+        help="every service at nice 0, not at the CPU weights of compose's cpu_shares",
+    )
     parser.add_argument(
         "--worker-arg",
         action="append",
@@ -188,11 +194,16 @@ def _night(folder: Path, options, redis: OwnRedis, postgres) -> int:
         night.never_accepted_script(control, plan)
         stack.start()
         try:
-            wait_for(lambda: httpx.get(f"{env['WEB_URL']}/livez").status_code == 200, 90,
-                     "gunicorn did not answer")  # fmt: skip
+            for url in [env["WEB_URL"], env["INTAKE_URL"]]:
+                _wait_for_gunicorn(url)
             return _run(folder, options, plan, stack, env, staff, areas, control)
         finally:
             stack.stop()
+
+
+def _wait_for_gunicorn(url: str) -> None:
+    wait_for(lambda: httpx.get(f"{url}/livez").status_code == 200, 90,
+             f"gunicorn at {url} did not answer")  # fmt: skip
 
 
 def _areas() -> tuple[list[str], list[str]]:
@@ -209,7 +220,7 @@ def _areas() -> tuple[list[str], list[str]]:
 def _environment(folder: Path, options, redis: OwnRedis) -> dict:
     """What every process of the night reads: production's settings, the replay's servers and
     folders, loopback host names, the shorter clocks."""
-    port = _free_port()
+    port, intake_port = _free_port(), _free_port()
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -225,6 +236,8 @@ def _environment(folder: Path, options, redis: OwnRedis) -> dict:
         "PYTHONUNBUFFERED": "1",
         "WEB_PORT": str(port),
         "WEB_URL": f"http://127.0.0.1:{port}",
+        "INTAKE_PORT": str(intake_port),
+        "INTAKE_URL": f"http://127.0.0.1:{intake_port}",
         **CLOCKS,
     }
     if options.web_concurrency:
@@ -264,14 +277,17 @@ def _stack(folder: Path, env: dict, options, redis, postgres, stand_in: Service)
          "SNAPSHOT_CONCURRENCY": options.snapshot_concurrency}
     )  # fmt: skip
     commands["web"] += ["--bind", f"127.0.0.1:{env['WEB_PORT']}"]
+    commands["intake"] += ["--bind", f"127.0.0.1:{env['INTAKE_PORT']}"]
     commands["worker"] += ["--hostname", "worker@%h", *options.worker_arg]
     commands["snapshot-worker"] += ["--hostname", "snapshot@%h"]
     beat = commands["beat"]
     beat[beat.index("--schedule") + 1] = str(folder / "celerybeat-schedule")
-    services = {
-        name: Service(name, [sys.executable, "-m", *command], env, folder / f"{name}.log")
-        for name, command in commands.items()
-    }
+    niceness = {} if options.same_priority else compose_niceness()
+    services = {}
+    for name, command in commands.items():
+        log = folder / f"{name}.log"
+        services[name] = Service(name, [sys.executable, "-m", *command], env, log,
+                                 nice=niceness.get(name, 0))  # fmt: skip
     return Stack({"publication stand-in": stand_in, **services}, redis, postgres)
 
 
@@ -284,7 +300,7 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     start = time.time() + 3
     load = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.election.load", str(folder / "plan.tsv"),
-         str(folder / "results.jsonl"), "--url", url, "--rate", str(options.rate),
+         str(folder / "results.jsonl"), "--url", env["INTAKE_URL"], "--rate", str(options.rate),
          "--start-at", str(start), "--until", str(start + options.minutes * 60 + 1),
          "--clients", str(options.clients)],
         cwd=PROJECT_DIR, env=env,
@@ -327,7 +343,7 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
         memory,
         stack.events,
         len(plan.uploads),
-        folder / "web.log",
+        [folder / "web.log", folder / "intake.log"],
     )
     found = figures.compute(inputs, checks)
     found["options"] = {k: str(v) for k, v in vars(options).items()}

@@ -6,6 +6,7 @@ import json
 import math
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +50,7 @@ class Inputs:
     memory: list[tuple[float, dict[str, tuple[int, int, dict[int, float]]]]]
     events: list[tuple[float, str]]  # what the stack and the drills did
     planned: int  # uploads the night was to bring
-    request_log: Path  # gunicorn's output: Django's line per request, with its server time
+    request_logs: list[Path]  # gunicorns' output: Django's line per request, with its time
 
 
 def upload_times() -> dict[str, dict[int, float]]:
@@ -136,20 +137,24 @@ def _server_times(inputs: Inputs) -> dict:
     """Server time of the requests during the intake, by kind, from the request log lines
     (operations.middleware.RequestMiddleware): what Django took, without gunicorn's queue."""
     times: dict[str, list[float]] = defaultdict(list)
-    if not inputs.request_log.exists():
-        return {}
-    with inputs.request_log.open(errors="replace") as lines:
-        for line in lines:
-            if '"event": "request"' not in line:
-                continue
-            try:
-                request = json.loads(line)
-                at = datetime.fromisoformat(request["timestamp"]).timestamp()
-            except (ValueError, KeyError):
-                continue
-            if inputs.start <= at <= inputs.intake_end:
-                times[_request_kind(request["path"])].append(request["duration_ms"])
+    for line in _lines(inputs.request_logs):
+        if '"event": "request"' not in line:
+            continue
+        try:
+            request = json.loads(line)
+            at = datetime.fromisoformat(request["timestamp"]).timestamp()
+        except (ValueError, KeyError):
+            continue
+        if inputs.start <= at <= inputs.intake_end:
+            times[_request_kind(request["path"])].append(request["duration_ms"])
     return {kind: percentiles(values) for kind, values in sorted(times.items())}
+
+
+def _lines(paths: list[Path]) -> Iterator[str]:
+    for path in paths:
+        if path.exists():
+            with path.open(errors="replace") as lines:
+                yield from lines
 
 
 def _request_kind(path: str) -> str:

@@ -2,12 +2,14 @@
 
 PostgreSQL and Redis of the replay's own (a pgserver cluster and a redis-server in a temporary
 folder, unless --use-database-url), so that its drills restart nothing anyone else uses; web,
-worker, snapshot-worker and beat with the commands of docker-compose.yml; the publication
+intake, worker, snapshot-worker and beat with the commands of docker-compose.yml, each at the
+CPU weight its cpu_shares gives its container (as a nice value); the publication
 server stand-in. A supervisor thread restarts whatever exits without being asked to, as compose's
 `restart: unless-stopped` does, and counts it.
 """
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -26,7 +28,11 @@ import redis
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
-COMPOSE_SERVICES = ("web", "worker", "snapshot-worker", "beat")
+COMPOSE_SERVICES = ("web", "intake", "worker", "snapshot-worker", "beat")
+# Docker's CPU weight of a container with no cpu_shares; each step of nice is a factor of 1.25
+# in the weight the Linux scheduler gives a process (sched_prio_to_weight).
+DEFAULT_CPU_SHARES = 1024
+NICE_STEP = 1.25
 
 
 def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
@@ -155,6 +161,21 @@ def compose_commands(concurrency: dict[str, str]) -> dict[str, list[str]]:
     }
 
 
+def compose_niceness() -> dict[str, int]:
+    """The nice value of each app service that gives its processes, beside the others, the CPU
+    weight its cpu_shares in docker-compose.yml gives its container: 128 against web's 1024 is
+    an eighth, nice 9 (1.25 ** 9 = 7.5)."""
+    compose = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+    shares = {
+        name: compose["services"][name].get("cpu_shares", DEFAULT_CPU_SHARES)
+        for name in COMPOSE_SERVICES
+    }
+    return {
+        name: max(0, min(19, round(math.log(DEFAULT_CPU_SHARES / share, NICE_STEP))))
+        for name, share in shares.items()
+    }
+
+
 @dataclass
 class Service:
     """One process of ours (and its children), started in a session of its own so that a drill
@@ -164,6 +185,7 @@ class Service:
     args: list[str]
     env: dict
     log: Path
+    nice: int = 0  # its CPU weight beside the others (compose_niceness)
     process: subprocess.Popen | None = None
     restarts: int = 0
     wanted: bool = True
@@ -173,6 +195,7 @@ class Service:
         self.process = subprocess.Popen(
             self.args, cwd=PROJECT_DIR, env=self.env, stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
         )  # fmt: skip
 
     def kill(self) -> None:
