@@ -6,14 +6,18 @@ same code, with every real process and every fault drill, for well under a minut
 """
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from benchmarks.election.figures import TOTAL_KEYS
 from benchmarks.election.probes import VIEWS
+from benchmarks.election.stack import Service, compose_niceness
 from tests.conftest import PROJECT_DIR
 
-SERVICES = ("web", "worker", "snapshot-worker", "beat", "publication stand-in", "postgres", "redis")
+SERVICES = ("web", "intake", "worker", "snapshot-worker", "beat", "publication stand-in",
+            "postgres", "redis")  # fmt: skip
 DRILLS = (
     "worker killed with SIGKILL",
     "Redis restarted",
@@ -55,3 +59,22 @@ def test_a_tiny_night_with_every_drill_loses_nothing_and_reports_every_figure(tm
         assert f"drill: {drill}" in happened
     assert figures["restarts"]["worker"] >= 1 and figures["restarts"]["snapshot-worker"] >= 1
     assert "lost 0, duplicated 0, recount drift 0" in night.stdout
+
+
+def test_the_replay_runs_each_service_at_the_cpu_weight_compose_gives_it(tmp_path):
+    """Staff and public pages first: web keeps the full weight, the intake and the workers run
+    below it, and the weight holds against other sessions' processes too (the kernel's
+    autogroup would otherwise share the CPU equally between sessions, whatever their nice)."""
+    niceness = compose_niceness()
+    assert niceness["web"] == 0
+    assert all(niceness[name] > 0 for name in ["intake", "worker", "snapshot-worker", "beat"])
+    service = Service("intake", ["sleep", "30"], dict(os.environ), tmp_path / "sleep.log", nice=9)
+    service.start()
+    try:
+        stat = Path(f"/proc/{service.process.pid}/stat").read_text()
+        assert int(stat.rsplit(")", 1)[1].split()[16]) == 9  # the nice field
+        autogroup = Path(f"/proc/{service.process.pid}/autogroup")
+        if autogroup.exists():
+            assert autogroup.read_text().split()[-1] == "9"
+    finally:
+        service.stop()

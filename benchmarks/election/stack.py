@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
@@ -195,7 +196,7 @@ class Service:
         self.process = subprocess.Popen(
             self.args, cwd=PROJECT_DIR, env=self.env, stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
+            preexec_fn=partial(_lower_priority, self.nice) if self.nice else None,
         )  # fmt: skip
 
     def kill(self) -> None:
@@ -216,6 +217,15 @@ class Service:
 
     def pids(self) -> list[int]:
         return [self.process.pid] if self.process and self.process.poll() is None else []
+
+
+def _lower_priority(nice: int) -> None:
+    """In the new process, after its setsid: nice for its threads and, where the kernel groups
+    each session's processes for scheduling (autogroup, on by default), for its group too: a nice
+    value weighs only against the group's own processes, and the groups share the CPU equally."""
+    os.nice(nice)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(nice))
 
 
 def _signal_group(pid: int, signum: int) -> None:
