@@ -99,8 +99,9 @@ def _options() -> argparse.Namespace:
             f"--{drill}-at",
             type=_minute,
             default=None,
-            help=f"minute of the drill (default {drills.DEFAULT_SHARES[drill]:.0%} of --minutes; "
-            "'off' for none)",
+            # argparse formats help with %: a percent sign is written twice.
+            help=f"minute of the drill (default {drills.DEFAULT_SHARES[drill] * 100:.0f}%% of "
+            "--minutes; 'off' for none)",
         )
     parser.add_argument(
         "--down-seconds", type=float, default=3, help="Redis and PostgreSQL stay down this long"
