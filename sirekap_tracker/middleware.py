@@ -194,7 +194,7 @@ def is_cookieless_intake(request: HttpRequest) -> bool:
 class CookielessIntakeMiddleware:
     """Sends a cookieless request to the intake API (`is_cookieless_intake`) straight to its view,
     past the middleware after this one: CSRF, the login, messages, django-otp, the session's idle
-    and second-factor checks, htmx and django-axes. That is a third of a millisecond of CPU an
+    and second-factor checks, htmx and django-axes. That is a fifth of the middleware's CPU an
     upload (docs/performance.md, the intake), for nothing such a request can use: the view is
     CSRF-exempt and takes a token, not a session; without a cookie there is no CSRF token, session
     or message to read, none is handed out (nothing calls for one), and the accounts' checks let
