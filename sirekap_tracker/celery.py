@@ -2,6 +2,7 @@
 
 import logging
 import os
+from contextlib import contextmanager
 
 import redis
 from celery import Celery, signals
@@ -23,6 +24,21 @@ def _settings_or_exit(**kwargs) -> None:
     from sirekap_tracker.config import load_settings_or_exit
 
     load_settings_or_exit(check_services=False)
+    app.config_from_object(_celery_settings(), namespace="CELERY")
+
+
+def _celery_settings() -> dict:
+    """The CELERY_* settings as a dict, read by Celery instead of Django's settings object.
+
+    Celery reads a setting by attribute some seven times for every task sent, and one our
+    settings leave to Celery's default is first asked of the object under four spellings, each
+    through two layers of __getattr__ and an exception: about 20 µs a name, as much as kombu's
+    whole publish. A dict answers the same (settings do not change once loaded) at a dict's
+    price. Called while Celery configures itself (on_configure, above), which then reads it.
+    """
+    from django.conf import settings
+
+    return {name: getattr(settings, name) for name in dir(settings) if name.startswith("CELERY_")}
 
 
 @signals.worker_init.connect
@@ -102,3 +118,35 @@ def _survive_losing_redis_with_unacked_messages() -> None:
 
 
 _survive_losing_redis_with_unacked_messages()
+
+
+def _one_redis_client_per_channel() -> None:
+    """Keeps one redis-py client per kombu channel instead of building one per command.
+
+    kombu 5.7's Redis channel builds a new `redis.Redis` for every command it sends outside its
+    event loop (`Channel.conn_or_acquire`), so for every task a web process sends; building one
+    copies redis-py's table of some 170 response callbacks, about a quarter of what sending a
+    delivery task costs (docs/performance.md, the intake). A client holds no connection of its
+    own: each command takes one from the channel's pool and gives it back, as a new client's
+    would, so one client serves every thread and every command alike, a command after an outage
+    included (the pool reconnects). It is kept with the pool it was made for: a channel whose
+    pool was closed and made again gets a client of the new one.
+    """
+    channel = kombu_redis.Channel
+
+    @contextmanager
+    def conn_or_acquire(self, client=None):
+        if client:
+            yield client
+            return
+        pool = self.pool
+        kept = self.__dict__.get("_kept_client")
+        if kept is None or kept.connection_pool is not pool:
+            kept = self._kept_client = self._create_client()
+        yield kept
+
+    # A patch of kombu's class, as above.
+    channel.conn_or_acquire = conn_or_acquire  # type: ignore[method-assign]
+
+
+_one_redis_client_per_channel()

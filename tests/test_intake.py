@@ -334,3 +334,43 @@ def test_the_form_shows_the_reason_for_a_refusal(client):
     assert response.status_code == 400
     # In the page's language: Indonesian by default.
     assert "bukan berkas JPEG, PNG atau PDF (dinilai dari isinya)" in response.text
+
+
+# A phone's upload carries no cookie and goes past the middleware only a browser needs
+# (sirekap_tracker.middleware.CookielessIntakeMiddleware); any cookie puts it through all of it.
+def test_an_upload_without_cookies_passes_none_of_the_browsers_middleware(client, staff_token):
+    data = page_bytes()
+    bare = post(client, staff_token, page_file(data))
+    assert bare.status_code == 201
+    assert not hasattr(bare.wsgi_request, "user") and not hasattr(bare.wsgi_request, "_messages")
+    client.cookies["probe"] = "1"
+    again = post(client, staff_token, page_file(data))
+    assert again.status_code == 200
+    assert hasattr(again.wsgi_request, "user") and hasattr(again.wsgi_request, "_messages")
+
+
+def answered(response) -> tuple:
+    """All a client sees of an answer but its request id, which is new each time."""
+    headers = {name: value for name, value in response.headers.items() if name != "X-Request-ID"}
+    return response.status_code, headers, response.content, response.cookies.output()
+
+
+def test_the_intake_answers_alike_with_or_without_the_browsers_middleware(
+    client, staff_token, babulu_token
+):
+    data = page_bytes()
+    assert post(client, staff_token, page_file(data)).status_code == 201
+    sends = {
+        200: lambda: post(client, staff_token, page_file(data)),
+        400: lambda: post(client, staff_token, page_file(b"")),
+        401: lambda: post(client, "wrong-key", page_file()),
+        403: lambda: post(client, babulu_token, page_file(), tps=PENAJAM_TPS),
+        405: lambda: client.get("/api/uploads/"),
+    }
+    for status, send in sends.items():
+        bare = send()
+        client.cookies["probe"] = "1"
+        with_a_cookie = send()
+        del client.cookies["probe"]
+        assert bare.status_code == status
+        assert answered(bare) == answered(with_a_cookie)

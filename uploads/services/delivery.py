@@ -35,7 +35,11 @@ def deliveries_enqueue(upload_ids: list[int]) -> None:
     committed, so they are marked not enqueued and the sweeper sends them when Redis is back."""
     for position, upload_id in enumerate(upload_ids):
         try:
-            current_app.send_task(DELIVER_TASK, args=[upload_id])
+            # declare=[]: the queue is not declared first. Over Redis a task is an LPUSH onto the
+            # list its queue names, declared or not, and the worker declares the queues it takes
+            # from as it starts; the declaration, though cached per connection, cost every send
+            # a copy of the queue bound to the channel. (A new list each time: kombu may add to it.)
+            current_app.send_task(DELIVER_TASK, args=[upload_id], declare=[])
         except (OperationalError, ConnectionError, OSError) as error:
             logger.warning(
                 "enqueueing failed; the sweeper will enqueue again",
