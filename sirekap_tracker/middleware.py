@@ -1,10 +1,7 @@
 import json
 from http import HTTPStatus
-from typing import cast
 
 from django.conf import settings
-from django.core.handlers.base import BaseHandler
-from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
@@ -105,10 +102,8 @@ def _refusal(request: HttpRequest, status: int, message: str, **values) -> HttpR
     return render(request, "refused.html", context, status=status)
 
 
-# The intake API, where a phone's token alone says who is uploading (uploads.views.api_upload).
-INTAKE_PATH = "/api/uploads/"
 # Where documents arrive: the intake API (tus included) and the upload form in both languages.
-DOCUMENT_PATHS = (INTAKE_PATH, "/unggah/", "/en/unggah/")
+DOCUMENT_PATHS = ("/api/uploads/", "/unggah/", "/en/unggah/")
 # Resumable uploads (uploads/tus.py): a body is bytes of one page at most.
 TUS_PATH = "/api/uploads/tus/"
 
@@ -183,51 +178,3 @@ class NulCharacterMiddleware:
         if "\x00" in request.path_info or "%00" in query or "\x00" in query:
             return _refusal(request, 400, gettext_noop("The address contains a NUL character."))
         return self.get_response(request)
-
-
-def is_cookieless_intake(request: HttpRequest) -> bool:
-    """A request to the intake API that carries no cookie (no Cookie header, or an empty one), as
-    the phones send them."""
-    return request.path_info == INTAKE_PATH and not request.META.get("HTTP_COOKIE")
-
-
-class CookielessIntakeMiddleware:
-    """Sends a cookieless request to the intake API (`is_cookieless_intake`) straight to its view,
-    past the middleware after this one: CSRF, the login, messages, django-otp, the session's idle
-    and second-factor checks, htmx and django-axes. That is a fifth of the middleware's CPU an
-    upload (docs/performance.md, the intake), for nothing such a request can use: the view is
-    CSRF-exempt and takes a token, not a session; without a cookie there is no CSRF token, session
-    or message to read, none is handed out (nothing calls for one), and the accounts' checks let
-    a request without a session through untouched. A request with any cookie goes the whole way.
-
-    What runs instead is what Django runs inside the middleware: the URL resolved, the view
-    called, an exception turned into its error response. None of the skipped middleware has a
-    process_exception or process_template_response, and the view processing (CSRF's,
-    accounts') would return nothing here, so none is applied. Everything before this one
-    (request id and log line, the API's CORS and JSON errors, security headers, CSP, the
-    session, the language, the size and NUL checks, X-Frame-Options) still runs.
-    """
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.view_only = convert_exception_to_response(_ViewHandler().view_response)
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if is_cookieless_intake(request):
-            # Synchronous, as the view is: never an awaitable.
-            return cast(HttpResponseBase, self.view_only(request))
-        return self.get_response(request)
-
-
-class _ViewHandler(BaseHandler):
-    """Django's request handler without any middleware: the URL resolved and the view called."""
-
-    def __init__(self) -> None:
-        # What load_middleware would have collected from the middleware: nothing.
-        self._view_middleware: list = []
-        self._template_response_middleware: list = []
-        self._exception_middleware: list = []
-
-    def view_response(self, request: HttpRequest) -> HttpResponseBase:
-        # The private step every request's middleware chain ends in (BaseHandler.load_middleware).
-        return self._get_response(request)  # type: ignore[attr-defined]

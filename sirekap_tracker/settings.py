@@ -63,10 +63,6 @@ MIDDLEWARE = [
     "sirekap_tracker.middleware.NulCharacterMiddleware",
     "sirekap_tracker.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # A phone's cookieless upload goes from here straight to its view: nothing below is of use
-    # to it (sirekap_tracker/middleware.py says why). Everything below only for the others.
-    "sirekap_tracker.middleware.CookielessIntakeMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     # Inside the session and CSRF middleware: keeps them from setting a cookie (or Vary: Cookie)
     # on an answer every visitor gets alike, so that a CDN may keep it (accounts/middleware.py).
@@ -79,6 +75,7 @@ MIDDLEWARE = [
     # sends a user who owes a second factor to give it (accounts/middleware.py).
     "accounts.middleware.SessionIdleMiddleware",
     "accounts.middleware.SecondFactorMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
