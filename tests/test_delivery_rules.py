@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.documents import page_file
-from tests.world import LABANGKA_TPS, person
+from tests.world import LABANGKA_TPS, SEPAKU_TPS, person
 from uploads import delivery as delivery_http
 from uploads.models import Source, Status, StuckReason, Upload
 from uploads.progress.models import COUNTED, ProgressChange
@@ -43,6 +43,28 @@ def test_only_one_of_two_claims_on_the_same_upload_wins(queued):
     upload = reload(queued)
     assert upload.status == Status.SENDING and upload.attempts == 1
     assert first.idempotency_key == f"{queued.pk}:{upload.document.sha256}"
+
+
+def test_a_lease_holds_the_current_documents_pages_in_order_and_its_upload(queued):
+    """The lease's SQL is built once (delivery._lease_sql): the second lease, of another upload
+    and a document of two pages, must be read with its own id, not the first one's."""
+    first = delivery.upload_claim(upload_id=queued.pk)
+    user = person("kpps-sepaku", "kpps", SEPAKU_TPS)
+    pages = [page_file(), page_file(name="c-hasil-2.jpg")]
+    other = intake.upload_receive(tps_code=SEPAKU_TPS, kind="pkwkk", files=pages, user=user)
+    lease = delivery.upload_claim(upload_id=other.upload.pk)
+    assert first is not None and lease is not None
+    upload = reload(other.upload)
+    expected = list(upload.document.pages.order_by("number").values_list("file", "content_type"))
+    assert [(page.name, page.content_type) for page in lease.pages] == expected
+    assert len(expected) == 2 and first.pages[0].name not in [name for name, _ in expected]
+    assert (lease.upload_id, lease.kind, lease.tps_code, lease.sha256, lease.attempt) == (
+        upload.pk,
+        "pkwkk",
+        SEPAKU_TPS,
+        upload.document.sha256,
+        1,
+    )
 
 
 def test_a_transition_writes_its_event_and_its_count_change_with_the_upload(queued):

@@ -10,11 +10,13 @@ and the sweeper (uploads.services.sweeper) sends again for anything due whose ta
 import datetime
 import random
 import uuid
+from functools import cache
 
 import structlog
 from celery import current_app
 from django.conf import settings
-from django.db.models import F
+from django.db import connection
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -81,7 +83,17 @@ def _lease(upload_id: int, token: uuid.UUID) -> Lease:
     only (building model instances across four tables cost more than a second query). Only an
     upload with a document waits to be sent (intake sets both in one transition), and a
     document has at least one page."""
-    rows = list(
+    with connection.cursor() as cursor:
+        cursor.execute(_lease_sql(), [upload_id])
+        rows = cursor.fetchall()
+    assert rows, f"upload {upload_id} is waiting to be sent without a document"
+    _, _, sha256, tps, kind, attempts, failing_since = rows[0]
+    pages = [PageFile(name, content_type) for name, content_type, *_ in rows]
+    return Lease(upload_id, token, kind, tps, sha256, pages, attempts, failing_since)
+
+
+def _lease_query(upload_id: int) -> QuerySet:
+    return (
         Page.objects.filter(document__upload=upload_id, document=F("document__upload__document"))
         .order_by("number")
         .values_list(
@@ -94,10 +106,16 @@ def _lease(upload_id: int, token: uuid.UUID) -> Lease:
             "document__upload__failing_since",
         )
     )
-    assert rows, f"upload {upload_id} is waiting to be sent without a document"
-    _, _, sha256, tps, kind, attempts, failing_since = rows[0]
-    pages = [PageFile(name, content_type) for name, content_type, *_ in rows]
-    return Lease(upload_id, token, kind, tps, sha256, pages, attempts, failing_since)
+
+
+@cache
+def _lease_sql() -> str:
+    """The lease's SQL as the ORM writes it, built once: building it cost about 0.8 ms of CPU a
+    delivery, more than PostgreSQL's answer. Its one parameter is the upload's id; none of its
+    columns has a converter on PostgreSQL, so the rows are what values_list would give."""
+    sql, parameters = _lease_query(0).query.sql_with_params()
+    assert parameters == (0,), parameters
+    return sql
 
 
 def upload_record_outcome(*, lease: Lease, outcome: Outcome) -> bool:
