@@ -31,7 +31,11 @@ from uploads import counters, selectors
 from uploads.kpu import Unusable, area_figures, describe, hhcw_path, json_object, row_published
 from uploads.models import PublicAreaProgress
 from uploads.progress.selectors import Counts
-from uploads.services.publication import AreaRead, public_progress_record, upload_mark_published
+from uploads.services.publication import (
+    AreaRead,
+    public_progress_record,
+    upload_mark_published_many,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -407,17 +411,15 @@ class _Walk:
         return kept
 
     def _read_tps(self, reads: list[_Read]) -> None:
-        """Marks published every unpublished upload at these TPS, found in one query per kind;
-        each mark is its own conditional update with its event (upload_mark_published)."""
+        """Marks published every unpublished upload at these TPS: found in one query per kind,
+        marked in one statement per kind (each upload its own conditional change and event)."""
         for kind, of_kind in _grouped(reads, _kind).items():
             images = {read.target.code: read.images or [] for read in of_kind}
             unpublished = selectors.upload_ids_unpublished(kind=kind, images=images)
-            for read in of_kind:
-                for upload_id in unpublished[read.target.code]:
-                    if upload_mark_published(upload_id=upload_id, images=images[read.target.code]):
-                        self.summary.published += 1
-                    self.heartbeat()  # as after each file: marking hundreds takes a while
-                self.summary.read += 1
+            marked = {upload: images[tps] for tps, ids in unpublished.items() for upload in ids}
+            self.summary.published += upload_mark_published_many(images=marked)
+            self.summary.read += len(of_kind)
+            self.heartbeat()
 
     # --- Area files
 
