@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from uploads.kpu import AreaFigures
 from uploads.models import Action, PublicAreaProgress, Source, Status
-from uploads.services.transitions import upload_transition_many
+from uploads.services.transitions import Move, upload_transition_many
 
 # Published without a document of ours (the KPPS used the Sirekap app): the source is the public
 # site.
@@ -27,9 +27,14 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
 def upload_mark_published_many(*, images: Mapping[int, list[str]]) -> int:
     """upload_mark_published of each upload in `images` (the images the site lists for it), in
     one statement; each unpublished one moves with its own event. Returns how many moved."""
-    moved = upload_transition_many(
-        upload_ids=list(images),
-        each={"public_images": list(images.values())},
+    each = {"public_images": list(images.values())}
+    return len(upload_transition_many(upload_ids=list(images), each=each, **publishing()))
+
+
+def publishing() -> Move:
+    """What marking published does to an upload, but its images: the arguments of
+    upload_transition (and of upload_transition_many)."""
+    return Move(
         expected=Status.UNPUBLISHED,
         new=Status.PUBLISHED,
         action=Action.PUBLISHED,
@@ -47,7 +52,6 @@ def upload_mark_published_many(*, images: Mapping[int, list[str]]) -> int:
             "source": _SOURCE_OF_PUBLISHED,
         },
     )
-    return len(moved)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import functools
 import hashlib
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Required, TypedDict, Unpack
 
@@ -131,7 +131,7 @@ def upload_transition(*, upload_id: int, **move: Unpack[Move]) -> str | None:
 
 
 def upload_transition_many(
-    *, upload_ids: Sequence[int], each: dict[str, Sequence] | None = None, **move: Unpack[Move]
+    *, upload_ids: Sequence[int], each: Mapping[str, Sequence] | None = None, **move: Unpack[Move]
 ) -> dict[int, str]:
     """upload_transition of each of `upload_ids` (distinct), in one statement: each moves or
     not by the same rule, with its own event and progress change, as if one by one.
@@ -151,7 +151,7 @@ def upload_transition_many(
     return _transition(move, list(upload_ids), each)
 
 
-def _transition(move: Move, upload_id: int | list[int], each: dict | None) -> dict[int, str]:
+def _transition(move: Move, upload_id: int | list[int], each: Mapping | None) -> dict[int, str]:
     """Runs the statement for one upload (`each` None) or many; the old status of each moved."""
     changes, guard = move.get("changes") or {}, move.get("guard") or {}
     actor, reason = move.get("actor"), move.get("reason", "")
@@ -192,7 +192,7 @@ def _log_transition(upload_id: int, action: str, *, old, new, tps, kind, reason:
     logger.log(level, f"upload {action}", **fields, **({"reason": reason} if reason else {}))
 
 
-def _values(changes: dict, shape: tuple, guard: dict, each: dict) -> dict:
+def _values(changes: dict, shape: tuple, guard: dict, each: Mapping) -> dict:
     """The parameters of `changes` (its values, not its expressions), of `guard` and of `each`
     (an array per field)."""
     values = {
