@@ -5,6 +5,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -47,6 +48,8 @@ class Site:
         self.hits: Counter[str] = Counter()
         self.failing: set[str] = set()
         self.slow: set[str] = set()
+        # Answered with a redirect to the other path.
+        self.moved: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def write(self, path: str, data) -> None:
@@ -75,7 +78,12 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
             if path in site.slow:
                 time.sleep(1)
             file = site.folder / path
-            if path in site.failing:
+            if path in site.moved:
+                self.send_response(301)
+                self.send_header("Location", f"/data/{site.moved[path]}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif path in site.failing:
                 self.answer(500, b"internal error")
             elif not file.is_file():
                 self.answer(404, b"not found")
@@ -478,6 +486,35 @@ def test_a_slow_file_times_out_and_the_rest_of_the_run_proceeds(site, settings, 
     assert published_tps("pkwkk") == {tps("6409032002", 1)}
     assert summary.errors == 1
     assert f"{penajam}: timeout (2 attempts)" in caplog.text
+
+
+def test_a_file_moved_elsewhere_is_followed_with_its_conditional_headers(site, settings):
+    labangka = tps("6409032002", 1)
+    build(site, "pkwkk", {labangka}, root="6409")
+    desa = path("6409032002")
+    site.moved[desa] = "elsewhere.json"
+    site.write("elsewhere.json", site.read(desa))
+
+    assert poller.poll(kind="pkwkk").published == 1
+    assert site.hits["elsewhere.json"] == 1
+    etag = PublicAreaProgress.objects.get(kind="pkwkk", area_code="6409032002").etag
+    url, headers = f"{settings.SIREKAP_DATA_URL}/{desa}", {"If-None-Match": etag}
+    with poller._client() as client:
+        reply = poller._fetch(client, url, headers, retries=0, backoff=0)
+    assert (reply.status, reply.etag, reply.requests) == (304, etag, 1)
+
+
+def test_a_site_that_refuses_connections_is_logged_with_the_error_and_the_attempts(
+    site, settings, caplog
+):
+    settings.POLL_RETRIES = 1
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        settings.SIREKAP_DATA_URL = f"http://127.0.0.1:{closed.getsockname()[1]}/data"
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        summary = poller.poll(kind="pkwkk")
+    assert (summary.errors, summary.requests, summary.succeeded) == (1, 2, False)
+    assert re.search(r"6409\.json: \w+Error: .*[Cc]onnection refused.* \(2 attempts\)", caplog.text)
 
 
 def test_a_site_that_keeps_failing_stops_the_run_early(site, settings):
