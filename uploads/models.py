@@ -2,8 +2,9 @@
 over tus (resumable, page by page).
 
 The upload is created when the contest opens (status `missing`), so totals are exact from the
-start. Its status only changes through `uploads.services.transitions.upload_transition`, which
-writes an UploadEvent in the same statement.
+start. Its status only changes through `uploads.services.transitions.upload_transition` (or
+`upload_transition_many`, the same for many at once), which writes an UploadEvent in the same
+statement.
 """
 
 import enum

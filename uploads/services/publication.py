@@ -1,7 +1,7 @@
 """What the public site shows: an upload it lists is published, and what it said of an area is
 kept beside our own counts (PublicAreaProgress, also the poller's memory)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db.models import Case, F, Value, When
@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from uploads.kpu import AreaFigures
 from uploads.models import Action, PublicAreaProgress, Source, Status
-from uploads.services.transitions import upload_transition
+from uploads.services.transitions import Move, upload_transition_many
 
 # Published without a document of ours (the KPPS used the Sirekap app): the source is the public
 # site.
@@ -21,15 +21,26 @@ _SOURCE_OF_PUBLISHED = Case(
 def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
     """The public site lists the document: published, whichever way it got there. If it never
     came through here, the source is the public site."""
-    won = upload_transition(
-        upload_id=upload_id,
+    return upload_mark_published_many(images={upload_id: images}) == 1
+
+
+def upload_mark_published_many(*, images: Mapping[int, list[str]]) -> int:
+    """upload_mark_published of each upload in `images` (the images the site lists for it), in
+    one statement; each unpublished one moves with its own event. Returns how many moved."""
+    each = {"public_images": list(images.values())}
+    return len(upload_transition_many(upload_ids=list(images), each=each, **publishing()))
+
+
+def publishing() -> Move:
+    """What marking published does to an upload, but its images: the arguments of
+    upload_transition (and of upload_transition_many)."""
+    return Move(
         expected=Status.UNPUBLISHED,
         new=Status.PUBLISHED,
         action=Action.PUBLISHED,
         source=Source.PUBLIC_SITE,
         changes={
             "published_at": timezone.now(),
-            "public_images": images,
             "stuck": False,
             "stuck_reason": "",
             "stuck_since": None,
@@ -41,7 +52,6 @@ def upload_mark_published(*, upload_id: int, images: list[str]) -> bool:
             "source": _SOURCE_OF_PUBLISHED,
         },
     )
-    return won is not None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ Why it looks the way it does, for a newcomer:
   `changes` (F("attempts") + 1) is part of the shape.
 - Times come from the application's clock (timezone.now()), not PostgreSQL's now(), which stands
   still for a whole transaction (and which frozen test clocks do not move).
+- `upload_transition_many` is the same statement over many uploads at once (the poller marking
+  a batch published): each upload moves, or not, by the same rule and with its own event and
+  progress change, as if one by one; values that differ per upload come in as arrays beside
+  the ids.
 """
 
 import datetime
@@ -23,7 +27,9 @@ import functools
 import hashlib
 import logging
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Required, TypedDict, Unpack
 
 import structlog
 from django.db import connection
@@ -41,12 +47,14 @@ logger = structlog.get_logger(__name__)
 # carries its old status and stuck flag out (UPDATE ... RETURNING shows only the new row before
 # PostgreSQL 18). The event and the progress change (uploads/progress/models.py) read `moved`:
 # when someone else won, nothing is locked and nothing is written. A NULL new status keeps the
-# status (a change of the stuck flag alone).
+# status (a change of the stuck flag alone). Rows are locked in id order: two statements each
+# moving many uploads, some the same, wait for one another rather than deadlock.
 _TRANSITION = """
     WITH locked AS (
-        SELECT id, status, stuck FROM uploads_upload
-        WHERE id = {upload_id} AND status = ANY({expected}){guard}
-        FOR UPDATE
+        SELECT uploads_upload.id, status, stuck{each_columns} FROM uploads_upload{each}
+        WHERE {which} AND status = ANY({expected}){guard}
+        ORDER BY uploads_upload.id
+        FOR UPDATE OF uploads_upload
     ), moved AS (
         UPDATE uploads_upload
         SET status = coalesce({new}, locked.status),
@@ -64,10 +72,13 @@ _TRANSITION = """
             {actor}, {actor_role}, {ip}::inet, {source}, {reason}, {now}
         FROM moved
     ), counted AS ({count})
-    SELECT moved.old_status, moved.new_status, moved.tps_id, contest.kind
+    SELECT moved.upload_id, moved.old_status, moved.new_status, moved.tps_id, contest.kind
     FROM moved JOIN regions_contest contest ON contest.id = moved.contest_id
 """
-# Its parameters, in their $n order; those of the changes and the guard follow.
+# Many uploads: the ids and the values that differ per upload (`each`) as arrays, one element
+# per upload, side by side.
+_EACH = " JOIN unnest({arrays}) AS each_upload(id{names}) ON each_upload.id = uploads_upload.id"
+# Its parameters, in their $n order; those of the changes, the guard and `each` follow.
 _PARAMETERS = (
     "upload_id",
     "expected",
@@ -86,54 +97,87 @@ _PARAMETERS = (
 _GUARD_OPERATORS = {"exact": "IS NOT DISTINCT FROM", "lt": "<", "lte": "<="}
 
 
-def upload_transition(
-    *,
-    upload_id: int,
-    expected: tuple[str, ...],
-    new: str | None,
-    action: str,
-    source: str = Source.SYSTEM,
-    actor=None,
-    ip: str = "",
-    reason: str = "",
-    guard: dict | None = None,
-    changes: dict | None = None,
-    now: datetime.datetime | None = None,
-) -> str | None:
+class Move(TypedDict, total=False):
+    """What a transition does, whichever uploads it moves: the keyword arguments of
+    upload_transition and upload_transition_many beside the uploads (see upload_transition)."""
+
+    expected: Required[tuple[str, ...]]
+    new: Required[str | None]
+    action: Required[str]
+    source: str
+    actor: Any
+    ip: str
+    reason: str
+    guard: dict | None
+    changes: dict | None
+    now: datetime.datetime | None
+
+
+def upload_transition(*, upload_id: int, **move: Unpack[Move]) -> str | None:
     """Moves an upload from one of `expected` to `new` (None: the status stays), applying
     `changes`, with its event and its progress change, all or nothing.
 
+    `action` is what its event records, `source` where it came from (by default the system).
     `actor` is the user who did it (None: the system), recorded with their role then and their
-    address (`ip`). `guard` adds conditions, as filter() lookups (a lease token, a deadline). A
-    value in `changes` may be an expression over the upload's columns (F("attempts") + 1).
-    `now`: when it happens (the status's new `status_since`, the event's time), by default
-    timezone.now(); a caller that keeps the upload as it left it passes its own.
+    address (`ip`), and `reason` why. `guard` adds conditions, as filter() lookups (a lease
+    token, a deadline). A value in `changes` may be an expression over the upload's columns
+    (F("attempts") + 1). `now`: when it happens (the status's new `status_since`, the event's
+    time), by default timezone.now(); a caller that keeps the upload as it left it passes its
+    own.
     Returns the old status, or None when the upload was not in an expected state any more:
     someone else won, and nothing was written.
     """
-    changes, guard = changes or {}, guard or {}
+    return _transition(move, upload_id, None).get(upload_id)
+
+
+def upload_transition_many(
+    *, upload_ids: Sequence[int], each: Mapping[str, Sequence] | None = None, **move: Unpack[Move]
+) -> dict[int, str]:
+    """upload_transition of each of `upload_ids` (distinct), in one statement: each moves or
+    not by the same rule, with its own event and progress change, as if one by one.
+
+    `each`: values that differ per upload, by field, one per id in the order of `upload_ids`
+    (plain values, not expressions). Returns the old status of every upload that moved; one
+    absent was not in an expected state any more, and nothing was written for it.
+    """
+    each = each or {}
+    if len(set(upload_ids)) != len(upload_ids):
+        raise ValueError("upload_transition_many: an upload appears twice in upload_ids")
+    for name, values in each.items():
+        if len(values) != len(upload_ids) or name in (move.get("changes") or {}):
+            raise ValueError(f"upload_transition_many: each[{name!r}] is not one per upload")
+    if not upload_ids:
+        return {}
+    return _transition(move, list(upload_ids), each)
+
+
+def _transition(move: Move, upload_id: int | list[int], each: Mapping | None) -> dict[int, str]:
+    """Runs the statement for one upload (`each` None) or many; the old status of each moved."""
+    changes, guard = move.get("changes") or {}, move.get("guard") or {}
+    actor, reason = move.get("actor"), move.get("reason", "")
     # An expression is part of the statement (of its shape); a value is a parameter.
     shape = tuple((name, _expression(value)) for name, value in changes.items())
-    statement = _statement(shape, tuple(guard))
+    statement = _statement(shape, tuple(guard), None if each is None else tuple(each))
     values = {
         "upload_id": upload_id,
-        "expected": [str(status) for status in expected],
-        "new": new,
-        "now": now or timezone.now(),
-        "action": action,
+        "expected": [str(status) for status in move["expected"]],
+        "new": move["new"],
+        "now": move.get("now") or timezone.now(),
+        "action": move["action"],
         "actor": actor.pk if actor is not None else None,
         "actor_role": scope_of(actor).role,
-        "ip": ip or None,
-        "source": source,
+        "ip": move.get("ip") or None,
+        "source": move.get("source", Source.SYSTEM),
         "reason": reason[:2000],
-        **_values(changes, shape, guard),
+        **_values(changes, shape, guard, each or {}),
     }
-    row = _execute(statement, [values[name] for name in statement.parameters])
-    if row is None:
-        return None
-    old, now, tps, kind = row
-    _log_transition(upload_id, action, old=old, new=now, tps=tps, kind=kind, reason=reason)
-    return old
+    moved = {}
+    for upload, old, new, tps, kind in _execute(
+        statement, [values[n] for n in statement.parameters]
+    ):
+        _log_transition(upload, move["action"], old=old, new=new, tps=tps, kind=kind, reason=reason)
+        moved[upload] = old
+    return moved
 
 
 # A claim is one step of a delivery whose outcome gets a line of its own.
@@ -148,9 +192,13 @@ def _log_transition(upload_id: int, action: str, *, old, new, tps, kind, reason:
     logger.log(level, f"upload {action}", **fields, **({"reason": reason} if reason else {}))
 
 
-def _values(changes: dict, shape: tuple, guard: dict) -> dict:
-    """The parameters of `changes` (its values, not its expressions) and of `guard`."""
-    values = {}
+def _values(changes: dict, shape: tuple, guard: dict, each: Mapping) -> dict:
+    """The parameters of `changes` (its values, not its expressions), of `guard` and of `each`
+    (an array per field)."""
+    values = {
+        f"each_{name}": [_field(name).get_db_prep_save(value, connection) for value in per_upload]
+        for name, per_upload in each.items()
+    }
     for name, sql in shape:
         if not sql:
             value = changes[name]
@@ -175,21 +223,28 @@ class _Statement:
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(shape: tuple, guard: tuple[str, ...]) -> _Statement:
+def _statement(shape: tuple, guard: tuple[str, ...], each: tuple[str, ...] | None) -> _Statement:
+    """`each` None: one upload, `upload_id` a number; else many, `upload_id` an array and a
+    parameter per field of `each`, an array too."""
     parameters = (
         *_PARAMETERS,
         *(f"set_{name}" for name, sql in shape if not sql),
         *(f"guard_{lookup}" for lookup in guard),
+        *(f"each_{name}" for name in each or ()),
     )
     at = {name: f"${number}" for number, name in enumerate(parameters, 1)}
-    assignments = "".join(f", {_column(name)} = {sql or at[f'set_{name}']}" for name, sql in shape)
+    assignments = "".join(
+        f", {_column(name)} = {sql or at[f'set_{name}']}" for name, sql in shape
+    ) + "".join(f", {_column(name)} = locked.each_{name}" for name in each or ())
     conditions = "".join(
         f" AND {_column(name)} {_GUARD_OPERATORS[operator]} {at[f'guard_{lookup}']}"
         for lookup in guard
         for name, operator in [_lookup(lookup)]
     )
     count = progress_record_sql(changes="moved")
-    sql = _TRANSITION.format(**at, assignments=assignments, guard=conditions, count=count)
+    sql = _TRANSITION.format(
+        **at, **_which(at, each), assignments=assignments, guard=conditions, count=count
+    )
     # Named by its text: the same shape built again is the statement already prepared.
     name = f"upload_transition_{hashlib.sha256(sql.encode()).hexdigest()[:16]}"
     placeholders = ", ".join(["%s"] * len(parameters))
@@ -198,20 +253,36 @@ def _statement(shape: tuple, guard: tuple[str, ...]) -> _Statement:
     )
 
 
+def _which(at: dict[str, str], each: tuple[str, ...] | None) -> dict[str, str]:
+    """The uploads a statement locks: one by its id, or many joined to their `each` values."""
+    if each is None:
+        return {"which": f"uploads_upload.id = {at['upload_id']}", "each": "", "each_columns": ""}
+    arrays = ", ".join(
+        [f"{at['upload_id']}::bigint[]"]
+        + [f"{at[f'each_{name}']}::{_field(name).db_type(connection)}[]" for name in each]
+    )
+    names = "".join(f", each_{name}" for name in each)
+    return {
+        "which": f"uploads_upload.id = ANY({at['upload_id']}::bigint[])",
+        "each": _EACH.format(arrays=arrays, names=names),
+        "each_columns": "".join(f", each_upload.each_{name}" for name in each),
+    }
+
+
 # The statements prepared in each database session (connection). PostgreSQL keeps a prepared
 # statement until the session ends, through rollbacks; a new connection prepares its own. (So
 # nothing between Django and PostgreSQL may share sessions: no pooler in transaction mode.)
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _execute(statement: _Statement, parameters: list) -> tuple | None:
+def _execute(statement: _Statement, parameters: list) -> list[tuple]:
     with connection.cursor() as cursor:
         prepared = _PREPARED.setdefault(connection.connection, set())
         if statement.name not in prepared:
             cursor.execute(statement.prepare)
             prepared.add(statement.name)
         cursor.execute(statement.execute, parameters)
-        return cursor.fetchone()
+        return cursor.fetchall()
 
 
 def _field(name: str):
