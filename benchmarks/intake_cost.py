@@ -29,13 +29,12 @@ import sys
 import tempfile
 import time
 from io import StringIO
-from pathlib import Path
 
+from benchmarks.cpu import cpu_seconds
 from benchmarks.throwaway import DEFAULT_NAME, bench_redis_url, machine, throwaway_database
 
 BENCH_REDIS_DB = 6
 CONTESTS = ["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The phones' addresses, one each, as nginx passes them on in X-Forwarded-For.
 PHONES = int(ipaddress.IPv4Address("10.0.0.1"))
 
@@ -137,7 +136,7 @@ def _measure(requests, profile_path: str | None) -> dict:
     backend = connection.cursor().connection.info.backend_pid
     counter = _StatementCounter(connection)
     profiler = cProfile.Profile(time.process_time) if profile_path else None
-    backend_before = _backend_ticks(backend)
+    backend_before = cpu_seconds(backend)
     cpu = 0.0
     with connection.execute_wrapper(counter):
         for body, content_type, headers, expected in prepared:
@@ -154,7 +153,7 @@ def _measure(requests, profile_path: str | None) -> dict:
             if response.status_code != expected:
                 sys.exit(f"error: expected {expected}, got {response.status_code}: "
                          f"{response.content[:300]!r}")  # fmt: skip
-    backend_ticks = _backend_ticks(backend) - backend_before
+    backend_seconds = cpu_seconds(backend) - backend_before
     counter.restore()
     if profiler:
         _profile_report(profiler, profile_path, len(prepared))
@@ -162,7 +161,7 @@ def _measure(requests, profile_path: str | None) -> dict:
     return {
         "count": count,
         "cpu_ms": cpu * 1000 / count,
-        "backend_ms": backend_ticks * 1000 / CLOCK_TICKS / count,
+        "backend_ms": backend_seconds * 1000 / count,
         "statements": counter.statements / count,
         "transactions": counter.commits / count,
     }
@@ -199,12 +198,6 @@ class _StatementCounter:
     def restore(self) -> None:
         del self.connection.commit
         del self.connection.is_usable
-
-
-def _backend_ticks(pid: int) -> int:
-    """User and system CPU time of a PostgreSQL backend so far, in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
 
 
 def _profile_report(profiler: cProfile.Profile, path: str, count: int) -> None:

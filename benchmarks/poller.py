@@ -32,12 +32,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.cpu import backend_pid, cpu_seconds
 from benchmarks.throwaway import DEFAULT_NAME, bench_redis_url, machine, throwaway_database
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_REDIS_DB = 7
 KINDS = ["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The poller's process (its main thread, which reads and writes, is part of it), its PostgreSQL
 # backend and the stand-in.
 PARTS = ("poller", "main thread", "postgres", "stand-in")
@@ -56,7 +56,7 @@ def main() -> None:
     with throwaway_database(options.database):
         print(f"poller at {options.tps:,} TPS x {len(KINDS)} contests, {options.published:,} TPS "
               f"published per round ({machine()})")  # fmt: skip
-        _prepare(options.tps)
+        prepare(options.tps)
         stand_in, url = _start_stand_in()
         try:
             ok = _rounds(options, stand_in.pid, url)
@@ -66,7 +66,7 @@ def main() -> None:
     sys.exit(0 if ok else 1)
 
 
-def _prepare(tps: int) -> None:
+def prepare(tps: int) -> None:
     from django.core.management import call_command
     from django.db import connection
 
@@ -146,9 +146,9 @@ def _publish_on_site(url: str, tps_codes: list[str]) -> None:
 def _poll(stand_in: int, profile: cProfile.Profile | None = None) -> dict:
     from uploads import poller
 
-    backend = _backend_pid()
-    clocks = (time.process_time, time.thread_time, lambda: _cpu_seconds(backend),
-              lambda: _cpu_seconds(stand_in))  # fmt: skip
+    backend = backend_pid()
+    clocks = (time.process_time, time.thread_time, lambda: cpu_seconds(backend),
+              lambda: cpu_seconds(stand_in))  # fmt: skip
     before = [clock() for clock in clocks]
     if profile is not None:
         profile.enable()
@@ -161,23 +161,6 @@ def _poll(stand_in: int, profile: cProfile.Profile | None = None) -> dict:
     poller_ms, main_ms, postgres_ms, stand_in_ms = spent
     return {"summary": summary, "poller": poller_ms, "main thread": main_ms,
             "postgres": postgres_ms, "stand-in": stand_in_ms}  # fmt: skip
-
-
-def _backend_pid() -> int | None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    return pid if Path(f"/proc/{pid}/stat").exists() else None
-
-
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User and system CPU time of a process on this machine, in seconds."""
-    if pid is None:
-        return None
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def _print_round(number: int, tps: int, busy: dict, steady: dict) -> None:

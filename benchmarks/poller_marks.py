@@ -17,7 +17,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks.poller import _backend_pid, _cpu_seconds, _prepare
+from benchmarks.cpu import backend_pid, cpu_seconds
+from benchmarks.poller import prepare
 from benchmarks.throwaway import DEFAULT_NAME, bench_redis_url, machine, throwaway_database
 
 BENCH_REDIS_DB = 7
@@ -35,7 +36,7 @@ def main() -> None:
     with throwaway_database(options.database):
         print(f"marking published at {options.tps:,} TPS x 5 contests, {options.uploads:,} "
               f"uploads per way and turn ({machine()})")  # fmt: skip
-        _prepare(options.tps)
+        prepare(options.tps)
         ok = _turns(options.uploads, [int(size) for size in options.batches.split(",")])
     sys.exit(0 if ok else 1)
 
@@ -48,15 +49,15 @@ def _turns(uploads: int, sizes: list[int]) -> bool:
     random.Random(1).shuffle(ids)
     ways = [("one statement per upload", _one_by_one)]
     ways += [(f"one per batch of {size}", _batched(size)) for size in sizes]
-    backend = _backend_pid()
+    backend = backend_pid()
     for _turn in range(2):
         for name, way in ways:
             chosen, ids = ids[:uploads], ids[uploads:]
             way(chosen[:50])  # the statement prepared, the caches warm
             chosen = chosen[50:]
-            before = time.process_time(), _cpu_seconds(backend)
+            before = time.process_time(), cpu_seconds(backend)
             way(chosen)
-            after = time.process_time(), _cpu_seconds(backend)
+            after = time.process_time(), cpu_seconds(backend)
             python, postgres = (
                 _per(start, end, len(chosen)) for start, end in zip(before, after, strict=True)
             )

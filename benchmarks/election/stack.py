@@ -147,7 +147,6 @@ class ClusterPostgres:
 def compose_commands(concurrency: dict[str, str]) -> dict[str, list[str]]:
     """The command of each app service in docker-compose.yml, its ${VAR:-default}s filled from
     `concurrency` (WORKER_CONCURRENCY, SNAPSHOT_CONCURRENCY), then the environment."""
-    compose = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
 
     def expand(argument: str) -> str:
         return re.sub(
@@ -157,8 +156,8 @@ def compose_commands(concurrency: dict[str, str]) -> dict[str, list[str]]:
         )
 
     return {
-        name: [expand(argument) for argument in compose["services"][name]["command"]]
-        for name in COMPOSE_SERVICES
+        name: [expand(argument) for argument in service["command"]]
+        for name, service in _compose_services().items()
     }
 
 
@@ -166,15 +165,17 @@ def compose_niceness() -> dict[str, int]:
     """The nice value of each app service that gives its processes, beside the others, the CPU
     weight its cpu_shares in docker-compose.yml gives its container: 128 against web's 1024 is
     an eighth, nice 9 (1.25 ** 9 = 7.5)."""
-    compose = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
-    shares = {
-        name: compose["services"][name].get("cpu_shares", DEFAULT_CPU_SHARES)
-        for name in COMPOSE_SERVICES
-    }
     return {
         name: max(0, min(19, round(math.log(DEFAULT_CPU_SHARES / share, NICE_STEP))))
-        for name, share in shares.items()
+        for name, service in _compose_services().items()
+        for share in [service.get("cpu_shares", DEFAULT_CPU_SHARES)]
     }
+
+
+def _compose_services() -> dict[str, dict]:
+    """The app services of docker-compose.yml that the night runs, as compose reads them."""
+    compose = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+    return {name: compose["services"][name] for name in COMPOSE_SERVICES}
 
 
 @dataclass
