@@ -28,13 +28,9 @@ DRILLS = (
 
 def test_a_tiny_night_with_every_drill_loses_nothing_and_reports_every_figure(tmp_path):
     path = tmp_path / "night.json"
-    # --same-priority: here the night shares the cores with the other test worker, which is no
-    # part of its stack; at compose's weights its services would get an eighth of a core beside
-    # it, and the snapshot could fall behind the night's end (the weights have their own test).
     night = subprocess.run(
         [sys.executable, "-m", "benchmarks.election", "--tps", "300", "--rate", "5",
-         "--minutes", "0.3", "--never-rate", "0.03", "--publish-delay-s", "1", "--same-priority",
-         "--json", str(path)],
+         "--minutes", "0.3", "--never-rate", "0.03", "--publish-delay-s", "1", "--json", str(path)],
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert night.returncode == 0, night.stdout[-4000:] + night.stderr[-4000:]
