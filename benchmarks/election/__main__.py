@@ -324,6 +324,9 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     print(f"intake over; the rest on its way ({options.drain_minutes:g} minutes at most)")
     _drain(time.time() + options.drain_minutes * 60)
     end = time.time()
+    # The poller may publish the last uploads all at once and the drain end right after: the
+    # publications being watched still get their time to show (GIVE_UP_SECONDS at most).
+    wait_for(lambda: not visibility.pending(), probes.GIVE_UP_SECONDS + 10, "samples unseen")
     sampling.set()
     runner.stopping.set()
     latency.stopping.set()

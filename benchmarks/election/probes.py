@@ -151,8 +151,7 @@ class VisibilityProbe(threading.Thread):
         public = httpx.Client(base_url=self.url, timeout=30)
         next_sample = time.monotonic()
         while not self.stopping.wait(1.0):
-            pending = [sample for sample in self.samples if len(sample.seen) < len(VIEWS)]
-            pending = [s for s in pending if time.time() - s.published_at < GIVE_UP_SECONDS]
+            pending = self.pending()
             try:
                 if time.monotonic() >= next_sample and len(pending) < self.at_once:
                     next_sample = time.monotonic() + self.every
@@ -171,6 +170,14 @@ class VisibilityProbe(threading.Thread):
                         except (httpx.HTTPError, ValueError, KeyError):
                             continue
         connection.close()
+
+    def pending(self) -> list[Sample]:
+        """The samples not yet seen in every view, and not given up on."""
+        return [
+            sample
+            for sample in self.samples
+            if len(sample.seen) < len(VIEWS) and time.time() - sample.published_at < GIVE_UP_SECONDS
+        ]
 
     def _sample(self) -> None:
         from uploads.models import Action, Status, Upload, UploadEvent
