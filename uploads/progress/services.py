@@ -234,9 +234,8 @@ def _drift(row: tuple) -> Drift:
 # --- Points over time
 
 # The counts as a page reads them (folded + pending, from one consistent read of the database),
-# of each area down to kecamatan, against that area's latest point: only those that differ are
-# written.
-_TAKE = f"""
+# of each area down to kecamatan whose counts differ from that area's latest point.
+_CHANGED_SINCE_POINT = f"""
     WITH pending AS (
         SELECT contest_id, area.code AS area_code, {_each("sum({c}) AS {c}", POINT_COLUMNS[1:])}
         FROM progress_progresschange
@@ -250,9 +249,7 @@ _TAKE = f"""
         LEFT JOIN pending p ON p.contest_id = a.contest_id AND p.area_code = a.area_code
         WHERE length(a.area_code) <= {TIMELINE_MAX_CODE_LENGTH}
     )
-    INSERT INTO progress_timelinepoint
-        (contest_id, area_code, taken_at, {_each("{c}", POINT_COLUMNS)})
-    SELECT c.contest_id, c.area_code, %(at)s, {_each("c.{c}", POINT_COLUMNS)}
+    SELECT c.contest_id, c.area_code, {_each("c.{c}", POINT_COLUMNS)}
     FROM current c
     LEFT JOIN LATERAL (
         SELECT {_each("{c}", POINT_COLUMNS)} FROM progress_timelinepoint s
@@ -261,18 +258,40 @@ _TAKE = f"""
     ) latest ON true
     WHERE ({_each("c.{c}", POINT_COLUMNS)})
           IS DISTINCT FROM ({_each("latest.{c}", POINT_COLUMNS)})
+"""
+
+_POINTS_WRITE = f"""
+    INSERT INTO progress_timelinepoint
+        (contest_id, area_code, taken_at, {_each("{c}", POINT_COLUMNS)})
+    SELECT point.contest_id, point.area_code, %(at)s, {_each("point.{c}", POINT_COLUMNS)}
+    FROM unnest(%(contest_id)s::bigint[], %(area_code)s::text[],
+                {_each("%({c})s::integer[]", POINT_COLUMNS)})
+        AS point(contest_id, area_code, {_each("{c}", POINT_COLUMNS)})
     ON CONFLICT DO NOTHING
 """
 
 
 def timeline_point_take(*, at: datetime | None = None) -> int:
     """Writes a point of each area whose counts differ from its latest point, stamped with
-    `at` (default: now), and returns how many it wrote: none on a quiet night. One statement; it
-    reads every area down to kecamatan but writes only what changed. A second take at the same
-    instant writes nothing; two at once may both write a change (the same step twice: harmless).
+    `at` (default: now), and returns how many it wrote: none on a quiet night. It reads every
+    area down to kecamatan but writes only what changed. A second take at the same instant
+    writes nothing; two at once may both write a change (the same step twice: harmless).
+
+    Read, then written, in two statements: as one, the lookup of each area's latest point
+    scanned the very table the statement was filling whenever the planner took it for empty
+    (analyzed before the night's first point), 17 s for the nation's 39,000 areas, not 1 s.
     """
+    at = at or timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE, {"at": at or timezone.now()})
+        cursor.execute(_CHANGED_SINCE_POINT)
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        names = ("contest_id", "area_code", *POINT_COLUMNS)
+        columns = {
+            name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)
+        }
+        cursor.execute(_POINTS_WRITE, {"at": at, **columns})
         return cursor.rowcount
 
 
