@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psutil
+import psycopg
 import redis
 import yaml
 
@@ -141,7 +142,15 @@ class ClusterPostgres:
         subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
 
     def pids(self) -> list[int]:
-        return []
+        """The postmaster's (its backends are its children), read from the data directory's
+        postmaster.pid where this user may read it (the server's own user, or root)."""
+        try:
+            with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=2) as connection:
+                folder = connection.execute("SHOW data_directory").fetchone()[0]
+            pid = int((Path(folder) / "postmaster.pid").read_text().split()[0])
+        except (psycopg.Error, OSError, ValueError, IndexError):
+            return []
+        return [pid] if psutil.pid_exists(pid) else []
 
 
 def compose_commands(concurrency: dict[str, str]) -> dict[str, list[str]]:
