@@ -89,8 +89,8 @@ def compute(inputs: Inputs, checks: dict) -> dict:
         "drain_seconds": round(inputs.end - inputs.intake_end, 1),
         "intake_to_delivered_s": percentiles(_to_delivered(times)),
         "snapshot_lag_s": _lags(inputs.samples),
-        "dashboard_ms": _latency(inputs.timings, "dashboard"),
-        "public_ms": _latency(inputs.timings, "public"),
+        "dashboard_ms": _latency(inputs.timings, "dashboard", inputs.start),
+        "public_ms": _latency(inputs.timings, "public", inputs.start),
         "server_ms": _server_times(inputs),
         "intake_errors": _intake_errors(inputs.results),
         "intake_ms": percentiles([(row[5] - row[4]) * 1000 for row in taken]),
@@ -121,12 +121,20 @@ def _lags(samples: list[Sample]) -> dict:
     return lags
 
 
-def _latency(timings: list[Timing], group: str) -> dict:
+def _latency(timings: list[Timing], group: str, start: float) -> dict:
     chosen = [t for t in timings if t.group == group]
     cases = {t.case for t in chosen}
+    failed = [t for t in chosen if t.status != 200]
     return {
         **percentiles([t.ms for t in chosen]),
-        "errors": sum(1 for t in chosen if t.status != 200),
+        "errors": len(failed),
+        # Which, and when: a drill's minute or not.
+        "errors_by_minute": dict(
+            Counter(
+                f"minute {int((t.at - start) // 60) + 1}: {t.case} {t.status or 'no answer'}"
+                for t in failed
+            )
+        ),
         "cases": {
             case: percentiles([t.ms for t in chosen if t.case == case]) for case in sorted(cases)
         },
@@ -219,8 +227,8 @@ def _minutes(inputs: Inputs, times) -> list[dict]:
                 ),
                 "intake_to_delivered_s": percentiles(_to_delivered(times, delivered)),
                 "snapshot_lag_s": _lags(samples),
-                "dashboard_ms": _latency(timings, "dashboard"),
-                "public_ms": _latency(timings, "public"),
+                "dashboard_ms": _latency(timings, "dashboard", inputs.start),
+                "public_ms": _latency(timings, "public", inputs.start),
                 "intake_errors": sum(_intake_errors(results).values()),
                 "rss_mb": round(max((_total(by) for by in memory), default=0) / 2**20),
                 "events": [what for at, what in inputs.events if inside(at)],
@@ -277,6 +285,9 @@ def report(figures: dict) -> str:
             f"{group} latency at the client: {_spread(latency, 'ms')}, {latency['errors']} errors "
             f"(p95 ms: {cases})"
         )
+        if latency["errors"]:
+            failed = "; ".join(f"{n} x {what}" for what, n in latency["errors_by_minute"].items())
+            lines.append(f"  {group} errors: {failed}")
     server = "; ".join(
         f"{kind} {_spread(values, 'ms')}" for kind, values in total["server_ms"].items()
     )
