@@ -151,7 +151,9 @@ class SessionIdleMiddleware(_SessionViewMiddleware):
             # A page goes on as for anyone not logged in (a staff page sends them to log in);
             # a live part sends the whole page to the login page and stops polling.
             return redirect_to(request, "accounts:login") if _is_htmx(request) else None
-        is_poll = request.method == "GET" and _is_htmx(request)
+        # A page's own reads in the background are no activity of the person: an HTMX poll, or
+        # the phone page's check on a document waiting to be published (X-Poll, unggah.js).
+        is_poll = request.method == "GET" and (_is_htmx(request) or "X-Poll" in request.headers)
         if not is_poll and now - seen_at >= SEEN_STEP_SECONDS:
             session[SEEN_AT] = now
         return None

@@ -291,6 +291,31 @@ def test_an_idle_session_is_logged_out_and_an_htmx_poll_does_not_keep_it_alive(
     assert [event.username for event in events(AccessKind.LOGOUT)] == ["kab.ppu"]
 
 
+def test_the_phone_page_waiting_for_a_publication_does_not_keep_its_session_alive(
+    client, time_machine
+):
+    """The upload page checks every 15 s on a document taken in until it is published; a phone
+    left on it must still be logged out after 30 idle minutes (its JavaScript sends X-Poll)."""
+    time_machine.move_to(datetime(2024, 11, 27, 14, tzinfo=UTC), tick=False)
+    client.force_login(person("kpps.001", "kpps", "6409032002001"))
+    assert client.get("/unggah/").status_code == 200
+    state = "/api/uploads/pkwkk/6409032002001/"
+    for _ in range(3):
+        time_machine.shift(timedelta(minutes=10))
+        assert client.get(state, headers={"X-Poll": "1"}).status_code == 200
+    time_machine.shift(timedelta(minutes=1))  # 31 minutes after the page was opened
+    assert client.get(state, headers={"X-Poll": "1"}).status_code == 401
+    assert [event.username for event in events(AccessKind.LOGOUT)] == ["kpps.001"]
+
+
+def test_checking_a_document_while_sending_it_is_activity(client, time_machine):
+    time_machine.move_to(datetime(2024, 11, 27, 14, tzinfo=UTC), tick=False)
+    client.force_login(person("kpps.001", "kpps", "6409032002001"))
+    for _ in range(3):
+        time_machine.shift(timedelta(minutes=25))
+        assert client.get("/api/uploads/pkwkk/6409032002001/").status_code == 200
+
+
 def test_a_page_view_is_activity_and_a_post_by_htmx_too(client, kabupaten_staff, time_machine):
     time_machine.move_to(datetime(2024, 11, 27, 14, tzinfo=UTC), tick=False)
     client.force_login(kabupaten_staff)

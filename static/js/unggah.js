@@ -393,10 +393,12 @@
 
   // What the server has for the document's TPS and contest, or null when it will not say (a
   // TPS outside the user's region, an unknown one: sending it brings the refusal in words).
-  async function serverState(doc) {
+  // A background check (poll) says so: it does not keep an unattended session alive.
+  async function serverState(doc, { background = false } = {}) {
+    const headers = { Accept: "application/json", ...(background ? { "X-Poll": "1" } : {}) };
     let response;
     try {
-      response = await fetch(placed(form.dataset.state, doc), { cache: "no-store", headers: { Accept: "application/json" } });
+      response = await fetch(placed(form.dataset.state, doc), { cache: "no-store", headers });
     } catch (error) {
       throw new Offline(error.message);
     }
@@ -645,7 +647,7 @@
     if (document.hidden || loginNeeded) return;
     for (const doc of documents.filter((doc) => doc.state === "received")) {
       try {
-        const state = await serverState(doc);
+        const state = await serverState(doc, { background: true });
         if (state && (state.status !== doc.status)) {
           const published = state.status === "published" && sameBytes(state, doc);
           await saveDocument(doc, { state: published ? "published" : "received", status: state.status });
