@@ -77,6 +77,8 @@ def _api_error(request: HttpRequest, response: HttpResponseBase, path: str) -> s
     if status == 405:
         allowed = response.get("Allow", "")
         return f"method {request.method} is not allowed" + (f"; use {allowed}" if allowed else "")
+    if status == 503:
+        return "the service is unavailable for a moment; nothing was lost, try again shortly"
     if status >= 500:
         return "internal server error; try again later"
     return HTTPStatus(status).phrase.lower() if status in HTTPStatus else f"error {status}"

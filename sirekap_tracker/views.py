@@ -1,7 +1,9 @@
 import inspect
+import sys
 
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -58,5 +60,18 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return inspect.unwrap(defaults.page_not_found)(request, exception)
 
 
+# How long a client is asked to wait after the database could not be reached (Retry-After).
+DATABASE_RETRY_SECONDS = 10
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 page; but when the database could not be reached (restarting, failing over,
+    out of connections) a 503 that says to try again shortly, with Retry-After: nothing was
+    lost, a phone sends again and a page's poll keeps what it showed."""
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        # Without the request, as Django renders its 500: its context would read the session.
+        response = HttpResponse(render_to_string("503.html"), status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_SECONDS)
+        response["Cache-Control"] = "no-store"
+        return response
     return inspect.unwrap(defaults.server_error)(request)

@@ -5,7 +5,9 @@ scrolls), one time zone, the area's. Screenshots: test-artifacts/pages-<page>-<s
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from regions import demo
 from tests.conftest import PROJECT_DIR
@@ -106,4 +108,32 @@ def test_every_page_shows_its_figure_first_fits_the_screen_and_speaks_the_areas_
         assert "WITA" in body and "WIB" not in body, name
     assert "Sri" in page.locator(".staff-nav").inner_text()
     assert errors == []
+    context.close()
+
+
+def test_a_poll_while_the_database_is_away_keeps_the_figures_and_the_page_polls_on(
+    browser, live_server, morning, monkeypatch
+):
+    """PostgreSQL restarting: the dashboard's poll gets a 503; the page keeps showing the last
+    figures (htmx 4 would put the error page in their place) and the next poll brings the new."""
+    context = browser.new_context()
+    logged_in(context, live_server)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/dashboard/pkwkk/6409/")
+    big = page.locator(".big-percent")
+    before = big.inner_text()
+
+    def database_gone(**kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    with monkeypatch.context() as away:
+        away.setattr("dashboard.views.area_page", database_gone)
+        with page.expect_response(lambda response: response.status == 503, timeout=15_000):
+            pass
+        page.wait_for_timeout(500)  # the swap the 503 would have made
+        assert big.inner_text() == before
+        assert page.locator("#live[hx-trigger]").count() == 1
+    publish_all_but(*STUCK[1:])  # the database back, and one more TPS published
+    expect(big).not_to_have_text(before, timeout=15_000)
+    assert page.locator(".big-percent").inner_text() == "99,31%"  # 291/293, cut as the KPU does
     context.close()

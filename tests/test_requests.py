@@ -7,6 +7,7 @@ answered a broken multipart body on the JSON API; a long Idempotency-Key was sil
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import OperationalError
 from django.test import Client
 
 from accounts.services import api_token_create
@@ -344,3 +345,35 @@ def test_a_failing_open_data_view_is_a_json_500(monkeypatch):
     assert response.status_code == 500
     assert response.json() == {"error": "internal server error; try again later"}
     assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def _database_gone(*args, **kwargs):
+    raise OperationalError("connection to server failed: server closed the connection")
+
+
+def test_a_page_while_the_database_cannot_be_reached_is_a_503_to_try_again(monkeypatch):
+    """PostgreSQL restarting for a few seconds: a staff page says to try again, not that
+    something broke on our side, and says when (a poll keeps what it showed: the templates'
+    hx-status)."""
+    client = Client(raise_request_exception=False)
+    client.force_login(person("kpu", "staff"))
+    monkeypatch.setattr("dashboard.views.area_page", _database_gone)
+    response = client.get("/dashboard/pkwkk/6409/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
+    assert "Tidak ada yang hilang" in response.content.decode()
+    english = client.get("/en/dashboard/pkwkk/6409/")
+    assert "Nothing was lost. Try again in a few seconds." in english.content.decode()
+
+
+def test_the_api_while_the_database_cannot_be_reached_is_a_json_503(monkeypatch):
+    client = Client(raise_request_exception=False)
+    client.force_login(person("kpu", "staff"))
+    monkeypatch.setattr("uploads.views.upload_with_pages", _database_gone)
+    response = client.get(f"/api/uploads/pkwkk/{LABANGKA_TPS}/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response.json() == {
+        "error": "the service is unavailable for a moment; nothing was lost, try again shortly"
+    }
