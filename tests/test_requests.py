@@ -353,8 +353,8 @@ def _database_gone(*args, **kwargs):
 
 def test_a_page_while_the_database_cannot_be_reached_is_a_503_to_try_again(monkeypatch):
     """PostgreSQL restarting for a few seconds: a staff page says to try again, not that
-    something broke on our side, and says when (a poll keeps what it showed: the templates'
-    hx-status)."""
+    something broke on our side, and says when (a poll keeps what it showed: static/js/live.js,
+    tests/test_browser_pages.py)."""
     client = Client(raise_request_exception=False)
     client.force_login(person("kpu", "staff"))
     monkeypatch.setattr("dashboard.views.area_page", _database_gone)

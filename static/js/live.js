@@ -16,6 +16,15 @@ document.addEventListener("htmx:before:request", (event) => {
   }
 });
 
+// A poll that meets a server error (a 503 while the database restarts) keeps what the area
+// showed and polls on: htmx 4 swaps error answers too, and the error page would take the area's
+// place, its trigger with it.
+document.addEventListener("htmx:before:swap", (event) => {
+  if (event.target.closest("[data-live]") && event.detail.ctx.response.status >= 500) {
+    event.preventDefault();
+  }
+});
+
 // A table wider than its box shows the hint before it (.scroll-hint), on load, on a resize and
 // after every poll that replaced it.
 function markScrollingTables() {
