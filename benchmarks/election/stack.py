@@ -130,6 +130,7 @@ class ClusterPostgres:
 
     def __init__(self, cluster: str) -> None:
         self.cluster = cluster
+        self.folder: Path | None = None  # its data directory, asked once
 
     @property
     def restartable(self) -> bool:
@@ -143,11 +144,13 @@ class ClusterPostgres:
 
     def pids(self) -> list[int]:
         """The postmaster's (its backends are its children), read from the data directory's
-        postmaster.pid where this user may read it (the server's own user, or root)."""
+        postmaster.pid where this user may read it (the server's own user, or root): read again
+        at every sample, since a restart drill gives the server a new pid."""
         try:
-            with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=2) as connection:
-                folder = connection.execute("SHOW data_directory").fetchone()[0]
-            pid = int((Path(folder) / "postmaster.pid").read_text().split()[0])
+            if self.folder is None:
+                with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=2) as connection:
+                    self.folder = Path(connection.execute("SHOW data_directory").fetchone()[0])
+            pid = int((self.folder / "postmaster.pid").read_text().split()[0])
         except (psycopg.Error, OSError, ValueError, IndexError):
             return []
         return [pid] if psutil.pid_exists(pid) else []
