@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from sirekap_tracker import config
+from tests.conftest import database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -22,16 +23,17 @@ def test_the_app_s_connections_compile_no_statement_with_jit():
 
 
 def test_options_given_in_database_url_apply_and_can_turn_jit_back_on():
-    url = "postgresql://sirekap@db.example/sirekap?options=-c%20statement_timeout%3D4s%20-c%20jit%3Don"
-    settings = connection.settings_dict
-    options = config.parse_database_url("DATABASE_URL", url)["OPTIONS"]
+    options = "?options=-c%20statement_timeout%3D4s%20-c%20jit%3Don"
+    parsed = config.parse_database_url(
+        "DATABASE_URL", database_url(connection.settings_dict) + options
+    )
     with (
         psycopg.connect(
-            dbname=settings["NAME"],
-            user=settings["USER"],
-            host=settings["HOST"],
-            port=settings["PORT"] or None,
-            **options,
+            dbname=parsed["NAME"],
+            user=parsed["USER"],
+            host=parsed["HOST"],
+            port=parsed["PORT"] or None,
+            **parsed["OPTIONS"],
         ) as own,
         own.cursor() as cursor,
     ):
