@@ -41,6 +41,7 @@ from public.services import SnapshotUnavailable, snapshot_entry, snapshot_home
 from public.snapshots import Entry, Key
 from regions import codes
 from regions.models import LEVEL_WORD, ContestKind, Level
+from sirekap_tracker.views import retry_later
 from uploads.documents import EXTENSION, page_response
 from uploads.progress.selectors import CHILD_SORTS
 
@@ -50,7 +51,6 @@ NOT_BUILT = (
     "this file has not been built yet and the database cannot be read just now; "
     "try again in a few seconds"
 )
-RETRY_AFTER_SECONDS = 10
 METHODS = "GET, HEAD, OPTIONS"
 KINDS = tuple(ContestKind.values)
 PILKADA = tuple(sorted(codes.PILKADA_KINDS))
@@ -86,8 +86,7 @@ def open_data(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
             except ApiError as error:
                 response = _error(error.status, str(error))
                 if error.status == 503:
-                    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-                    response["Cache-Control"] = "no-store"
+                    retry_later(response)
             response.headers.setdefault("Cache-Control", SHORT_CACHE)
         response["Access-Control-Allow-Origin"] = "*"
         response["Access-Control-Expose-Headers"] = f"ETag, {STALE_HEADER}"
@@ -337,7 +336,4 @@ def progress_page(request: HttpRequest, kind: str, code: str = "", file: str = "
 
 
 def _unavailable(request: HttpRequest) -> HttpResponse:
-    response = render(request, "public/unavailable.html", status=503)
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    response["Cache-Control"] = "no-store"
-    return response
+    return retry_later(render(request, "public/unavailable.html", status=503))

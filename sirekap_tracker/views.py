@@ -60,8 +60,15 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return inspect.unwrap(defaults.page_not_found)(request, exception)
 
 
-# How long a client is asked to wait after the database could not be reached (Retry-After).
-DATABASE_RETRY_SECONDS = 10
+# How long a client is asked to wait while the database cannot be read (Retry-After).
+RETRY_AFTER_SECONDS = 10
+
+
+def retry_later(response: HttpResponse) -> HttpResponse:
+    """A 503 of the database being away, marked so: when to ask again, and never cached."""
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -70,8 +77,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
     lost, a phone sends again and a page's poll keeps what it showed."""
     if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
         # Without the request, as Django renders its 500: its context would read the session.
-        response = HttpResponse(render_to_string("503.html"), status=503)
-        response["Retry-After"] = str(DATABASE_RETRY_SECONDS)
-        response["Cache-Control"] = "no-store"
-        return response
+        return retry_later(HttpResponse(render_to_string("503.html"), status=503))
     return inspect.unwrap(defaults.server_error)(request)
