@@ -1,10 +1,11 @@
 """Server time of the dashboard pages at national scale.
 
-    python -m benchmarks.dashboard [--tps 823236] [--requests 200] [--changes 20000]
+    python -m benchmarks.dashboard [--tps 823236] [--requests 200] [--changes 20000] [--stuck 0]
 
 In a throwaway database: the synthetic national tree, five Pemilu contests over each of the 38
 provinsi (4.1 million uploads at 823,236 TPS), --changes random status changes through
-`upload_transition` and one stuck flag in ten of them, folded, with timeline snapshots. Then,
+`upload_transition` and one stuck flag in ten of them, folded, with timeline snapshots, and
+--stuck more stuck flags (a bad night's thousands). Then,
 through Django's test client in this process (the whole request: middleware, session, queries,
 template; no network), the national, a random provinsi and a random kabupaten page of ppwp, the
 HTMX poll fragment of a kabupaten, and that fragment answered 304. The issue asks for pages at
@@ -28,12 +29,20 @@ def main() -> None:
     parser.add_argument("--tps", type=int, default=NATIONAL_TPS)
     parser.add_argument("--requests", type=int, default=200, help="per case")
     parser.add_argument("--changes", type=int, default=20_000)
+    parser.add_argument(
+        "--stuck",
+        type=int,
+        default=0,
+        help="more uploads flagged stuck after the changes: a bad night has thousands "
+        "(0.5%% of 4.1 million documents never accepted is 20,000)",
+    )
     parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
     options = parser.parse_args()
     with throwaway_database(options.database):
         print(f"dashboard at {options.tps:,} TPS x {len(KINDS)} contests ({machine()})")
         load_data(options.tps)
         liven_up(options.changes)
+        flag_stuck(options.stuck)
         for case, timings in measure(options.requests).items():
             print(f"{case}: {_percentiles(timings)} ({len(timings)} requests)")
 
@@ -65,6 +74,26 @@ def liven_up(changes: int) -> None:
         timeline_point_take(at=timezone.now() - timedelta(minutes=minutes_ago))
     took = time.perf_counter() - started
     print(f"{changes:,} status changes, a tenth of them stuck, and 3 snapshots in {took:.1f} s")
+
+
+def flag_stuck(uploads: int) -> None:
+    """Flags that many more random uploads stuck, each through upload_mark_stuck, then folds
+    the counts: the stuck lists of every page have thousands to choose their 25 from."""
+    if not uploads:
+        return
+    from uploads.models import StuckReason, Upload
+    from uploads.progress.services import progress_fold
+    from uploads.services.stuck import upload_mark_stuck
+
+    rng = random.Random(3)
+    first = Upload.objects.order_by("pk").values_list("pk", flat=True)[0]
+    last = Upload.objects.order_by("-pk").values_list("pk", flat=True)[0]
+    started, flagged = time.perf_counter(), 0
+    while flagged < uploads:
+        upload_id = rng.randint(first, last)
+        flagged += upload_mark_stuck(upload_id=upload_id, reason=StuckReason.NETWORK)
+    progress_fold()
+    print(f"{uploads:,} more uploads flagged stuck in {time.perf_counter() - started:.1f} s")
 
 
 def measure(requests: int) -> dict[str, list[float]]:

@@ -9,13 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from regions.models import Area, Level
+from regions.models import Area, Contest, Level
 from regions.zones import in_zone_text, zone_of_area
 from tests.documents import PNG_HEAD, page_bytes, page_file
 from tests.world import (
     BABULU,
     LABANGKA,
     LABANGKA_TPS,
+    SEPAKU,
     babulu_tps,
     log_in,
     move,
@@ -26,6 +27,7 @@ from tests.world import (
 from uploads.delivery import Outcome
 from uploads.models import PublicAreaProgress, Status, StuckReason, Upload
 from uploads.progress.services import progress_fold, timeline_point_take
+from uploads.selectors import uploads_stuck_under, uploads_stuck_under_areas
 from uploads.services.delivery import upload_claim, upload_record_outcome
 from uploads.services.intake import upload_receive
 from uploads.services.stuck import upload_mark_stuck
@@ -214,6 +216,39 @@ def test_the_stuck_list_gives_reason_age_and_last_event(staff_client, ppu):
     assert "server queue" in section
     assert "antre lama" in section
     assert "in the server queue" in section
+
+
+def test_the_stuck_list_shows_the_longest_in_trouble_first_and_counts_the_rest(
+    staff_client, ppu, staff, time_machine
+):
+    # 30 TPS of two kecamatan flagged a minute apart, in no order of their codes: the page lists
+    # the 25 flagged first, oldest first, and says 5 more are not listed; the public snapshot's
+    # list of each area (many areas in one statement) is the same.
+    time_machine.move_to(timezone.now(), tick=False)
+    tps = babulu_tps(20) + list(
+        Area.objects.filter(level=Level.TPS, code__startswith=SEPAKU)
+        .order_by("code")
+        .values_list("code", flat=True)[:10]
+    )
+    flagged = sorted(tps, key=lambda code: code[::-1])
+    for code in flagged:
+        upload = Upload.objects.get(tps_id=code, contest__kind="pkwkk")
+        upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.NETWORK)
+        time_machine.shift(timedelta(minutes=1))
+    staff_client.force_login(staff)  # the session idled out during the 30 minutes
+    page = staff_client.get("/en" + PPU).text
+    table = re.search(r'<table class="board stuck">.*?</table>', page, re.S).group()
+    assert re.findall(r'<span class="code">(\d{13})</span>', table) == flagged[:25]
+    assert "and 5 more stuck TPS not listed" in text_of(page)
+    contest_ids = list(Contest.objects.filter(kind="pkwkk").values_list("pk", flat=True))
+    lists = uploads_stuck_under_areas(
+        contest_ids=contest_ids, area_codes=["6409", SEPAKU], limit=25
+    )
+    assert [row.code for row in lists["6409"]] == flagged[:25]
+    assert [row.code for row in lists[SEPAKU]] == [
+        code for code in flagged if code.startswith(SEPAKU)
+    ]
+    assert lists["6409"] == uploads_stuck_under(contest_ids=contest_ids, area_code="6409", limit=25)
 
 
 def test_a_stuck_row_says_where_the_tps_is_and_since_when_it_has_really_been_failing(

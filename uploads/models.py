@@ -173,8 +173,10 @@ class Upload(models.Model):
                 condition=Q(status=Status.DELIVERED, stuck=False),
             ),
             models.Index(fields=["tps"], name="upload_tps"),
-            # The stuck list of any area, down from the nation: a range scan over the few stuck.
-            models.Index(fields=["tps"], name="upload_stuck", condition=Q(stuck=True)),
+            # The stuck list of any area, down from the nation: per contest of the page, a range
+            # of the few stuck by TPS code (contest first: a national page's 38 contests are 38
+            # short ranges, where the TPS code alone made it read every stuck row of the country).
+            models.Index(fields=["contest", "tps"], name="upload_stuck", condition=Q(stuck=True)),
             # The oldest document waiting to be sent, for the system page and /metrics.
             models.Index(
                 fields=["status", "queued_at"],

@@ -122,10 +122,13 @@ def uploads_stuck_under(
     """The stuck TPS below an area, in trouble longest first, at most `limit` of them, with
     their desa and kecamatan, and with events, the last event's action, reason and time. One
     query: the partial index on stuck rows keeps it small at national scale."""
+    # The few listed are picked before their places are joined: a national page must not join
+    # the names of every stuck TPS in the country (thousands on a bad night) to show 25.
+    listed = Upload.objects.filter(
+        contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
+    ).order_by(TROUBLE_SINCE, "tps_id")
     rows = (
-        Upload.objects.filter(
-            contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
-        )
+        Upload.objects.filter(pk__in=listed.values("pk")[:limit])
         .select_related("tps__parent__parent")
         .order_by(TROUBLE_SINCE, "tps_id")
     )
@@ -136,7 +139,7 @@ def uploads_stuck_under(
             last_reason=Subquery(last_event.values("reason")[:1]),
             last_event_at=Subquery(last_event.values("created_at")[:1]),
         )
-    return [_stuck_tps(upload, events) for upload in rows[:limit]]
+    return [_stuck_tps(upload, events) for upload in rows]
 
 
 def _stuck_tps(upload: Upload, events: bool) -> StuckTps:
@@ -169,21 +172,23 @@ _TROUBLE_SINCE_SQL = f"""coalesce(upload.failing_since,
 # index of stuck uploads (codes are digits: in the C collation, the codes' own, every code under
 # an area sorts from the area's code to before its code followed by ":", the character after "9").
 _STUCK_UNDER_AREAS = f"""
-    SELECT area.code, stuck.*
+    SELECT area.code, stuck.tps_id, tps.name, coalesce(desa.name, ''),
+           coalesce(kecamatan.name, ''), stuck.status, stuck.stuck_reason, stuck.trouble_since
     FROM unnest(%(areas)s::text[]) AS area(code)
     CROSS JOIN LATERAL (
-        SELECT upload.tps_id, tps.name, coalesce(desa.name, ''), coalesce(kecamatan.name, ''),
-               upload.status, upload.stuck_reason, {_TROUBLE_SINCE_SQL} AS trouble_since
+        SELECT upload.tps_id, upload.status, upload.stuck_reason,
+               {_TROUBLE_SINCE_SQL} AS trouble_since
         FROM uploads_upload upload
-        JOIN regions_area tps ON tps.code = upload.tps_id
-        LEFT JOIN regions_area desa ON desa.code = tps.parent_id
-        LEFT JOIN regions_area kecamatan ON kecamatan.code = desa.parent_id
         WHERE upload.stuck AND upload.contest_id = ANY(%(contests)s)
               AND upload.tps_id >= area.code COLLATE "C"
               AND upload.tps_id < (area.code || ':') COLLATE "C"
         ORDER BY trouble_since, upload.tps_id
         LIMIT %(limit)s
     ) stuck
+    JOIN regions_area tps ON tps.code = stuck.tps_id
+    LEFT JOIN regions_area desa ON desa.code = tps.parent_id
+    LEFT JOIN regions_area kecamatan ON kecamatan.code = desa.parent_id
+    ORDER BY area.code, stuck.trouble_since, stuck.tps_id
 """
 
 
