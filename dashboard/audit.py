@@ -3,8 +3,9 @@ automatic transition) and every access event (logins, failed logins, refusals), 
 within the user's region and the filters. Both tables refuse edits and deletes in the database;
 nothing here writes.
 
-The two are merged by time: the page shows the newest PAGE_ROWS, and "older" asks for the rows
-before the last one shown; the CSV streams all of them.
+The two are merged by time (then table and id, a total order: events written in one statement
+share their time): the page shows the newest PAGE_ROWS, and "older" asks for the rows after the
+last one shown in that order; the CSV streams all of them.
 """
 
 import datetime
@@ -29,12 +30,22 @@ class AuditFilters:
     action: str = ""  # an Action or an AccessKind value
     since: datetime.datetime | None = None
     before: datetime.datetime | None = None
+    # "Older": the key of the last row shown, at `before`; the rows after it at that very time
+    # come too (a batch of the poller's publications is hundreds of events of one time).
+    after: "RowKey | None" = None
+
+
+# Where a row stands in the list, newest first: its time, its table ("u" upload events, then "a"
+# access events at the same time) and its id.
+RowKey = tuple[datetime.datetime, str, int]
+UPLOAD_EVENTS, ACCESS_EVENTS = "u", "a"
 
 
 @dataclass(frozen=True)
 class AuditRow:
     """One line of the audit, from either table."""
 
+    key: RowKey
     at: datetime.datetime
     what: str  # the action or kind, as people read it
     action: str  # its stored value
@@ -62,19 +73,30 @@ def audit_rows(scope: Scope, filters: AuditFilters) -> Iterator[AuditRow]:
         streams.append(map(_upload_row, _upload_events(region, filters)))
     if not filters.action or filters.action in AccessKind.values:
         streams.append(map(_access_row, _access_events(region, filters)))
-    return heapq.merge(*streams, key=lambda row: row.at, reverse=True)
+    return heapq.merge(*streams, key=lambda row: row.key, reverse=True)
 
 
 def audit_page(scope: Scope, filters: AuditFilters) -> list[AuditRow]:
     return list(itertools.islice(audit_rows(scope, filters), PAGE_ROWS))
 
 
-def _timed(rows: QuerySet, filters: AuditFilters) -> QuerySet:
+def _timed(rows: QuerySet, filters: AuditFilters, table: str) -> QuerySet:
     if filters.since:
         rows = rows.filter(created_at__gte=filters.since)
     if filters.before:
-        rows = rows.filter(created_at__lt=filters.before)
+        rows = rows.filter(Q(created_at__lt=filters.before) | _after_at_same_time(filters, table))
     return rows.order_by("-created_at", "-id")
+
+
+def _after_at_same_time(filters: AuditFilters, table: str) -> Q:
+    """The rows of a table at the time of the last row shown that come after it in the list."""
+    if filters.after is None or filters.after[0] != filters.before:
+        return Q(pk__in=[])
+    _, shown_table, shown_id = filters.after
+    if table == shown_table:
+        return Q(created_at=filters.before, id__lt=shown_id)
+    # The table listed after the other at one time has all of its rows of that time still to come.
+    return Q(created_at=filters.before) if table < shown_table else Q(pk__in=[])
 
 
 def _upload_events(region: str | None, filters: AuditFilters):
@@ -83,7 +105,7 @@ def _upload_events(region: str | None, filters: AuditFilters):
         rows = rows.filter(actor__username=filters.actor)
     if filters.action:
         rows = rows.filter(action=filters.action)
-    rows = _timed(rows, filters).select_related("actor", "upload__contest")
+    rows = _timed(rows, filters, UPLOAD_EVENTS).select_related("actor", "upload__contest")
     return rows.iterator(chunk_size=500)
 
 
@@ -101,11 +123,12 @@ def _access_events(region: str | None, filters: AuditFilters):
         rows = rows.filter(username=filters.actor)
     if filters.action:
         rows = rows.filter(kind=filters.action)
-    return _timed(rows, filters).select_related("user").iterator(chunk_size=500)
+    return _timed(rows, filters, ACCESS_EVENTS).select_related("user").iterator(chunk_size=500)
 
 
 def _upload_row(event: UploadEvent) -> AuditRow:
     return AuditRow(
+        key=(event.created_at, UPLOAD_EVENTS, event.pk),
         at=event.created_at,
         what=str(Action(event.action).label) if event.action in Action.values else event.action,
         action=event.action,
@@ -122,6 +145,7 @@ def _upload_row(event: UploadEvent) -> AuditRow:
 
 def _access_row(event: AccessEvent) -> AuditRow:
     return AuditRow(
+        key=(event.created_at, ACCESS_EVENTS, event.pk),
         at=event.created_at,
         what=event.get_kind_display(),
         action=event.kind,

@@ -2,13 +2,17 @@
 a PPK operator of Babulu and the KPU staff above them do on the night."""
 
 import csv
+import html
 import io
+import re
 import threading
+from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import AccessEvent, AccessKind
 from accounts.services import api_token_create
@@ -24,11 +28,13 @@ from tests.world import (
     move,
     person,
     text,
+    text_of,
 )
 from uploads.models import Action, Status, StuckReason, Upload, UploadEvent
 from uploads.services.actions import ActionConflict, upload_act
 from uploads.services.intake import upload_receive
 from uploads.services.stuck import upload_mark_stuck
+from uploads.services.transitions import upload_transition_many
 
 TPS_PAGE = f"/en/dashboard/pkwkk/{LABANGKA_TPS}/"
 ACT = f"/en/dashboard/pkwkk/{LABANGKA_TPS}/aksi/"
@@ -487,6 +493,41 @@ def test_the_audit_lists_actions_transitions_and_refusals_of_the_region_only(peo
     assert upload.pk  # the upload the rows are about
 
 
+def test_older_events_walks_every_row_once_through_a_batch_of_one_time(people, time_machine):
+    # The poller publishes hundreds of uploads in one statement, each event at the same time;
+    # the page boundary (200 rows) falls inside such a batch, with refusals at that time too.
+    time_machine.move_to(timezone.now(), tick=False)
+    batch = list(
+        Upload.objects.filter(tps__code__startswith=PPU).order_by("pk").values_list("pk", flat=True)
+    )[:300]
+    moved = upload_transition_many(
+        upload_ids=batch, expected=(Status.MISSING,), new=Status.DELIVERED, action="delivered"
+    )
+    assert len(moved) == 300
+    sepaku = logged_in(people["ppk-sepaku"])
+    for _ in range(3):
+        assert sepaku.post(ACT, {"action": "take"}).status_code == 403
+    staff = logged_in(people["staff-ppu"])
+    shown, url, pages = [], "/en/audit/", 0
+    while url:
+        page = staff.get(url).content.decode()
+        shown += [_audit_line(row) for row in re.findall(r"<tr>\s*<td.*?</tr>", page, re.S)]
+        older = re.search(r'<a href="(\?[^"]*)">Older events', page)
+        url = "/en/audit/" + html.unescape(older[1]) if older else ""
+        pages += 1
+    exported = staff.get("/en/audit/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode())))[1:]
+    assert pages == 2 and len(rows) > 303
+    assert Counter(shown) == Counter((row[2], row[3], row[4].upper()) for row in rows)
+
+
+def _audit_line(row: str) -> tuple[str, str, str]:
+    """(what, where, contest) of a row of the audit page."""
+    cells = [text_of(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    area, _, contest = cells[2].partition(" ")
+    return cells[1], area, contest
+
+
 def test_a_note_that_looks_like_a_formula_is_quoted_in_the_csv(people):
     stuck()
     api(people["ppk-babulu"], "note", note='=HYPERLINK("http://x.test")')
@@ -502,6 +543,10 @@ def test_a_bad_audit_filter_is_refused_saying_which(people):
     assert "Area: 6408 is not in your region." in text(response)
     assert "dari: kemarin is not a date (YYYY-MM-DD)." in text(response)
     assert staff.get("/audit/csv?aksi=hapus").status_code == 400
+    for cursor in ("2026-11-27T06:00", "2026-11-27T06:00+08:00/x12", "kemarin"):
+        response = staff.get("/en/audit/", {"sebelum": cursor})
+        assert response.status_code == 400
+        assert f"sebelum: {cursor} is not a time." in text(response)
 
 
 def test_the_database_refuses_to_change_or_delete_an_event(people):
