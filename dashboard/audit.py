@@ -5,9 +5,13 @@ nothing here writes.
 
 The two are merged by time (then table and id, a total order: events written in one statement
 share their time): the page shows the newest PAGE_ROWS, and "older" asks for the rows after the
-last one shown in that order; the CSV streams all of them.
+last one shown in that order; the CSV streams all of them, read the same way a chunk at a time.
+Each read is the newest rows of each table after a point, an index range of (created_at, id):
+a national night has tens of millions of upload events, and a read of them all, to sort or to
+hold (a cursor outside a transaction is materialized whole), took a minute and more.
 """
 
+import dataclasses
 import datetime
 import heapq
 import itertools
@@ -21,6 +25,13 @@ from accounts.scope import Scope
 from uploads.models import Action, UploadEvent
 
 PAGE_ROWS = 200
+CSV_CHUNK_ROWS = 2000
+
+
+# Where a row stands in the list, newest first: its time, its table ("u" upload events, then "a"
+# access events at the same time) and its id.
+RowKey = tuple[datetime.datetime, str, int]
+UPLOAD_EVENTS, ACCESS_EVENTS = "u", "a"
 
 
 @dataclass(frozen=True)
@@ -32,13 +43,7 @@ class AuditFilters:
     before: datetime.datetime | None = None
     # "Older": the key of the last row shown, at `before`; the rows after it at that very time
     # come too (a batch of the poller's publications is hundreds of events of one time).
-    after: "RowKey | None" = None
-
-
-# Where a row stands in the list, newest first: its time, its table ("u" upload events, then "a"
-# access events at the same time) and its id.
-RowKey = tuple[datetime.datetime, str, int]
-UPLOAD_EVENTS, ACCESS_EVENTS = "u", "a"
+    after: RowKey | None = None
 
 
 @dataclass(frozen=True)
@@ -65,19 +70,26 @@ def action_choices() -> list[tuple[str, str]]:
 
 
 def audit_rows(scope: Scope, filters: AuditFilters) -> Iterator[AuditRow]:
-    """Every row in the region under the filters, newest first (a stream: read what you need)."""
+    """Every row in the region under the filters, newest first, read a chunk at a time."""
+    while True:
+        chunk = audit_page(scope, filters, rows=CSV_CHUNK_ROWS)
+        yield from chunk
+        if len(chunk) < CSV_CHUNK_ROWS:
+            return
+        filters = dataclasses.replace(filters, before=chunk[-1].at, after=chunk[-1].key)
+
+
+def audit_page(scope: Scope, filters: AuditFilters, rows: int = PAGE_ROWS) -> list[AuditRow]:
+    """The newest `rows` rows in the region under the filters: as many of each table, merged."""
     # The area filter narrows the user's region, never widens it (the view refuses one outside).
     region = filters.area if scope.covers(filters.area) else scope.region
     streams = []
     if not filters.action or filters.action in Action.values:
-        streams.append(map(_upload_row, _upload_events(region, filters)))
+        streams.append(map(_upload_row, _upload_events(region, filters)[:rows]))
     if not filters.action or filters.action in AccessKind.values:
-        streams.append(map(_access_row, _access_events(region, filters)))
-    return heapq.merge(*streams, key=lambda row: row.key, reverse=True)
-
-
-def audit_page(scope: Scope, filters: AuditFilters) -> list[AuditRow]:
-    return list(itertools.islice(audit_rows(scope, filters), PAGE_ROWS))
+        streams.append(map(_access_row, _access_events(region, filters)[:rows]))
+    merged = heapq.merge(*streams, key=lambda row: row.key, reverse=True)
+    return list(itertools.islice(merged, rows))
 
 
 def _timed(rows: QuerySet, filters: AuditFilters, table: str) -> QuerySet:
@@ -105,15 +117,14 @@ def _upload_events(region: str | None, filters: AuditFilters):
         rows = rows.filter(actor__username=filters.actor)
     if filters.action:
         rows = rows.filter(action=filters.action)
-    rows = _timed(rows, filters, UPLOAD_EVENTS).select_related("actor", "upload__contest")
-    return rows.iterator(chunk_size=500)
+    return _timed(rows, filters, UPLOAD_EVENTS).select_related("actor", "upload__contest")
 
 
 def _access_events(region: str | None, filters: AuditFilters):
     """Access events about the region: refusals of a request for an area in it, and the logins
     and refusals of its users. A national user sees all, logins with unknown names included."""
     if region is None:
-        return iter(())
+        return AccessEvent.objects.none()
     rows = AccessEvent.objects.all()
     if region:
         rows = rows.filter(
@@ -123,7 +134,7 @@ def _access_events(region: str | None, filters: AuditFilters):
         rows = rows.filter(username=filters.actor)
     if filters.action:
         rows = rows.filter(kind=filters.action)
-    return _timed(rows, filters, ACCESS_EVENTS).select_related("user").iterator(chunk_size=500)
+    return _timed(rows, filters, ACCESS_EVENTS).select_related("user")
 
 
 def _upload_row(event: UploadEvent) -> AuditRow:

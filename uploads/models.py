@@ -325,7 +325,11 @@ class UploadEvent(models.Model):
         verbose_name = _("upload event")
         verbose_name_plural = _("upload events")
         ordering = ["upload", "id"]
-        indexes = [models.Index(fields=["upload", "id"], name="upload_history")]
+        indexes = [
+            models.Index(fields=["upload", "id"], name="upload_history"),
+            # The audit, newest first, and its "older" pages: a range, not a sort of the night.
+            models.Index(fields=["created_at", "id"], name="upload_event_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.upload_id} {self.action} {self.old_status}->{self.new_status}"
