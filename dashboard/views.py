@@ -2,12 +2,14 @@
 
 A page and its HTMX parts come from one template (`dashboard/area.html#live`, `#timeline`). Each
 carries an ETag of what it shows, so a poll of an unchanged area answers 304 without rendering;
-the parts of a complete area come back without their trigger, which stops the polling.
+the parts of a complete area come back without their trigger, which stops the polling. The live
+part of a state is rendered once and shared by everyone polling it (dashboard.shared_parts).
 """
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_GET
 from accounts.guards import require, require_sees
 from accounts.scope import Can, Scope, scope_of
 from dashboard.selectors import area_page, dashboard_home, page_etag, tps_page
+from dashboard.shared_parts import LIVE_PARTS
 from regions import codes
 from regions.selectors import contest_area_of
 from sirekap_tracker.requests import HtmxHttpRequest
@@ -79,12 +82,22 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
             "now": now,
             "region": scope.region,
         }
-        response = render(request, PARTS.get(part, "dashboard/area.html"), context)
+        response = _rendered(request, part, context, etag)
     response["ETag"] = etag
     # The page and its parts share the URL; a cache must keep them apart, and ask each time.
     patch_vary_headers(response, ["HX-Request"])
     patch_cache_control(response, private=True, no_cache=True)
     return response
+
+
+def _rendered(request: HttpRequest, part: str, context: dict, etag: str) -> HttpResponse:
+    """The page or one of its parts; the live part as everyone polling this state shares it."""
+    template = PARTS.get(part, "dashboard/area.html")
+    if part != "live":
+        return render(request, template, context)
+    key = (etag, request.get_full_path())
+    html = LIVE_PARTS.get_or_render(key, lambda: render_to_string(template, context, request))
+    return HttpResponse(html)
 
 
 def tps_response(

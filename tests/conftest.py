@@ -39,6 +39,15 @@ def empty_test_redis():
 
 
 @pytest.fixture(autouse=True)
+def no_shared_parts():
+    """Each test renders the dashboard's live parts afresh: the parts kept in this process
+    (dashboard.shared_parts) belong to an earlier test's world."""
+    from dashboard.shared_parts import LIVE_PARTS
+
+    LIVE_PARTS.clear()
+
+
+@pytest.fixture(autouse=True)
 def snapshot_root(settings, tmp_path):
     """Each test's public snapshot in a folder of its own (child_env hands it to workers)."""
     settings.SNAPSHOT_ROOT = str(tmp_path / "snapshots")

@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
+from django.test.signals import template_rendered
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -20,6 +22,7 @@ from tests.world import (
     babulu_tps,
     log_in,
     move,
+    person,
     publish_all_but,
     text,
     text_of,
@@ -216,6 +219,34 @@ def test_the_stuck_list_gives_reason_age_and_last_event(staff_client, ppu):
     assert "server queue" in section
     assert "antre lama" in section
     assert "in the server queue" in section
+
+
+def test_the_live_part_is_rendered_once_for_everyone_polling_the_same_state(ppu, staff):
+    # Two staff members of different regions poll the kabupaten: the second gets the first's
+    # bytes without a template rendered; a change renders it again, with the new figure.
+    rendered = []
+
+    def count(**kwargs):
+        rendered.append(kwargs["template"].name)
+
+    template_rendered.connect(count)  # weakly: gone with the test
+    national, local = Client(), Client()
+    national.force_login(staff)
+    local.force_login(person("staff-ppu", "staff", "6409"))
+    poll = {"HX-Request": "true"}
+    first = national.get("/en" + PPU, headers=poll)
+    assert rendered and "0 of 293 TPS published" in text(first)
+    rendered.clear()
+    second = local.get("/en" + PPU, headers=poll)
+    assert rendered == []
+    assert second.content == first.content and second["ETag"] == first["ETag"]
+    move(babulu_tps(1)[0], Status.PUBLISHED)
+    third = local.get("/en" + PPU, headers=poll)
+    assert rendered and "1 of 293 TPS published" in text(third)
+    rendered.clear()
+    by_progress = local.get("/en" + PPU + "?sort=progress", headers=poll)
+    assert rendered  # another sort is another part
+    assert by_progress.content != third.content
 
 
 def test_the_stuck_list_shows_the_longest_in_trouble_first_and_counts_the_rest(
