@@ -92,6 +92,26 @@ def audit_page(scope: Scope, filters: AuditFilters, rows: int = PAGE_ROWS) -> li
     return list(itertools.islice(merged, rows))
 
 
+def cursor_of(row: AuditRow) -> str:
+    """The key of the last row shown, for "older": "<ISO time>/<table><id>"."""
+    at, table, pk = row.key
+    return f"{at.isoformat()}/{table}{pk}"
+
+
+def key_of_cursor(cursor: str) -> RowKey:
+    """A cursor_of read back. A bare ISO time (typed by a person) stands after every row of that
+    time: the rows strictly older come. A time without its offset is refused (whose clock?)."""
+    time, _slash, row = cursor.partition("/")
+    at = datetime.datetime.fromisoformat(time)
+    if at.tzinfo is None:
+        raise ValueError(cursor)
+    if not row:
+        return at, "", 0
+    if row[0] not in (UPLOAD_EVENTS, ACCESS_EVENTS) or not row[1:].isdigit():
+        raise ValueError(cursor)
+    return at, row[0], int(row[1:])
+
+
 def _timed(rows: QuerySet, filters: AuditFilters, table: str) -> QuerySet:
     if filters.since:
         rows = rows.filter(created_at__gte=filters.since)

@@ -16,17 +16,15 @@ from django.views.decorators.http import require_GET
 from accounts.guards import require
 from accounts.scope import Can, Scope
 from dashboard.audit import (
-    ACCESS_EVENTS,
     CSV_HEADER,
     PAGE_ROWS,
-    UPLOAD_EVENTS,
     AuditFilters,
-    AuditRow,
-    RowKey,
     action_choices,
     audit_page,
     audit_rows,
     csv_values,
+    cursor_of,
+    key_of_cursor,
 )
 from regions.zones import zone_of_area
 
@@ -46,7 +44,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         "problems": problems,
         "actions": action_choices(),
         "zone": zone_of_area(scope.region or ""),
-        "older": _cursor(rows[-1]) if len(rows) >= PAGE_ROWS else "",
+        "older": cursor_of(rows[-1]) if len(rows) >= PAGE_ROWS else "",
         "query": request.GET.urlencode(),
     }
     response = render(request, "dashboard/audit.html", context, status=400 if problems else 200)
@@ -115,7 +113,7 @@ def _filters(request: HttpRequest, scope: Scope) -> tuple[AuditFilters, list[str
     older = request.GET.get("sebelum", "")
     if older:
         try:
-            after = _row_key(older)
+            after = key_of_cursor(older)
         except ValueError:
             problems.append(_("sebelum: %(value)s is not a time.") % {"value": older[:40]})
     if after and (before is None or after[0] < before):
@@ -125,26 +123,6 @@ def _filters(request: HttpRequest, scope: Scope) -> tuple[AuditFilters, list[str
         since=since, before=before, after=after,
     )  # fmt: skip
     return filters, problems
-
-
-def _cursor(row: AuditRow) -> str:
-    """The key of the last row shown, for "older": "<ISO time>/<table><id>"."""
-    at, table, pk = row.key
-    return f"{at.isoformat()}/{table}{pk}"
-
-
-def _row_key(cursor: str) -> RowKey:
-    """A _cursor read back. A bare ISO time (typed by a person) stands after every row of that
-    time: the rows strictly older come. A time without its offset is refused (whose clock?)."""
-    time, _slash, row = cursor.partition("/")
-    at = datetime.datetime.fromisoformat(time)
-    if at.tzinfo is None:
-        raise ValueError(cursor)
-    if not row:
-        return at, "", 0
-    if row[0] not in (UPLOAD_EVENTS, ACCESS_EVENTS) or not row[1:].isdigit():
-        raise ValueError(cursor)
-    return at, row[0], int(row[1:])
 
 
 def _start_of(day: datetime.date | None, zone) -> datetime.datetime | None:
