@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import AccessEvent, AccessKind, Role
 from accounts.scope import Scope
-from uploads.models import Action, UploadEvent
+from uploads.models import Action, Source, Status, StuckReason, UploadEvent
 
 PAGE_ROWS = 200
 CSV_CHUNK_ROWS = 2000
@@ -83,11 +83,13 @@ def audit_page(scope: Scope, filters: AuditFilters, rows: int = PAGE_ROWS) -> li
     """The newest `rows` rows in the region under the filters: as many of each table, merged."""
     # The area filter narrows the user's region, never widens it (the view refuses one outside).
     region = filters.area if scope.covers(filters.area) else scope.region
-    streams = []
+    labels, streams = _Labels.in_active_language(), []
     if not filters.action or filters.action in Action.values:
-        streams.append(map(_upload_row, _upload_events(region, filters)[:rows]))
+        upload_events = _upload_events(region, filters)[:rows]
+        streams.append(_upload_row(event, labels) for event in upload_events)
     if not filters.action or filters.action in AccessKind.values:
-        streams.append(map(_access_row, _access_events(region, filters)[:rows]))
+        access_events = _access_events(region, filters)[:rows]
+        streams.append(_access_row(event, labels) for event in access_events)
     merged = heapq.merge(*streams, key=lambda row: row.key, reverse=True)
     return list(itertools.islice(merged, rows))
 
@@ -157,33 +159,55 @@ def _access_events(region: str | None, filters: AuditFilters):
     return _timed(rows, filters, ACCESS_EVENTS).select_related("user")
 
 
-def _upload_row(event: UploadEvent) -> AuditRow:
+@dataclass(frozen=True)
+class _Labels:
+    """What each stored value reads as, translated once per read: Django's get_FOO_display
+    translates every choice of the field at each call (most of a CSV row's cost)."""
+
+    actions: dict[str, str]
+    access_kinds: dict[str, str]
+    statuses: dict[str, str]
+    sources: dict[str, str]
+    roles: dict[str, str]
+    stuck_reasons: dict[str, str]
+
+    @classmethod
+    def in_active_language(cls) -> "_Labels":
+        choices = (Action, AccessKind, Status, Source, Role, StuckReason)
+        return cls(*({value: str(label) for value, label in c.choices} for c in choices))
+
+
+def _upload_row(event: UploadEvent, labels: _Labels) -> AuditRow:
     return AuditRow(
         key=(event.created_at, UPLOAD_EVENTS, event.pk),
         at=event.created_at,
-        what=str(Action(event.action).label) if event.action in Action.values else event.action,
+        what=labels.actions.get(event.action, event.action),
         action=event.action,
         area=event.upload.tps_id,
         contest=event.upload.contest.kind,
-        who=event.actor.get_username() if event.actor else event.get_source_display(),
-        role=_role_label(event.actor_role),
+        who=(
+            event.actor.get_username()
+            if event.actor
+            else labels.sources.get(event.source, event.source)
+        ),
+        role=labels.roles.get(event.actor_role, ""),
         ip=event.ip or "",
-        before=event.get_old_status_display() if event.old_status else "",
-        after=event.get_new_status_display() if event.new_status else "",
-        reason=_with_stuck_reason(event),
+        before=labels.statuses.get(event.old_status, event.old_status),
+        after=labels.statuses.get(event.new_status, event.new_status),
+        reason=_with_stuck_reason(event, labels),
     )
 
 
-def _access_row(event: AccessEvent) -> AuditRow:
+def _access_row(event: AccessEvent, labels: _Labels) -> AuditRow:
     return AuditRow(
         key=(event.created_at, ACCESS_EVENTS, event.pk),
         at=event.created_at,
-        what=event.get_kind_display(),
+        what=labels.access_kinds.get(event.kind, event.kind),
         action=event.kind,
         area=event.area_code,
         contest="",
         who=event.username or (event.user.get_username() if event.user else ""),
-        role=_role_label(event.role),
+        role=labels.roles.get(event.role, ""),
         ip=event.ip or "",
         before="",
         after="",
@@ -191,14 +215,10 @@ def _access_row(event: AccessEvent) -> AuditRow:
     )
 
 
-def _role_label(role: str) -> str:
-    return str(Role(role).label) if role in Role.values else ""
-
-
-def _with_stuck_reason(event: UploadEvent) -> str:
+def _with_stuck_reason(event: UploadEvent, labels: _Labels) -> str:
     if event.action == Action.STUCK and event.stuck_reason:
-        label = event.get_stuck_reason_display()
-        return f"{label}: {event.reason}" if event.reason else str(label)
+        label = labels.stuck_reasons.get(event.stuck_reason, event.stuck_reason)
+        return f"{label}: {event.reason}" if event.reason else label
     return event.reason or ""
 
 
