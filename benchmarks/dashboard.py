@@ -54,14 +54,13 @@ def liven_up(changes: int) -> None:
     rounds ten minutes of snapshots apart, so that the timelines have points to draw."""
     from django.utils import timezone
 
-    from uploads.models import Status, StuckReason, Upload
+    from uploads.models import Status, StuckReason
     from uploads.progress.services import progress_fold, timeline_point_take
     from uploads.services.stuck import upload_mark_stuck
     from uploads.services.transitions import upload_transition
 
     rng = random.Random(1)
-    first = Upload.objects.order_by("pk").values_list("pk", flat=True)[0]
-    last = Upload.objects.order_by("-pk").values_list("pk", flat=True)[0]
+    first, last = _upload_ids()
     started = time.perf_counter()
     for minutes_ago in (30, 20, 10):
         for number in range(changes // 3):
@@ -83,19 +82,26 @@ def flag_stuck(uploads: int) -> None:
     the counts: the stuck lists of every page have thousands to choose their 25 from."""
     if not uploads:
         return
-    from uploads.models import StuckReason, Upload
+    from uploads.models import StuckReason
     from uploads.progress.services import progress_fold
     from uploads.services.stuck import upload_mark_stuck
 
     rng = random.Random(3)
-    first = Upload.objects.order_by("pk").values_list("pk", flat=True)[0]
-    last = Upload.objects.order_by("-pk").values_list("pk", flat=True)[0]
+    first, last = _upload_ids()
     started, flagged = time.perf_counter(), 0
     while flagged < uploads:
         upload_id = rng.randint(first, last)
         flagged += upload_mark_stuck(upload_id=upload_id, reason=StuckReason.NETWORK)
     progress_fold()
     print(f"{uploads:,} more uploads flagged stuck in {time.perf_counter() - started:.1f} s")
+
+
+def _upload_ids() -> tuple[int, int]:
+    """The first and last upload id, between which random ones are picked."""
+    from uploads.models import Upload
+
+    ids = Upload.objects.order_by("pk").values_list("pk", flat=True)
+    return ids[0], ids.reverse()[0]
 
 
 def measure(requests: int) -> dict[str, list[float]]:

@@ -41,8 +41,8 @@ class AuditFilters:
     action: str = ""  # an Action or an AccessKind value
     since: datetime.datetime | None = None
     before: datetime.datetime | None = None
-    # "Older": the key of the last row shown, at `before`; the rows after it at that very time
-    # come too (a batch of the poller's publications is hundreds of events of one time).
+    # "Older": the key of the last row shown; the rows after it in the list (those of its very
+    # time too: a batch of the poller's publications is hundreds of events of one instant).
     after: RowKey | None = None
 
 
@@ -76,7 +76,7 @@ def audit_rows(scope: Scope, filters: AuditFilters) -> Iterator[AuditRow]:
         yield from chunk
         if len(chunk) < CSV_CHUNK_ROWS:
             return
-        filters = dataclasses.replace(filters, before=chunk[-1].at, after=chunk[-1].key)
+        filters = dataclasses.replace(filters, after=chunk[-1].key)
 
 
 def audit_page(scope: Scope, filters: AuditFilters, rows: int = PAGE_ROWS) -> list[AuditRow]:
@@ -118,19 +118,20 @@ def _timed(rows: QuerySet, filters: AuditFilters, table: str) -> QuerySet:
     if filters.since:
         rows = rows.filter(created_at__gte=filters.since)
     if filters.before:
-        rows = rows.filter(Q(created_at__lt=filters.before) | _after_at_same_time(filters, table))
+        rows = rows.filter(created_at__lt=filters.before)
+    if filters.after:
+        rows = rows.filter(_after(filters.after, table))
     return rows.order_by("-created_at", "-id")
 
 
-def _after_at_same_time(filters: AuditFilters, table: str) -> Q:
-    """The rows of a table at the time of the last row shown that come after it in the list."""
-    if filters.after is None or filters.after[0] != filters.before:
-        return Q(pk__in=[])
-    _, shown_table, shown_id = filters.after
+def _after(key: RowKey, table: str) -> Q:
+    """The rows of a table that come after the row of `key` in the list, newest first."""
+    at, shown_table, shown_id = key
+    earlier = Q(created_at__lt=at)
     if table == shown_table:
-        return Q(created_at=filters.before, id__lt=shown_id)
-    # The table listed after the other at one time has all of its rows of that time still to come.
-    return Q(created_at=filters.before) if table < shown_table else Q(pk__in=[])
+        return earlier | Q(created_at=at, id__lt=shown_id)
+    # At one time the upload events ("u") come first: after one, every access event of that time.
+    return earlier | Q(created_at=at) if table < shown_table else earlier
 
 
 def _upload_events(region: str | None, filters: AuditFilters):

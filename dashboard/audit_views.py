@@ -116,8 +116,6 @@ def _filters(request: HttpRequest, scope: Scope) -> tuple[AuditFilters, list[str
             after = key_of_cursor(older)
         except ValueError:
             problems.append(_("sebelum: %(value)s is not a time.") % {"value": older[:40]})
-    if after and (before is None or after[0] < before):
-        before = after[0]
     filters = AuditFilters(
         area=area, actor=request.GET.get("pelaku", "").strip(), action=action,
         since=since, before=before, after=after,

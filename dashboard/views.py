@@ -75,8 +75,6 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
         context = {
             "contest_area": contest_area,
             "data": page_data,
-            # Each child with the public site's published count for it, where the poller has one.
-            "children": page_data.children(sort),
             "sort": sort,
             "chart": chart,
             "now": now,

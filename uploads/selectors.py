@@ -121,16 +121,17 @@ def uploads_stuck_under(
 ) -> list[StuckTps]:
     """The stuck TPS below an area, in trouble longest first, at most `limit` of them, with
     their desa and kecamatan, and with events, the last event's action, reason and time. One
-    query: the partial index on stuck rows keeps it small at national scale."""
+    query: the partial index of stuck rows by (contest, TPS) keeps it small at national scale."""
     # The few listed are picked before their places are joined: a national page must not join
     # the names of every stuck TPS in the country (thousands on a bad night) to show 25.
+    order = (TROUBLE_SINCE, "tps_id")
     listed = Upload.objects.filter(
         contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
-    ).order_by(TROUBLE_SINCE, "tps_id")
+    ).order_by(*order)
     rows = (
         Upload.objects.filter(pk__in=listed.values("pk")[:limit])
         .select_related("tps__parent__parent")
-        .order_by(TROUBLE_SINCE, "tps_id")
+        .order_by(*order)
     )
     if events:
         last_event = UploadEvent.objects.filter(upload=OuterRef("pk")).order_by("-id")
