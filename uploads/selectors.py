@@ -6,8 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, F, OuterRef, Q, Subquery, When
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, Q
 
 from uploads.kpu import ts_time
 from uploads.models import (
@@ -17,7 +16,6 @@ from uploads.models import (
     StuckReason,
     TusDocument,
     Upload,
-    UploadEvent,
 )
 from uploads.progress.selectors import Counts, SiteFigure, progress_of_children
 
@@ -85,6 +83,10 @@ class StatusLabels:
         return str(StuckReason(self.stuck_reason).label) if self.stuck_reason else ""
 
 
+# Action.values builds its list at each call; a stuck list asks once a row.
+_ACTIONS = frozenset(Action.values)
+
+
 @dataclass(frozen=True)
 class StuckTps(StatusLabels):
     """A stuck TPS as the pages list it: where it is and since when it is in trouble. The last
@@ -103,81 +105,27 @@ class StuckTps(StatusLabels):
 
     @property
     def last_action_label(self) -> str:
-        return str(Action(self.last_action).label) if self.last_action in Action.values else ""
+        return str(Action(self.last_action).label) if self.last_action in _ACTIONS else ""
 
 
-# Upload.trouble_since in SQL, to list the longest in trouble first.
-TROUBLE_SINCE = Coalesce(
-    F("failing_since"),
-    Case(
-        When(status=Status.DELIVERED, then=Coalesce(F("delivered_at"), F("status_since"))),
-        default=Coalesce(F("stuck_since"), F("status_since")),
-    ),
-)
-
-
-def uploads_stuck_under(
-    *, contest_ids: Sequence[int], area_code: str, limit: int, events: bool = False
-) -> list[StuckTps]:
-    """The stuck TPS below an area, in trouble longest first, at most `limit` of them, with
-    their desa and kecamatan, and with events, the last event's action, reason and time. One
-    query: the partial index of stuck rows by (contest, TPS) keeps it small at national scale."""
-    # The few listed are picked before their places are joined: a national page must not join
-    # the names of every stuck TPS in the country (thousands on a bad night) to show 25.
-    order = (TROUBLE_SINCE, "tps_id")
-    listed = Upload.objects.filter(
-        contest_id__in=contest_ids, tps__code__startswith=area_code, stuck=True
-    ).order_by(*order)
-    rows = (
-        Upload.objects.filter(pk__in=listed.values("pk")[:limit])
-        .select_related("tps__parent__parent")
-        .order_by(*order)
-    )
-    if events:
-        last_event = UploadEvent.objects.filter(upload=OuterRef("pk")).order_by("-id")
-        rows = rows.annotate(
-            last_action=Subquery(last_event.values("action")[:1]),
-            last_reason=Subquery(last_event.values("reason")[:1]),
-            last_event_at=Subquery(last_event.values("created_at")[:1]),
-        )
-    return [_stuck_tps(upload, events) for upload in rows]
-
-
-def _stuck_tps(upload: Upload, events: bool) -> StuckTps:
-    desa = upload.tps.parent
-    kecamatan = desa.parent if desa else None
-    # The annotations of uploads_stuck_under, when it read the events.
-    last: dict[str, Any] = {"action": "", "reason": "", "event_at": None}
-    if events:
-        last = {name: getattr(upload, f"last_{name}") or last[name] for name in last}
-    return StuckTps(
-        code=upload.tps_id,
-        name=upload.tps.name,
-        desa=desa.name if desa else "",
-        kecamatan=kecamatan.name if kecamatan else "",
-        status=upload.status,
-        stuck_reason=upload.stuck_reason,
-        trouble_since=upload.trouble_since,
-        last_action=last["action"] or "",
-        last_reason=last["reason"] or "",
-        last_event_at=last["event_at"],
-    )
-
-
-# TROUBLE_SINCE (Upload.trouble_since) in SQL, over the table named upload.
+# Upload.trouble_since in SQL, over the table named upload.
 _TROUBLE_SINCE_SQL = f"""coalesce(upload.failing_since,
     CASE WHEN upload.status = '{Status.DELIVERED.value}'
          THEN coalesce(upload.delivered_at, upload.status_since)
          ELSE coalesce(upload.stuck_since, upload.status_since) END)"""
-# uploads_stuck_under of many areas in one statement: for each area, a range of the partial
-# index of stuck uploads (codes are digits: in the C collation, the codes' own, every code under
-# an area sorts from the area's code to before its code followed by ":", the character after "9").
+# The stuck TPS of many areas in one statement: for each area, a range of the partial index of
+# stuck uploads by (contest, TPS) (codes are digits: in the C collation, the codes' own, every
+# code under an area sorts from the area's code to before its code followed by ":", the
+# character after "9"). The few listed per area are picked before their places are joined: a
+# national page must not join the names of every stuck TPS in the country (thousands on a bad
+# night) to show 25. With _LAST_EVENT, each listed upload's last event too, for staff pages.
 _STUCK_UNDER_AREAS = f"""
     SELECT area.code, stuck.tps_id, tps.name, coalesce(desa.name, ''),
            coalesce(kecamatan.name, ''), stuck.status, stuck.stuck_reason, stuck.trouble_since
+           {{event_columns}}
     FROM unnest(%(areas)s::text[]) AS area(code)
     CROSS JOIN LATERAL (
-        SELECT upload.tps_id, upload.status, upload.stuck_reason,
+        SELECT upload.id, upload.tps_id, upload.status, upload.stuck_reason,
                {_TROUBLE_SINCE_SQL} AS trouble_since
         FROM uploads_upload upload
         WHERE upload.stuck AND upload.contest_id = ANY(%(contests)s)
@@ -189,20 +137,42 @@ _STUCK_UNDER_AREAS = f"""
     JOIN regions_area tps ON tps.code = stuck.tps_id
     LEFT JOIN regions_area desa ON desa.code = tps.parent_id
     LEFT JOIN regions_area kecamatan ON kecamatan.code = desa.parent_id
+    {{event_join}}
     ORDER BY area.code, stuck.trouble_since, stuck.tps_id
 """
+# The last event of a listed upload: one entry of the index of its history (upload, id).
+_LAST_EVENT = {
+    "event_columns": ", coalesce(event.action, ''), coalesce(event.reason, ''), event.created_at",
+    "event_join": """LEFT JOIN LATERAL (
+        SELECT action, reason, created_at FROM uploads_uploadevent
+        WHERE upload_id = stuck.id ORDER BY id DESC LIMIT 1
+    ) event ON true""",
+}
+_NO_EVENT = {"event_columns": "", "event_join": ""}
+
+
+def uploads_stuck_under(
+    *, contest_ids: Sequence[int], area_code: str, limit: int, events: bool = False
+) -> list[StuckTps]:
+    """The stuck TPS below an area, in trouble longest first, at most `limit` of them, with
+    their desa and kecamatan, and with events, the last event's action, reason and time. One
+    statement (uploads_stuck_under_areas)."""
+    return uploads_stuck_under_areas(
+        contest_ids=contest_ids, area_codes=[area_code], limit=limit, events=events
+    )[area_code]
 
 
 def uploads_stuck_under_areas(
-    *, contest_ids: Sequence[int], area_codes: list[str], limit: int
+    *, contest_ids: Sequence[int], area_codes: list[str], limit: int, events: bool = False
 ) -> dict[str, list[StuckTps]]:
-    """uploads_stuck_under of many areas at once, without events, by area code: the stuck TPS
-    of the contests below each area, in trouble longest first, at most `limit` each. One
-    statement. contest_ids: those of every area's contest area (a contest of another area's
-    region has no upload below this one)."""
+    """uploads_stuck_under of many areas at once, by area code: the stuck TPS of the contests
+    below each area, in trouble longest first, at most `limit` each. One statement.
+    contest_ids: those of every area's contest area (a contest of another area's region has no
+    upload below this one)."""
     params: dict[str, Any] = {"areas": area_codes, "contests": list(contest_ids), "limit": limit}
+    statement = _STUCK_UNDER_AREAS.format(**(_LAST_EVENT if events else _NO_EVENT))
     with connection.cursor() as cursor:
-        cursor.execute(_STUCK_UNDER_AREAS, params)
+        cursor.execute(statement, params)
         rows = cursor.fetchall()
     stuck: dict[str, list[StuckTps]] = {code: [] for code in area_codes}
     for code, *row in rows:
