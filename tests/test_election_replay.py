@@ -45,7 +45,7 @@ def test_a_tiny_night_with_every_drill_loses_nothing_and_reports_every_figure(tm
     assert all(total[key] is not None for key in TOTAL_KEYS)
     assert total["intake_to_delivered_s"]["p95"] is not None
     for view in VIEWS:
-        assert total["snapshot_lag_s"][view]["count"] > 0, view
+        assert total["snapshot_lag_s"][view]["count"] > 0, (view, night.stdout[-4000:])
     for group in ("dashboard", "public"):
         assert total[f"{group}_ms"]["p95"] > 0
         assert total["server_ms"][group]["p95"] > 0

@@ -325,8 +325,15 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     _drain(time.time() + options.drain_minutes * 60)
     end = time.time()
     # The poller may publish the last uploads all at once and the drain end right after: the
-    # publications being watched still get their time to show (GIVE_UP_SECONDS at most).
-    wait_for(lambda: not visibility.pending(), probes.GIVE_UP_SECONDS + 10, "samples unseen")
+    # prober still takes a look after that (on a slow night it may not have seen one publication
+    # yet), and the publications being watched get their time to show (GIVE_UP_SECONDS at most).
+    wait_for(
+        lambda: visibility.failure or (visibility.looked_at > end and not visibility.pending()),
+        probes.GIVE_UP_SECONDS + 10,
+        "samples unseen",
+    )
+    if visibility.failure:
+        sys.exit(f"error: the visibility prober stopped: {visibility.failure}")
     sampling.set()
     runner.stopping.set()
     latency.stopping.set()

@@ -143,9 +143,20 @@ class VisibilityProbe(threading.Thread):
         self.stopping = threading.Event()
         self.rng = random.Random(6)
         self.last_event: int | None = None  # events are read by id: a range scan of the new
+        # When the publications were last looked at (the start of a read that succeeded): the
+        # night ends only after a look that began once everything had settled.
+        self.looked_at = 0.0
+        self.failure: str | None = None
 
     def run(self) -> None:
-        from django.db import DatabaseError, connection
+        try:
+            self._watch()
+        except BaseException as error:  # SystemExit too: a failed login ends the probe
+            self.failure = repr(error)
+            raise
+
+    def _watch(self) -> None:
+        from django.db import Error, connection
 
         staff = staff_client(self.url, *self.staff)
         public = httpx.Client(base_url=self.url, timeout=30)
@@ -156,8 +167,8 @@ class VisibilityProbe(threading.Thread):
                 if time.monotonic() >= next_sample and len(pending) < self.at_once:
                     next_sample = time.monotonic() + self.every
                     self._sample()
-            except DatabaseError:
-                connection.close()  # PostgreSQL restarting: try again on the next round
+            except Error:  # PostgreSQL restarting (or just restarted): again on the next round
+                connection.close()
             for sample in pending:
                 for view, path in sample.paths().items():
                     if view not in sample.seen:
@@ -182,6 +193,7 @@ class VisibilityProbe(threading.Thread):
     def _sample(self) -> None:
         from uploads.models import Action, Status, Upload, UploadEvent
 
+        looking = time.time()
         if self.last_event is None:
             newest_first = UploadEvent.objects.order_by("-pk").values_list("pk", flat=True)
             self.last_event = newest_first.first() or 0
@@ -191,6 +203,7 @@ class VisibilityProbe(threading.Thread):
             .values_list("pk", "upload__tps_id", "upload__contest__kind", "created_at")[:20]
         )
         if not newest:
+            self.looked_at = looking
             return
         self.last_event = newest[0][0]
         _, tps, kind, published_at = self.rng.choice(newest)
@@ -202,3 +215,4 @@ class VisibilityProbe(threading.Thread):
             published_at__lte=published_at,
         ).count()
         self.samples.append(Sample(tps, kind, published_at.timestamp(), rank))
+        self.looked_at = looking
