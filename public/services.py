@@ -25,15 +25,19 @@ from django.db import DatabaseError, connection
 from public import mirror, snapshots
 from public.entries import (
     CANDIDATES,
+    HHCW,
     REBUILT_APART,
     EntryInputs,
     entry_build,
     entry_inputs_of_areas,
+    home_name,
+    page_name,
     page_parts,
 )
 from public.locks import advisory_lock
 from public.snapshots import Entry, Key
 from regions import codes
+from regions.selectors import area_codes_down_to
 from uploads.models import PublicAreaProgress
 from uploads.progress.selectors import progress_home
 
@@ -421,6 +425,53 @@ def _area_rebuild(source: EntryInputs, names: Iterable[str], *, wants: list) -> 
     for key, entry in built.items():
         _entry_store(key, entry)
     return sum(entry is not None for entry in built.values())
+
+
+# --- Before the night
+
+
+def snapshot_prebuild(kind: str, *, down_to: int) -> int | None:
+    """Builds the entries the public reads first (_first_read) of every area of the contest kind
+    from the nation down to the level `down_to` (regions.codes' numbering), those not stored
+    yet: before the night, so that the mirror's bucket has them before anyone asks through the
+    CDN, and the first readers wait for nothing. How many entries it wrote; None when a refresh
+    of the kind is running (nothing built)."""
+    areas = ["", *area_codes_down_to(down_to)]
+    home = progress_home()
+    written = 0
+    with advisory_lock(REFRESH_LOCK, kind) as alone:
+        if not alone:
+            return None
+        for start in range(0, len(areas), REBUILD_BATCH):
+            written += _prebuild_batch(kind, areas[start : start + REBUILD_BATCH], home=home)
+        _home_store()
+    return written
+
+
+def _prebuild_batch(kind: str, area_codes: list[str], *, home: tuple[str, str] | None) -> int:
+    """snapshot_prebuild of a few areas, their page data read together."""
+    wants: list[mirror.Want] = []
+    written = 0
+    for code, source in entry_inputs_of_areas(kind, area_codes).items():
+        if source.page_data is None:
+            continue  # no contest of the kind over or under the area
+        stored = set(snapshots.entry_names(kind, code))
+        wanted = _first_read(home=home == (kind, code))
+        written += _area_rebuild(source, [n for n in wanted if n not in stored], wants=wants)
+    mirror.mirror_want(wants=wants)
+    return written
+
+
+def _first_read(*, home: bool) -> list[str]:
+    """What the public reads first of an area: each language's page, with the parts its polls
+    ask for, and the KPU-shaped files; at the area the home page shows, the home page too.
+    Other orders of a page and the TPS are built when first asked for."""
+    pages = [
+        page_name(language=language, part="page", sort="code") for language, _ in settings.LANGUAGES
+    ]
+    homes = [home_name(language) for language, _ in settings.LANGUAGES] if home else []
+    parts = [part for page in pages for part in page_parts(page)]
+    return [*pages, *parts, *homes, HHCW, "wilayah.json", "progress.csv"]
 
 
 # --- What the refresh does not follow

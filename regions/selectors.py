@@ -114,6 +114,19 @@ def _contest_area(
     return ContestArea(kind, area_code, area, areas, of_kind, kinds)
 
 
+def area_codes_down_to(level: int) -> list[str]:
+    """The codes of every area from the provinsi down to `level` (regions.codes' numbering: 2
+    down to the kabupaten), by code."""
+    areas = Area.objects.filter(level__gte=Level.PROVINSI, level__lte=level).order_by("code")
+    return list(areas.values_list("code", flat=True))
+
+
+def contest_kinds_open() -> list[str]:
+    """The kinds of the contests held anywhere, each once, in ContestKind's order."""
+    held = set(Contest.objects.values_list("kind", flat=True).distinct())
+    return [kind for kind in ContestKind.values if kind in held]
+
+
 def contest_kinds_held(code: str) -> list[tuple[str, str]]:
     """(kind, name) of the contests held in an area or anywhere under it, by kind: a contest of a
     region above it covers it, one of a region below it is held in part of it."""

@@ -25,7 +25,7 @@ from public.entries import LONG_CACHE, SHORT_CACHE
 from public.models import MirroredObject
 from tests.nginx import NGINX, LocalNginx, free_port
 from tests.test_open_data import receive
-from tests.world import LABANGKA_TPS, move, refresh
+from tests.world import BABULU, LABANGKA_TPS, move, refresh
 from uploads.models import Status
 
 pytestmark = pytest.mark.usefixtures("ppu")
@@ -203,6 +203,28 @@ def test_after_a_deploy_the_new_build_writes_what_is_on_the_bucket_unasked(
     page = s3.get_object(Bucket=BUCKET, Key="progress/pkwkk/6409/index.html")["Body"].read()
     assert "1 dari 293 TPS terpublikasi" in " ".join(page.decode().split())
     assert "static/css/app.css" in keys(s3)  # the earlier build's files stay
+
+
+def test_before_the_night_what_the_public_reads_first_is_put_on_the_bucket_unasked(client, s3):
+    call_command("refresh_public_snapshot", "--build-down-to", "kabupaten", stdout=io.StringIO())
+    result = push()
+    assert result.failed == 0 and result.left == 0
+    found = keys(s3)
+    assert {
+        "index.html",
+        "progress/pkwkk/index.html",
+        "progress/pkwkp/64/index.html",
+        "progress/pkwkk/6409/index.html",
+        "progress/pkwkk/6409/live.html",
+        "en/progress/pkwkk/6409/index.html",
+        "en/progress/pkwkk/6409/live.html",
+        "api/hhcw/pkwkk/64/6409.json",
+        "api/wilayah/pkwkk/64/6409.json",
+        "api/progress/pkwkk/6409.csv",
+    } <= found
+    assert not [key for key in found if BABULU in key]  # a kecamatan: below the level asked
+    page = s3.get_object(Bucket=BUCKET, Key="progress/pkwkk/6409/index.html")["Body"].read()
+    assert page == client.get(PPU).content
 
 
 def test_what_no_longer_exists_is_deleted(client, s3):

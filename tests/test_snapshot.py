@@ -15,10 +15,12 @@ from django.db import connection, connections, transaction
 
 from public import snapshots
 from public.services import REFRESH_LOCK, snapshot_kinds_due, snapshot_refresh, snapshot_sweep
+from regions.selectors import area_codes_down_to
 from tests.conftest import child_env, wait_until
 from tests.test_pipeline import manage, start_beat, start_web, start_worker
 from tests.world import BABULU, LABANGKA, LABANGKA_TPS, SEPAKU, babulu_tps, move, refresh, text
 from uploads.models import Status, UploadEvent
+from uploads.progress.selectors import progress_home
 
 pytestmark = pytest.mark.usefixtures("ppu")
 KIND = "pkwkk"
@@ -265,6 +267,43 @@ def test_the_command_rebuilds_what_changed_or_everything(client, snapshot_root):
         other.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [REFRESH_LOCK, KIND])
         with pytest.raises(CommandError, match="another refresh of pkwkk is running"):
             call_command("refresh_public_snapshot", stdout=_Out())
+
+
+def test_before_the_night_the_command_builds_what_the_public_reads_first_down_to_a_level(
+    client, snapshot_root
+):
+    call_command("refresh_public_snapshot", "--build-down-to", "kecamatan", stdout=(out := _Out()))
+    first_read = {
+        f"page.{language}.{part}.code.html"
+        for language in ("id", "en")
+        for part in ("page", "live", "timeline")
+    } | {"hhcw.json", "wilayah.json", "progress.csv"}
+    areas = ["", "64", "6409", BABULU, SEPAKU]
+    for kind in ("pkwkp", "pkwkk"):  # Kalimantan Timur's governor and PPU's regent
+        for code in areas:
+            assert first_read <= set(snapshots.entry_names(kind, code)), (kind, code)
+    assert snapshots.entry_names(KIND, LABANGKA) == []  # a desa: built when first asked for
+    home_kind, home_code = progress_home()
+    assert {"home.id.html", "home.en.html"} <= set(snapshots.entry_names(home_kind, home_code))
+    written = {
+        kind: sum(len(snapshots.entry_names(kind, code)) for code in ["", *area_codes_down_to(3)])
+        for kind in ("pkwkp", "pkwkk")
+    }
+    assert out.text == "".join(
+        f"{kind}: built {count} entries of the areas down to the kecamatan\n"
+        for kind, count in written.items()
+    )
+    # What a first request answers, as it is: the request builds nothing.
+    key = snapshots.Key(KIND, BABULU, "page.en.page.code.html")
+    built = key.path.stat().st_mtime_ns
+    assert client.get(PAGES["babulu"])["ETag"] == snapshots.entry_read(key).etag
+    assert key.path.stat().st_mtime_ns == built
+    # Run again, it builds only what is not built yet: nothing.
+    call_command("refresh_public_snapshot", "--build-down-to", "kecamatan", stdout=(out := _Out()))
+    assert out.text == (
+        "pkwkp: built 0 entries of the areas down to the kecamatan\n"
+        "pkwkk: built 0 entries of the areas down to the kecamatan\n"
+    )
 
 
 def test_an_entry_cut_short_by_a_crash_is_built_again(client, snapshot_root):
