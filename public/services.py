@@ -26,7 +26,9 @@ from public import mirror, snapshots
 from public.entries import (
     CANDIDATES,
     HHCW,
+    PROGRESS_CSV,
     REBUILT_APART,
+    WILAYAH,
     EntryInputs,
     entry_build,
     entry_inputs_of_areas,
@@ -448,9 +450,11 @@ def snapshot_prebuild(kind: str, *, down_to: int) -> int | None:
     with advisory_lock(REFRESH_LOCK, kind) as alone:
         if not alone:
             return None
+        if home is not None:
+            # Stored first: the mirror puts a home page at / only for the home it has stored.
+            snapshots.home_write(*home)
         for start in range(0, len(areas), REBUILD_BATCH):
             written += _prebuild_batch(kind, areas[start : start + REBUILD_BATCH], home=home)
-        _home_store()
     return written
 
 
@@ -478,7 +482,7 @@ def _first_read(*, home: bool) -> list[str]:
     ]
     homes = [home_name(language) for language, _ in settings.LANGUAGES] if home else []
     parts = [part for page in pages for part in page_parts(page)]
-    return [*pages, *parts, *homes, HHCW, "wilayah.json", "progress.csv"]
+    return [*pages, *parts, *homes, HHCW, WILAYAH, PROGRESS_CSV]
 
 
 # --- What the refresh does not follow
