@@ -54,6 +54,8 @@ from uploads.progress.timeline import Chart, contest_area_chart
 
 JSON = "application/json"
 HHCW = "hhcw.json"
+WILAYAH = "wilayah.json"
+PROGRESS_CSV = "progress.csv"
 CANDIDATES = "candidates.json"
 # Entries the refresh and the sweep leave alone (public.services): made of what changes apart
 # from the uploads, they are rebuilt by what changes them. The candidate lists: by their import

@@ -41,7 +41,15 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from public import snapshots
-from public.entries import CANDIDATES, HHCW, LONG_CACHE, SHORT_CACHE, page_file
+from public.entries import (
+    CANDIDATES,
+    HHCW,
+    LONG_CACHE,
+    PROGRESS_CSV,
+    SHORT_CACHE,
+    WILAYAH,
+    page_file,
+)
 from public.locks import advisory_lock
 from public.models import MirroredObject
 from public.selectors import public_page
@@ -97,10 +105,10 @@ def entry_keys(key: Key) -> list[str]:
     pilkada = kind in codes.PILKADA_KINDS
     if name == HHCW:
         return [f"api/{root}/{chain}.json" for root in ["hhcw", *["pilkada/hhcw"] * pilkada]]
-    if name == "wilayah.json":
+    if name == WILAYAH:
         tail = f"{chain}.json" if code else f"{kind}/0.json"
         return [f"api/{root}/{tail}" for root in ["wilayah", *["wilayah/pilkada"] * pilkada]]
-    if name == "progress.csv":
+    if name == PROGRESS_CSV:
         return [f"api/progress/{kind}/{code}.csv" if code else f"api/progress/{kind}.csv"]
     if name == CANDIDATES:
         return [f"api/{root}/{kind}.json" for root in ["paslon", *["pilkada/paslon"] * pilkada]]

@@ -28,9 +28,11 @@ from public.entries import (
     HHCW,
     HTML,
     LONG_CACHE,
+    PROGRESS_CSV,
     SHORT_CACHE,
     STALE_MARK,
     TPS_PARTS,
+    WILAYAH,
     home_name,
     page_file_part,
     page_name,
@@ -207,7 +209,7 @@ def wilayah(request: HttpRequest, rest: str, kinds: tuple[str, ...] = KINDS) -> 
         if not chain:
             raise ApiError(400, f"the provinsi list is {kind}/0.json")
     code = chain[-1] if chain else ""
-    return _api_entry(request, Key(kind, code, "wilayah.json"), _nowhere(kind, code))
+    return _api_entry(request, Key(kind, code, WILAYAH), _nowhere(kind, code))
 
 
 @open_data
@@ -221,7 +223,7 @@ def progress(request: HttpRequest, rest: str) -> HttpResponse:
     if len(code) == codes.TPS_LENGTH:
         raise ApiError(404, "a TPS has no rows: read its hhcw file")
     kind = _kind(kind, KINDS)
-    return _api_entry(request, Key(kind, code, "progress.csv"), _nowhere(kind, code))
+    return _api_entry(request, Key(kind, code, PROGRESS_CSV), _nowhere(kind, code))
 
 
 @open_data

@@ -121,12 +121,6 @@ def area_codes_down_to(level: int) -> list[str]:
     return list(areas.values_list("code", flat=True))
 
 
-def contest_kinds_open() -> list[str]:
-    """The kinds of the contests held anywhere, each once, in ContestKind's order."""
-    held = set(Contest.objects.values_list("kind", flat=True).distinct())
-    return [kind for kind in ContestKind.values if kind in held]
-
-
 def contest_kinds_held(code: str) -> list[tuple[str, str]]:
     """(kind, name) of the contests held in an area or anywhere under it, by kind: a contest of a
     region above it covers it, one of a region below it is held in part of it."""

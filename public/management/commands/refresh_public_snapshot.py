@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from public.services import snapshot_prebuild, snapshot_rebuild_all, snapshot_refresh_all
 from regions import codes
-from regions.selectors import contest_kinds_open
+from regions.selectors import contest_kinds_held
 
 BUSY = "another refresh of {kinds} is running; try again in a few seconds"
 LEVELS = {"provinsi": codes.PROVINSI, "kabupaten": codes.KABUPATEN, "kecamatan": codes.KECAMATAN}
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             level = options["build_down_to"]
             results = {
                 kind: snapshot_prebuild(kind, down_to=LEVELS[level])
-                for kind in contest_kinds_open()
+                for kind, _name in contest_kinds_held("")
             }
             said = f"built {{}} entries of the areas down to the {level}".format
         elif options["all"]:
