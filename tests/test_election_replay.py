@@ -50,6 +50,9 @@ def test_a_tiny_night_with_every_drill_loses_nothing_and_reports_every_figure(tm
         assert total[f"{group}_ms"]["p95"] > 0
         assert total["server_ms"][group]["p95"] > 0
     assert total["server_ms"]["intake"]["count"] >= 90
+    # Where the slowest intake requests spent their time, from their log lines.
+    slowest = total["server_ms"]["intake"]["slowest"]
+    assert slowest["cpu"] > 0 and slowest["db"] > 0
     assert set(SERVICES) <= set(figures["memory_mb"])
     assert figures["cpu_ms_per_upload"]["all"] > 0
     assert figures["minutes"] and figures["minutes"][0]["taken_in_per_second"] > 0

@@ -143,8 +143,10 @@ def _latency(timings: list[Timing], group: str, start: float) -> dict:
 
 def _server_times(inputs: Inputs) -> dict:
     """Server time of the requests during the intake, by kind, from the request log lines
-    (operations.middleware.RequestMiddleware): what Django took, without gunicorn's queue."""
-    times: dict[str, list[float]] = defaultdict(list)
+    (operations.middleware.RequestMiddleware): what Django took, without gunicorn's queue; and
+    where the slowest 5% of each kind spent it (`slowest`: their mean own CPU, time in
+    PostgreSQL, and the rest, waiting for a core or Redis)."""
+    requests: dict[str, list[dict]] = defaultdict(list)
     for line in _lines(inputs.request_logs):
         if '"event": "request"' not in line:
             continue
@@ -154,8 +156,19 @@ def _server_times(inputs: Inputs) -> dict:
         except (ValueError, KeyError):
             continue
         if inputs.start <= at <= inputs.intake_end:
-            times[_request_kind(request["path"])].append(request["duration_ms"])
-    return {kind: percentiles(values) for kind, values in sorted(times.items())}
+            requests[_request_kind(request["path"])].append(request)
+    return {
+        kind: {**percentiles([r["duration_ms"] for r in of_kind]), "slowest": _split(of_kind)}
+        for kind, of_kind in sorted(requests.items())
+    }
+
+
+def _split(requests: list[dict]) -> dict[str, float]:
+    """The mean CPU, PostgreSQL and waiting time of the slowest 5% of the requests."""
+    slowest = sorted(requests, key=lambda r: r["duration_ms"])[-max(1, len(requests) // 20) :]
+    mean = lambda field: sum(r.get(field, 0) for r in slowest) / len(slowest)  # noqa: E731
+    cpu, db, whole = mean("cpu_ms"), mean("db_ms"), mean("duration_ms")
+    return {"cpu": round(cpu, 1), "db": round(db, 1), "waiting": round(whole - cpu - db, 1)}
 
 
 def _lines(paths: list[Path]) -> Iterator[str]:
@@ -292,6 +305,12 @@ def report(figures: dict) -> str:
         f"{kind} {_spread(values, 'ms')}" for kind, values in total["server_ms"].items()
     )
     lines.append(f"server time (Django, from the request log): {server or '-'}")
+    split = "; ".join(
+        f"{kind} {values['slowest']['cpu']} cpu + {values['slowest']['db']} PostgreSQL + "
+        f"{values['slowest']['waiting']} waiting"
+        for kind, values in total["server_ms"].items()
+    )
+    lines.append(f"  the slowest 5%, mean ms: {split or '-'}")
     lines.append(f"intake errors (retried by the phones): {total['intake_errors'] or 'none'}")
     cpu = figures["cpu_ms_per_upload"]
     if cpu:
