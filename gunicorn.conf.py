@@ -56,6 +56,14 @@ def on_starting(server) -> None:
     _remove_counts()
 
 
+def post_worker_init(worker) -> None:
+    # Templates, catalogs and URL patterns built before the first request, then frozen out of
+    # the garbage collector's full passes (sirekap_tracker/warm.py).
+    from sirekap_tracker.warm import process_warm
+
+    process_warm("gunicorn worker")
+
+
 def child_exit(server, worker) -> None:
     # prometheus-client's documented hook: a dead worker's live gauges no longer count.
     multiprocess.mark_process_dead(worker.pid)

@@ -51,6 +51,16 @@ def _services_or_exit(**kwargs) -> None:
     load_settings_or_exit(check_services=True)
 
 
+@signals.worker_init.connect
+def _warm(**kwargs) -> None:
+    # Before the pool starts: a prefork pool's children inherit it all built and frozen (and a
+    # frozen object is never written by the collector, so its page stays shared); a thread
+    # pool's tasks run in this process.
+    from sirekap_tracker.warm import process_warm
+
+    process_warm("celery worker")
+
+
 def _add_worker_steps() -> None:
     # Imported here, not at the top: they import Django's settings, which this module must not
     # touch at import time (the Celery command line loads them in _settings_or_exit, above).

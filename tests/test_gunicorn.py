@@ -4,12 +4,14 @@ It must boot and serve while Redis and PostgreSQL are down (a worker recycled du
 and believe X-Forwarded-Proto from the proxy in front only.
 """
 
+import re
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import child_env, wait_until
+from tests.conftest import PROJECT_DIR, ChildProcess, child_env, wait_until
 from tests.nginx import free_port
 
 pytestmark = pytest.mark.usefixtures("small_world")
@@ -22,7 +24,7 @@ def closed_port() -> int:
     return free_port()
 
 
-def start_gunicorn(start_process, **env: str) -> str:
+def start_gunicorn(start_process, **env: str) -> tuple[str, ChildProcess]:
     port = free_port()
     process = start_process(
         [
@@ -40,14 +42,14 @@ def start_gunicorn(start_process, **env: str) -> str:
         return httpx.get(f"{url}/livez", timeout=5).status_code == 200
 
     wait_until(answers, timeout=60, interval=0.2)
-    return url
+    return url, process
 
 
 def test_gunicorn_boots_and_serves_the_snapshot_with_redis_and_postgresql_down(
     client, start_process
 ):
     assert client.get(PAGE).status_code == 200  # in the snapshot, as before an outage
-    web = start_gunicorn(
+    web, process = start_gunicorn(
         start_process,
         REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0",
         DATABASE_URL=f"postgresql://nobody@127.0.0.1:{closed_port()}/sirekap",
@@ -56,13 +58,33 @@ def test_gunicorn_boots_and_serves_the_snapshot_with_redis_and_postgresql_down(
     assert page.status_code == 200
     assert "0 of 3 TPS published" in " ".join(page.text.split())
     assert httpx.get(web + "/livez", timeout=30).text == "ok"
+    # The worker built every template of ours before its first request, without the services,
+    # and froze what it held out of the garbage collector's full passes (sirekap_tracker/warm.py).
+    (warmed,) = [line for line in process.output().splitlines() if "process warmed" in line]
+    templates, frozen = (re.search(rf"{field}\W+(\d+)", warmed) for field in FIELDS)
+    assert templates and int(templates[1]) == len(our_templates()), warmed
+    assert frozen and int(frozen[1]) > 10_000, warmed
+
+
+FIELDS = ("templates", "objects_frozen")
+
+
+def our_templates() -> list[Path]:
+    """The template files of the project's own folders (not the installed libraries', nor
+    anything in a hidden folder such as .venv)."""
+    folders = [top for top in PROJECT_DIR.iterdir() if top.is_dir() and top.name[0] not in "._"]
+    return [
+        path for top in folders for path in top.glob("**/templates/**/*.*") if path.is_file()
+    ] + [path for path in (PROJECT_DIR / "templates").glob("**/*.*") if path.is_file()]
 
 
 def test_gunicorn_believes_x_forwarded_proto_from_the_proxy_only(client, start_process):
     """The proxy is 127.0.0.1; a client on 127.0.0.2 claiming HTTPS over plain HTTP is
     redirected to HTTPS like any plain request, the proxy's word is taken."""
     client.get(PAGE)
-    web = start_gunicorn(start_process, SECURE_SSL_REDIRECT="true", FORWARDED_ALLOW_IPS="127.0.0.1")
+    web, _ = start_gunicorn(
+        start_process, SECURE_SSL_REDIRECT="true", FORWARDED_ALLOW_IPS="127.0.0.1"
+    )
     claim = {"X-Forwarded-Proto": "https"}
     proxy = httpx.get(web + PAGE, headers=claim, timeout=30)
     outsider = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))

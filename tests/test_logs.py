@@ -14,6 +14,9 @@ import httpx
 import pytest
 import structlog
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from structlog.testing import capture_logs
 
 from accounts.services import api_token_create
 from sirekap_tracker import logs
@@ -67,6 +70,16 @@ def test_a_sane_request_id_from_the_proxy_is_kept_and_anything_else_replaced(
 def test_every_answer_carries_a_request_id_of_its_own(client, db):
     first, second = client.get("/livez"), client.get("/livez")
     assert first["X-Request-ID"] != second["X-Request-ID"]
+
+
+def test_the_request_line_counts_the_statements_the_request_sent(client, db):
+    staff = person("kpu", "staff")
+    client.force_login(staff)
+    with capture_logs() as lines, CaptureQueriesContext(connection) as sent:
+        assert client.get("/en/akun/dua-langkah/").status_code == 200
+    (line,) = [line for line in lines if line["event"] == "request"]
+    assert line["queries"] == len(sent) > 0
+    assert 0 < line["db_ms"] < line["duration_ms"] and line["cpu_ms"] > 0
 
 
 def test_in_development_the_lines_are_readable_text_with_their_fields(settings):
@@ -157,8 +170,17 @@ def test_json_lines_carry_the_request_id_into_the_task_and_never_a_secret(
         ), line
     assert next(line for line in worker_lines if line["event"] == "upload delivered")["task_id"]
     # One line per request, Django's; gunicorn's access log would only repeat it.
-    assert [line["status"] for line in by_request if line["event"] == "request"] == [201]
+    (request_line,) = [line for line in by_request if line["event"] == "request"]
+    assert request_line["status"] == 201
+    # Where its time went: its own CPU and its statements, each within the whole.
+    assert request_line["queries"] > 0
+    assert 0 < request_line["db_ms"] < request_line["duration_ms"]
+    assert 0 < request_line["cpu_ms"] <= request_line["duration_ms"]
     assert not [line for line in web_lines if line["logger"] == "gunicorn.access"]
+    # Both built what they serve before the first request or task (sirekap_tracker/warm.py).
+    for lines, process in [(web_lines, "gunicorn worker"), (worker_lines, "celery worker")]:
+        (warmed,) = [line for line in lines if line["event"] == "process warmed"]
+        assert warmed["process"] == process and warmed["templates"] > 0, warmed
 
     everything = web.output() + worker.output()
     for secret in [token, session, csrf, marker.decode(), settings.SECRET_KEY]:
