@@ -39,3 +39,38 @@ def test_options_given_in_database_url_apply_and_can_turn_jit_back_on():
     ):
         assert _show(cursor, "statement_timeout") == "4s"
         assert _show(cursor, "jit") == "on"
+
+
+# The tables every upload's changes rewrite: each change writes a new row version and an entry
+# into each of their indexes (uploads/migrations/0014_fewer_upload_indexes.py).
+BUSY_TABLES = ["uploads_upload", "progress_areaprogress"]
+
+
+@pytest.mark.parametrize("table", BUSY_TABLES)
+def test_no_index_of_a_busy_table_is_already_covered_by_another(table):
+    """An index whose columns begin another's (same operators, neither with a condition, the
+    first not a unique constraint) answers nothing the other cannot, and costs every change an
+    entry."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.indexrelid::regclass::text, i.indkey::int2[], i.indclass::oid[],
+                   i.indpred IS NOT NULL OR i.indexprs IS NOT NULL, i.indisunique
+            FROM pg_index i WHERE i.indrelid = %s::regclass
+            """,
+            [table],
+        )
+        indexes = cursor.fetchall()
+    plain = [index for index in indexes if not index[3]]
+    for name, columns, operators, _, unique in plain:
+        if unique:
+            continue
+        for other, other_columns, other_operators, *_ in plain:
+            width = len(columns)
+            covered = (
+                other != name
+                and other_columns[:width] == columns
+                and other_operators[:width] == operators
+                and (len(other_columns) > width or other < name)
+            )
+            assert not covered, f"{table}: {name} is covered by {other}"

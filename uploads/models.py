@@ -85,11 +85,15 @@ class Upload(models.Model):
     tps = models.ForeignKey(
         "regions.Area", verbose_name=_("TPS"), on_delete=models.PROTECT, related_name="uploads"
     )
+    # No index of its own: one_upload_per_tps_and_contest leads with it. Every status change
+    # writes a new entry into each index of this table (a status in a partial index's condition
+    # rules out PostgreSQL's in-place HOT updates), so an index too many costs every upload.
     contest = models.ForeignKey(
         "regions.Contest",
         verbose_name=_("contest"),
         on_delete=models.PROTECT,
         related_name="uploads",
+        db_index=False,
     )
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, db_default=Status.MISSING
@@ -124,6 +128,7 @@ class Upload(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # upload_taken_by: only the few taken
     )
     taken_at = models.DateTimeField(_("taken at"), null=True, blank=True)
 
@@ -172,7 +177,10 @@ class Upload(models.Model):
                 name="upload_delivered",
                 condition=Q(status=Status.DELIVERED, stuck=False),
             ),
-            models.Index(fields=["tps"], name="upload_tps"),
+            # Who has which taken (a user's deletion checks it): the few taken, not every row.
+            models.Index(
+                fields=["taken_by"], name="upload_taken_by", condition=Q(taken_by__isnull=False)
+            ),
             # The stuck list of any area, down from the nation: per contest of the page, a range
             # of the few stuck by TPS code (contest first: a national page's 38 contests are 38
             # short ranges, where the TPS code alone made it read every stuck row of the country).
