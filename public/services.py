@@ -419,15 +419,11 @@ def _read_lately(names: dict[str, float | None]) -> list[str]:
     )
 
 
-def _area_rebuild(
-    source: EntryInputs, names: Iterable[str], *, wants: list, new: bool = False
-) -> int:
+def _area_rebuild(source: EntryInputs, names: Iterable[str], *, wants: list) -> int:
     """Builds and stores the named entries of an area; an entry that is no more (None) is
-    deleted, or with new (entries not stored yet), left out: nothing to delete."""
+    deleted."""
     kind, code = source.kind, source.code
     built = {Key(kind, code, name): entry_build(source, name) for name in names}
-    if new:
-        built = {key: entry for key, entry in built.items() if entry is not None}
     if mirror.mirror_on():
         wants += [want for key, entry in built.items() for want in mirror.entry_wants(key, entry)]
     for key, entry in built.items():
@@ -468,7 +464,7 @@ def _prebuild_batch(kind: str, area_codes: list[str], *, home: tuple[str, str] |
         stored = set(snapshots.entry_names(kind, code))
         wanted = _first_read(home=home == (kind, code))
         missing = [name for name in wanted if name not in stored]
-        written += _area_rebuild(source, missing, wants=wants, new=True)
+        written += _area_rebuild(source, missing, wants=wants)
     mirror.mirror_want(wants=wants)
     return written
 

@@ -117,7 +117,7 @@ def _contest_area(
 def area_codes_down_to(level: int) -> list[str]:
     """The codes of every area from the provinsi down to `level` (regions.codes' numbering: 2
     down to the kabupaten), by code."""
-    areas = Area.objects.filter(level__gte=Level.PROVINSI, level__lte=level).order_by("code")
+    areas = Area.objects.filter(level__lte=level).order_by("code")  # the provinsi is level 1
     return list(areas.values_list("code", flat=True))
 
 
