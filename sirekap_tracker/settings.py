@@ -445,9 +445,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # django-axes first: it refuses a locked-out (username, address) before any password is checked.
+# A session keeps the path of the backend that logged it in: one made before this list last
+# changed ends (its user logs in again).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.UserWithProfileBackend",
 ]
 # After LOGIN_FAILURE_LIMIT failed logins of one username from one address, that pair (and only
 # that: the office's other operators behind the same NAT address, and the same user elsewhere,

@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -451,6 +453,19 @@ def test_logins_failed_logins_and_logouts_are_access_events(client):
         ("logout", "siti", "ppk", ELSEWHERE, "/en/keluar/"),
     ]
     assert AccessEvent.objects.get(kind="login").user.username == "siti"
+
+
+def test_a_logged_in_page_reads_its_user_with_their_role_in_one_statement(client):
+    siti = with_password(person("siti", "ppk", "640903"))
+    assert log_in_by_form(client, "siti").status_code == 302
+    with CaptureQueriesContext(connection) as sent:
+        assert client.get("/en/ppk/").status_code == 200
+    of_users = [query["sql"] for query in sent if 'FROM "auth_user"' in query["sql"]]
+    assert len(of_users) == 1 and '"accounts_profile"' in of_users[0]
+    assert not [query for query in sent if 'FROM "accounts_profile"' in query["sql"]]
+    # A user made inactive is logged out at their next request.
+    User.objects.filter(pk=siti.pk).update(is_active=False)
+    assert client.get("/en/ppk/")["Location"].startswith("/en/masuk/")
 
 
 def test_the_logout_button_is_a_post_on_every_staff_page(client, kabupaten_staff):

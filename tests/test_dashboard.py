@@ -441,9 +441,9 @@ def test_the_timeline_polls_once_a_minute_on_its_own_and_answers_304_unchanged(s
     timeline_point_take()
     with CaptureQueriesContext(connection) as captured:
         part = staff_client.get(PPU + "?part=timeline", headers={"HX-Request": "true"})
-    # The session, its user and their role, the contest area, the counts, the timeline: none of
+    # The session, its user with their role, the contest area, the counts, the timeline: none of
     # the lists.
-    assert len(captured) == 7
+    assert len(captured) == 6
     assert part.text.lstrip().startswith('<section id="timeline-part"')
     assert 'hx-trigger="every 60s' in part.text
     assert 'id="live"' not in part.text
@@ -473,21 +473,21 @@ def test_every_page_costs_the_same_fixed_number_of_queries(staff_client, ppu, st
         )
     progress_fold()
     timeline_point_take()
-    # The session, its user and their role, the area with its ancestors (none for the nation),
-    # the contests,
-    # the counts, the public site's figure, the stuck list, the timeline. PPU has four kecamatan,
-    # Penajam and Babulu 18 and 13 desa: the number of children or stuck rows changes nothing.
-    assert queries_of(staff_client, "/dashboard/pkwkk/") == 8
+    # The session, its user with their role (one statement: accounts.backends), the area with
+    # its ancestors (none for the nation), the contests, the counts, the public site's figure,
+    # the stuck list, the timeline. PPU has four kecamatan, Penajam and Babulu 18 and 13 desa:
+    # the number of children or stuck rows changes nothing.
+    assert queries_of(staff_client, "/dashboard/pkwkk/") == 7
     areas = [PPU, "/dashboard/pkwkk/640901/", f"/dashboard/pkwkk/{BABULU}/"]
-    assert {url: queries_of(staff_client, url) for url in areas} == dict.fromkeys(areas, 9)
+    assert {url: queries_of(staff_client, url) for url in areas} == dict.fromkeys(areas, 8)
     # The live part polled every 5 s leaves the timeline out.
     with CaptureQueriesContext(connection) as captured:
         staff_client.get(PPU, headers={"HX-Request": "true"})
-    assert len(captured) == 8
+    assert len(captured) == 7
     # A desa has no timeline (its TPS rows say it all) but its TPS and their pages, whatever
     # their number.
     for tps, pages in [("6409011006001", 1), (LABANGKA_TPS, 3), ("6409032002002", 2)]:
         files = [page_file() for _ in range(pages)]
         upload_receive(tps_code=tps, kind="pkwkk", files=files, user=staff)
     small, large = "/dashboard/pkwkk/6409011006/", f"/dashboard/pkwkk/{LABANGKA}/"
-    assert queries_of(staff_client, small) == queries_of(staff_client, large) == 10
+    assert queries_of(staff_client, small) == queries_of(staff_client, large) == 9

@@ -130,8 +130,8 @@ def test_the_page_costs_a_fixed_number_of_queries(staff_client, ppu, kpu_staff):
         record_worker_heartbeat(f"celery@host-{worker}", ["celery"])
     with CaptureQueriesContext(connection) as many:
         staff_client.get(SYSTEM)
-    # The session, its user and their role, SELECT 1, the oldest waiting uploads.
-    assert len(few) == len(many) == 5, [query["sql"] for query in many]
+    # The session, its user with their role, SELECT 1, the oldest waiting uploads.
+    assert len(few) == len(many) == 4, [query["sql"] for query in many]
 
 
 def test_the_live_part_is_polled_and_answers_304_while_nothing_changed(
