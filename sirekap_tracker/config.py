@@ -233,6 +233,8 @@ def parse_database_url(name: str, url: str) -> dict:
         )
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        # Django's backend with a health check that sends nothing (sirekap_tracker/postgresql).
+        config["ENGINE"] = "sirekap_tracker.postgresql"
         options = config.setdefault("OPTIONS", {})
         # Fail fast when PostgreSQL is away, instead of hanging on the OS default.
         options["connect_timeout"] = 5

@@ -74,3 +74,47 @@ def test_no_index_of_a_busy_table_is_already_covered_by_another(table):
                 and (len(other_columns) > width or other < name)
             )
             assert not covered, f"{table}: {name} is covered by {other}"
+
+
+# --- The health check of a kept connection (sirekap_tracker/postgresql)
+
+
+def _observer():
+    return psycopg.connect(database_url(connection.settings_dict), autocommit=True)
+
+
+def _last_statement_of(observer, pid: int) -> str:
+    found = observer.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+    return found.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_is_checked_before_a_request_without_a_statement():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+        cursor.execute("SELECT 'the last request'")
+    # As between two requests (or two tasks): the next one's first statement checks it first.
+    connection.close_if_unusable_or_obsolete()
+    connection.close_if_health_check_failed()
+    assert connection.health_check_done
+    with _observer() as observer:
+        # Django's own check would have sent "SELECT 1".
+        assert _last_statement_of(observer, pid) == "SELECT 'the last request'"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] == pid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_whose_backend_ended_is_replaced_before_the_next_request_uses_it():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    with _observer() as observer:
+        # As a PostgreSQL restart ends every backend.
+        observer.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+    connection.close_if_unusable_or_obsolete()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid
