@@ -32,7 +32,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -47,7 +46,6 @@ from benchmarks.election.stack import (
     Stack,
     compose_commands,
     compose_niceness,
-    lower_priority,
     wait_for,
 )
 from benchmarks.progress import NATIONAL_TPS, load_data
@@ -190,18 +188,16 @@ def _night(folder: Path, options, redis: OwnRedis, postgres) -> int:
         flush=True,
     )
     env = _environment(folder, options, redis)
-    niceness = {} if options.same_priority else compose_niceness()
-    stand_in = _stand_in(folder, env, options, nice=outside_nice(niceness))
+    stand_in = _stand_in(folder, env, options)
     env.update(PUBLICATION_URL=stand_in.url, SIREKAP_DATA_URL=f"{stand_in.url}/data")
-    stack = _stack(folder, env, options, redis, postgres, stand_in.service, niceness)
+    stack = _stack(folder, env, options, redis, postgres, stand_in.service)
     with httpx.Client(base_url=stand_in.url, timeout=60) as control:
         night.never_accepted_script(control, plan)
         stack.start()
         try:
             for url in [env["WEB_URL"], env["INTAKE_URL"]]:
                 _wait_for_gunicorn(url)
-            return _run(folder, options, plan, stack, env, staff, areas, control,
-                        load_nice=outside_nice(niceness))  # fmt: skip
+            return _run(folder, options, plan, stack, env, staff, areas, control)
         finally:
             stack.stop()
 
@@ -261,22 +257,14 @@ class _StandIn:
         self.service, self.url = service, url
 
 
-def outside_nice(niceness: dict[str, int]) -> int:
-    """The nice value of the replay's stand-ins for the world outside the stack (the phones,
-    the publication server): that of the stack's background services. In production they run on
-    other machines; here they take no more of a core from the web than the stack's own
-    background does (at nice 0 they had a full weight each beside the web's)."""
-    return max(niceness.values(), default=0)
-
-
-def _stand_in(folder: Path, env: dict, options, nice: int) -> _StandIn:
+def _stand_in(folder: Path, env: dict, options) -> _StandIn:
     port = _free_port()
     service = Service(
         "publication stand-in",
         [sys.executable, "manage.py", "run_publication_server", "--port", str(port),
          "--fail-rate", str(options.fail_rate), "--publish-delay-s", str(options.publish_delay_s),
          "--seed", str(options.seed)],
-        env, folder / "publication.log", nice=nice,
+        env, folder / "publication.log",
     )  # fmt: skip
     service.start()
     url = f"http://127.0.0.1:{port}"
@@ -284,8 +272,7 @@ def _stand_in(folder: Path, env: dict, options, nice: int) -> _StandIn:
     return _StandIn(service, url)
 
 
-def _stack(folder: Path, env: dict, options, redis, postgres, stand_in: Service,
-           niceness: dict[str, int]) -> Stack:  # fmt: skip
+def _stack(folder: Path, env: dict, options, redis, postgres, stand_in: Service) -> Stack:
     commands = compose_commands(
         {"WORKER_CONCURRENCY": options.worker_concurrency,
          "SNAPSHOT_CONCURRENCY": options.snapshot_concurrency}
@@ -296,6 +283,7 @@ def _stack(folder: Path, env: dict, options, redis, postgres, stand_in: Service,
     commands["snapshot-worker"] += ["--hostname", "snapshot@%h"]
     beat = commands["beat"]
     beat[beat.index("--schedule") + 1] = str(folder / "celerybeat-schedule")
+    niceness = {} if options.same_priority else compose_niceness()
     services = {}
     for name, command in commands.items():
         log = folder / f"{name}.log"
@@ -304,7 +292,7 @@ def _stack(folder: Path, env: dict, options, redis, postgres, stand_in: Service,
     return Stack({"publication stand-in": stand_in, **services}, redis, postgres)
 
 
-def _run(folder, options, plan, stack, env, staff, areas, control, load_nice: int) -> int:
+def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     url = env["WEB_URL"]
     latency = probes.LatencyProbe(url, staff, areas, options.probe_interval)
     visibility = probes.VisibilityProbe(url, staff, options.sample_every, at_once=8)
@@ -316,8 +304,7 @@ def _run(folder, options, plan, stack, env, staff, areas, control, load_nice: in
          str(folder / "results.jsonl"), "--url", env["INTAKE_URL"], "--rate", str(options.rate),
          "--start-at", str(start), "--until", str(start + options.minutes * 60 + 1),
          "--clients", str(options.clients)],
-        cwd=PROJECT_DIR, env=env, start_new_session=True,
-        preexec_fn=partial(lower_priority, load_nice) if load_nice else None,
+        cwd=PROJECT_DIR, env=env,
     )  # fmt: skip
     runner = drills.DrillRunner(stack, _drills(options), start, options.down_seconds)
     runner.start()

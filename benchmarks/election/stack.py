@@ -209,7 +209,7 @@ class Service:
         self.process = subprocess.Popen(
             self.args, cwd=PROJECT_DIR, env=self.env, stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=partial(lower_priority, self.nice) if self.nice else None,
+            preexec_fn=partial(_lower_priority, self.nice) if self.nice else None,
         )  # fmt: skip
 
     def kill(self) -> None:
@@ -232,7 +232,7 @@ class Service:
         return [self.process.pid] if self.process and self.process.poll() is None else []
 
 
-def lower_priority(nice: int) -> None:
+def _lower_priority(nice: int) -> None:
     """In the new process, after its setsid: nice for its threads and, where the kernel groups
     each session's processes for scheduling (autogroup, on by default), for its group too: a nice
     value weighs only against the group's own processes, and the groups share the CPU equally."""
