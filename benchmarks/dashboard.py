@@ -1,6 +1,7 @@
 """Server time of the dashboard pages at national scale.
 
     python -m benchmarks.dashboard [--tps 823236] [--requests 200] [--changes 20000] [--stuck 0]
+                                   [--templates]
 
 In a throwaway database: the synthetic national tree, five Pemilu contests over each of the 38
 provinsi (4.1 million uploads at 823,236 TPS), --changes random status changes through
@@ -10,7 +11,8 @@ through Django's test client in this process (the whole request: middleware, ses
 template; no network), the national, a random provinsi and a random kabupaten page of ppwp, the
 HTMX poll fragment of a kabupaten, that fragment answered 304, and the national poll fragment
 rendered afresh and as shared with the next staff member polling the same state
-(dashboard.shared_parts). The issue asks for pages at most 50 ms and a poll fragment at most
+(dashboard.shared_parts); with --templates, the national page's CPU and each template's share
+of it. The issue asks for pages at most 50 ms and a poll fragment at most
 20 ms at the 95th percentile.
 
 Django's own modules and the apps' are imported inside the functions that use them: the
@@ -39,6 +41,9 @@ def main() -> None:
         "(0.5%% of 4.1 million documents never accepted is 20,000)",
     )
     parser.add_argument("--database", default=DEFAULT_NAME, help="dropped, created, dropped")
+    parser.add_argument(
+        "--templates", action="store_true", help="the national page's CPU, template by template"
+    )
     options = parser.parse_args()
     with throwaway_database(options.database):
         print(f"dashboard at {options.tps:,} TPS x {len(KINDS)} contests ({machine()})")
@@ -47,6 +52,8 @@ def main() -> None:
         flag_stuck(options.stuck)
         for case, timings in measure(options.requests).items():
             print(f"{case}: {_percentiles(timings)} ({len(timings)} requests)")
+        if options.templates:
+            template_costs(options.requests)
 
 
 def liven_up(changes: int) -> None:
@@ -134,6 +141,42 @@ def measure(requests: int) -> dict[str, list[float]]:
     return {
         name: [_timed(client, *case()) for _ in range(requests)] for name, case in cases.items()
     }
+
+
+def template_costs(requests: int) -> None:
+    """The national page's CPU (this thread's: the page's own work, not PostgreSQL's) and, for
+    each template, the CPU of its rendering, what it includes counted in (so a page's layout
+    holds everything below it)."""
+    from django.template.base import Template
+    from django.test import Client
+
+    from accounts.services import operator_create
+
+    client = Client()
+    client.force_login(operator_create(username="bench-templates", role="staff"))
+    spent: dict[str, float] = {}
+    render = Template._render
+
+    def counted(template, context):
+        started = time.thread_time()
+        try:
+            return render(template, context)
+        finally:
+            name = template.origin.template_name if template.origin else "(from a string)"
+            spent[name] = spent.get(name, 0.0) + time.thread_time() - started
+
+    page_cpu = []
+    Template._render = counted
+    try:
+        for _ in range(requests):
+            started = time.thread_time()
+            client.get("/dashboard/ppwp/")
+            page_cpu.append((time.thread_time() - started) * 1000)
+    finally:
+        Template._render = render
+    print(f"national page, CPU of this thread: {_percentiles(page_cpu)}; of it, rendering:")
+    for name, seconds in sorted(spent.items(), key=lambda item: -item[1])[:12]:
+        print(f"  {name}: {seconds / requests * 1000:.1f} ms a page, what it includes counted in")
 
 
 def _rendered_afresh(url: str) -> tuple[str, dict]:
