@@ -8,7 +8,7 @@ class UserWithProfileBackend(ModelBackend):
     """Django's ModelBackend, whose session user comes with their profile in the same statement:
     every staff request asks for the user's role and region (accounts.scope) right after, and on
     a full machine each statement of a request waits its turn in PostgreSQL (docs/performance.md,
-    "One statement fewer per staff request")."""
+    "Fewer round trips per request")."""
 
     def get_user(self, user_id):
         users = get_user_model()._default_manager

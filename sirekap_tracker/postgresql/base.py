@@ -5,10 +5,11 @@ A connection is kept between requests and tasks (CONN_MAX_AGE), and Django check
 request's first statement (CONN_HEALTH_CHECKS), so that one that died with a PostgreSQL restart
 is replaced instead of failing the request. Django's check is a `SELECT 1`: one more round trip
 on every request and task, which on a full machine waits its turn in PostgreSQL like any other
-statement. An idle connection has nothing to read, though: a backend that ends (a restart, a
-terminated backend, the server gone) sends its goodbye and closes the socket, which then reads
-as ready. So the check looks at the socket instead. After an error in a request, Django's own
-check (`is_usable`, the `SELECT 1`) still decides whether the connection is kept.
+statement. An idle connection has nothing to read, though: a backend that ends (PostgreSQL
+restarted or shut down, the backend terminated) sends its goodbye and closes the socket, which
+then reads as ready. So the check looks at the socket instead; a host that vanished without a
+word is found by the first statement, as it was by the `SELECT 1`. After an error in a request,
+Django's own check (`is_usable`, the `SELECT 1`) still decides whether the connection is kept.
 """
 
 import select
