@@ -111,17 +111,24 @@ def _upload_ids() -> tuple[int, int]:
     return ids[0], ids.reverse()[0]
 
 
-def measure(requests: int) -> dict[str, list[float]]:
+def staff_client(username: str):
+    """Django's test client, logged in as a new national staff member."""
     from django.conf import settings
     from django.test import Client
 
-    from regions.models import Area, Level
-
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    client = Client()
     from accounts.services import operator_create  # after django.setup()
 
-    client.force_login(operator_create(username="bench", role="staff"))
+    if "testserver" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    client = Client()
+    client.force_login(operator_create(username=username, role="staff"))
+    return client
+
+
+def measure(requests: int) -> dict[str, list[float]]:
+    from regions.models import Area, Level
+
+    client = staff_client("bench")
     provinsi = list(Area.objects.filter(level=Level.PROVINSI).values_list("code", flat=True))
     kabupaten = list(Area.objects.filter(level=Level.KABUPATEN).values_list("code", flat=True))
     rng = random.Random(2)
@@ -148,12 +155,8 @@ def template_costs(requests: int) -> None:
     each template, the CPU of its rendering, what it includes counted in (so a page's layout
     holds everything below it)."""
     from django.template.base import Template
-    from django.test import Client
 
-    from accounts.services import operator_create
-
-    client = Client()
-    client.force_login(operator_create(username="bench-templates", role="staff"))
+    client = staff_client("bench-templates")
     spent: dict[str, float] = {}
     render = Template._render
 
@@ -170,8 +173,10 @@ def template_costs(requests: int) -> None:
     try:
         for _ in range(requests):
             started = time.thread_time()
-            client.get("/dashboard/ppwp/")
+            status = client.get("/dashboard/ppwp/").status_code
             page_cpu.append((time.thread_time() - started) * 1000)
+            if status != 200:
+                raise SystemExit(f"error: the national page answered {status}, expected 200")
     finally:
         Template._render = render
     print(f"national page, CPU of this thread: {_percentiles(page_cpu)}; of it, rendering:")
