@@ -83,6 +83,15 @@ def _observer():
     return psycopg.connect(database_url(connection.settings_dict), autocommit=True)
 
 
+def _fresh_connection_pid() -> int:
+    """The pid of a connection opened now: one this worker kept from an earlier test may be
+    past CONN_MAX_AGE already, and Django would close it for that, not for its health."""
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
 def _last_statement_of(observer, pid: int) -> str:
     found = observer.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
     return found.fetchone()[0]
@@ -90,9 +99,8 @@ def _last_statement_of(observer, pid: int) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_kept_connection_is_checked_before_a_request_without_a_statement():
+    pid = _fresh_connection_pid()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
         cursor.execute("SELECT 'the last request'")
     # As between two requests (or two tasks): the next one's first statement checks it first.
     connection.close_if_unusable_or_obsolete()
@@ -108,13 +116,12 @@ def test_a_kept_connection_is_checked_before_a_request_without_a_statement():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_whose_backend_ended_is_replaced_before_the_next_request_uses_it():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+    pid = _fresh_connection_pid()
     with _observer() as observer:
         # As a PostgreSQL restart ends every backend.
         observer.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
     connection.close_if_unusable_or_obsolete()
+    assert connection.connection is not None, "kept: only the health check may find it ended"
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != pid
