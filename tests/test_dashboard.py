@@ -1,7 +1,7 @@
 """The staff dashboard: what KPU staff read, its live fragment, its validators and its cost."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -219,6 +219,39 @@ def test_the_stuck_list_gives_reason_age_and_last_event(staff_client, ppu):
     assert "server queue" in section
     assert "antre lama" in section
     assert "in the server queue" in section
+
+
+def test_names_and_notes_with_html_characters_read_as_written_in_both_tables(staff_client, ppu):
+    # The rows of the areas below and of the stuck list are built in Python
+    # (uploads.progress.templatetags.progress): what an import or an operator wrote is text.
+    Area.objects.filter(code=BABULU).update(name='BABULU <b>DARAT</b> & "LAUT"')
+    tps = babulu_tps(1)[0]
+    Area.objects.filter(code=tps).update(name="TPS <001>")
+    upload = Upload.objects.get(tps_id=tps, contest__kind="pkwkk")
+    note = "<script>alert('macet')</script>"
+    upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.NETWORK, note=note)
+    page = staff_client.get(PPU).text
+    children = re.search(r'<table class="board children">.*?</table>', page, re.S).group()
+    stuck = re.search(r'<table class="board stuck">.*?</table>', page, re.S).group()
+    written = "BABULU &lt;b&gt;DARAT&lt;/b&gt; &amp; &quot;LAUT&quot;"
+    assert f">{written}</a>" in children and f'aria-label="{written}"' in children
+    assert f"{written}</span>" in stuck and "TPS &lt;001&gt;</a>" in stuck
+    assert "&lt;script&gt;alert(&#x27;macet&#x27;)&lt;/script&gt;" in stuck
+    assert "<script>" not in children + stuck and "<b>" not in children + stuck
+
+
+def test_the_stuck_lists_times_read_in_the_pages_language_and_the_areas_zone(
+    staff_client, ppu, staff, time_machine
+):
+    # 1 December 2024, 00:10 UTC: 08:10 in Penajam Paser Utara (WITA).
+    time_machine.move_to(datetime(2024, 12, 1, 0, 10, tzinfo=UTC), tick=False)
+    upload = Upload.objects.get(tps_id=babulu_tps(1)[0], contest__kind="pkwkk")
+    upload_mark_stuck(upload_id=upload.pk, reason=StuckReason.NETWORK)
+    staff_client.force_login(staff)
+    for prefix, day in (("", "1 Des 08:10 WITA"), ("/en", "1 Dec 08:10 WITA")):
+        page = staff_client.get(prefix + PPU).text
+        stuck = text_of(re.search(r'<table class="board stuck">.*?</table>', page, re.S).group())
+        assert stuck.count(day) == 2  # in trouble since, and the last event (the flag)
 
 
 def test_the_live_part_is_rendered_once_for_everyone_polling_the_same_state(ppu, staff):

@@ -49,6 +49,12 @@ class Counts:
         """Every TPS published (and there is at least one): a live page stops polling."""
         return 0 < self.total == self.published
 
+    @property
+    def on_the_way(self) -> int:
+        """TPS whose document is here and not yet accepted by the publication server: queued,
+        being sent or waiting to be sent again."""
+        return self.queued + self.sending + self.retrying
+
 
 @dataclass(frozen=True)
 class AreaCounts:
