@@ -41,7 +41,7 @@ def in_zone_text(moment: datetime | None, zone: Zone) -> str:
     """A time in a zone with the zone's name, in the active language: "27 Nov 06:10 WITA"."""
     if moment is None:
         return ""
-    return _minute_in_zone(int(moment.timestamp()) // 60, zone, get_language())
+    return _minute_in_zone(int(moment.timestamp() // 60), zone, get_language())
 
 
 @functools.lru_cache(maxsize=4096)
