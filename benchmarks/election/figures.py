@@ -278,7 +278,7 @@ def report(figures: dict) -> str:
         f"{total['taken_in_per_second']}/s (intake p50/p95 {_number(total['intake_ms']['p50'])}/"
         f"{_number(total['intake_ms']['p95'])} ms at the client; "
         f"{total['late_uploads']:,} sent more than 1 s late, {total['unsent_uploads']:,} of the "
-        "plan not sent by the end of the night)",
+        "plan given up on, not started 3 minutes after they were due)",
         f"delivered: {total['delivered_per_second']}/s during the intake, {total['delivered']:,} "
         f"in all; {total['backlog_at_intake_end']:,} waiting when the intake ended, drained in "
         f"{total['drain_seconds']} s",

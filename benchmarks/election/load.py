@@ -5,8 +5,11 @@ their own so that their work does not slow the replay's probes.
 
 PLAN has one upload a line (TPS, contest, token, the phone's address), in order; upload i is due
 at start + i / rate, whatever happened to the ones before (an open loop: a slow intake makes
-uploads late, it does not slow the arrivals). None is sent after --until, the end of the night:
-an intake slower than the rate leaves the rest unsent, and the replay says how many. Each is a
+uploads late, it does not slow the arrivals). Every upload due before --until, the end of the
+night, is sent, late if the intake (or the machine) is slow; one that could not even be started
+within GIVE_UP_SECONDS of its due time is left unsent, as a phone gives up, so an intake far
+slower than the rate lengthens the night by that much at most, and the replay says how many
+were left. Each is a
 real multipart POST to /api/uploads/ with its TPS's token and an Idempotency-Key, so a retry
 after a lost answer is not a second document. Like a well-behaved KPPS app it waits out a 429's
 Retry-After, and retries a 5xx, a timeout or a dropped connection with a growing pause, for up
@@ -64,11 +67,21 @@ class Run:
         self.out = options.results.open("w")
 
     def take(self) -> int | None:
+        """The next upload to send: due before the end of the night and not given up on. Which
+        are sent does not hang on how many clients are free: under a slow intake the clients are
+        all waiting for answers, and an upload due meanwhile is late, not dropped."""
         with self.lock:
-            if self.next >= len(self.uploads) or time.time() >= self.until:
-                return None
-            self.next += 1
-            return self.next - 1
+            while self.next < len(self.uploads):
+                number, self.next = self.next, self.next + 1
+                due = self.due(number)
+                if due >= self.until:
+                    return None
+                if time.time() - due <= GIVE_UP_SECONDS:
+                    return number
+            return None
+
+    def due(self, number: int) -> float:
+        return self.start + number / self.rate
 
     def client(self) -> None:
         from simulator.kpps import form_png
@@ -76,7 +89,7 @@ class Run:
         with httpx.Client(base_url=self.url, timeout=30) as client:
             while (number := self.take()) is not None:
                 tps, kind, token, address = self.uploads[number]
-                due = self.start + number / self.rate
+                due = self.due(number)
                 time.sleep(max(0.0, due - time.time()))
                 page = form_png(f"{kind}/{tps}")
                 result = self.send(client, tps, kind, token, address, page)
