@@ -118,10 +118,15 @@ def _each(template: str, columns=COLUMNS) -> str:
     return ", ".join(template.format(c=column) for column in columns)
 
 
+# An area's name, looked up for each row of a result (a few dozen), never joined: with changes
+# pending, the planner expected a thousand rows from the grouping sets below and read the whole
+# of regions_area to hash it, 18 ms of a national page's 20 at 20,000 TPS (docs/performance.md).
+_NAME = "coalesce((SELECT a.name FROM regions_area a WHERE a.code = c.code), '')"
+
 # Folded rows of the area and its children, plus the pending changes under the area: per child,
 # and all of them for the area itself (the grouping set ()). {child} is the children's code length.
 _COUNTED_LEVELS = f"""
-    SELECT c.code, coalesce(a.name, ''), {_each("coalesce(sum(c.{c}), 0)::bigint")}
+    SELECT c.code, {_NAME}, {_each("coalesce(sum(c.{c}), 0)::bigint")}
     FROM (
         SELECT area_code AS code, {_each("{c}")} FROM progress_areaprogress
         WHERE contest_id = ANY(%(contests)s) AND (area_code = %(area)s OR parent_code = %(area)s)
@@ -132,13 +137,13 @@ _COUNTED_LEVELS = f"""
         FROM progress_progresschange
         WHERE contest_id = ANY(%(contests)s) AND desa LIKE %(prefix)s
         GROUP BY GROUPING SETS ((left(desa, {{child}})), ())
-    ) c LEFT JOIN regions_area a ON a.code = c.code
-    GROUP BY c.code, a.name ORDER BY c.code
+    ) c
+    GROUP BY c.code ORDER BY c.code
 """
 
 # A desa's children are its TPS, at most 999: counted from the uploads themselves.
 _DESA = f"""
-    SELECT c.code, coalesce(a.name, ''), {_each("c.{c}")}
+    SELECT c.code, {_NAME}, {_each("c.{c}")}
     FROM (
         SELECT CASE WHEN GROUPING(tps_id) = 1 THEN %(area)s ELSE tps_id END AS code,
                count(*) AS total,
@@ -147,7 +152,7 @@ _DESA = f"""
         FROM uploads_upload
         WHERE contest_id = ANY(%(contests)s) AND tps_id LIKE %(prefix)s
         GROUP BY GROUPING SETS ((tps_id), ())
-    ) c LEFT JOIN regions_area a ON a.code = c.code
+    ) c
     ORDER BY c.code
 """
 
