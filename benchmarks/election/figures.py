@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from benchmarks.election.load import GIVE_UP_SECONDS
 from benchmarks.election.probes import VIEWS, Sample, Timing
 
 # Keys of the JSON's "total" that the test (tests/test_election_replay.py) requires.
@@ -278,7 +279,7 @@ def report(figures: dict) -> str:
         f"{total['taken_in_per_second']}/s (intake p50/p95 {_number(total['intake_ms']['p50'])}/"
         f"{_number(total['intake_ms']['p95'])} ms at the client; "
         f"{total['late_uploads']:,} sent more than 1 s late, {total['unsent_uploads']:,} of the "
-        "plan given up on, not started 3 minutes after they were due)",
+        f"plan given up on, not started {GIVE_UP_SECONDS} s after they were due)",
         f"delivered: {total['delivered_per_second']}/s during the intake, {total['delivered']:,} "
         f"in all; {total['backlog_at_intake_end']:,} waiting when the intake ended, drained in "
         f"{total['drain_seconds']} s",

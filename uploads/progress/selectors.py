@@ -118,9 +118,10 @@ def _each(template: str, columns=COLUMNS) -> str:
     return ", ".join(template.format(c=column) for column in columns)
 
 
-# An area's name, looked up for each row of a result (a few dozen), never joined: with changes
-# pending, the planner expected a thousand rows from the grouping sets below and read the whole
-# of regions_area to hash it, 18 ms of a national page's 20 at 20,000 TPS (docs/performance.md).
+# An area's name, looked up for each row of a result (a few dozen; at a desa up to 999 TPS), never
+# joined: with changes pending, the planner expected a thousand rows from the grouping sets below
+# and read the whole of regions_area to hash it, 18.8 ms of the national page's 24.8 ms of SQL at
+# 20,000 TPS (docs/performance.md).
 _NAME = "coalesce((SELECT a.name FROM regions_area a WHERE a.code = c.code), '')"
 
 # Folded rows of the area and its children, plus the pending changes under the area: per child,
