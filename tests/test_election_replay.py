@@ -57,6 +57,12 @@ def test_a_tiny_night_with_every_drill_loses_nothing_and_reports_every_figure(tm
     assert set(SERVICES) <= set(figures["memory_mb"])
     assert figures["cpu_ms_per_upload"]["all"] > 0
     assert figures["minutes"] and figures["minutes"][0]["taken_in_per_second"] > 0
+    # PostgreSQL's time by statement where the server counts it, else the reason said.
+    postgres = figures["postgres"]
+    if postgres["unavailable"]:
+        assert "PostgreSQL by statement: not counted (" in night.stdout
+    else:
+        assert any("upload_transition" in row["statement"] for row in postgres["statements"])
 
     happened = " ".join(what for _, what in figures["events"])
     for drill in DRILLS:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.election import drills, figures, night, probes
+from benchmarks.election import drills, figures, night, probes, statements
 from benchmarks.election.stack import (
     PROJECT_DIR,
     ClusterPostgres,
@@ -298,6 +298,7 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     visibility = probes.VisibilityProbe(url, staff, options.sample_every, at_once=8)
     latency.start()
     visibility.start()
+    unavailable = statements.statements_reset()
     start = time.time() + 3
     load = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.election.load", str(folder / "plan.tsv"),
@@ -342,8 +343,11 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     visibility.join(35)
     writes = control.get("/_stats").raise_for_status().json()["writes"]
     stack.stop()
-    checks = _checks(plan, folder, writes)
     results = figures.load_results(folder / "results.jsonl")
+    taken = len(figures.taken_in(results))
+    # Read before the checks, whose recount is not the night's work.
+    by_statement = [] if unavailable else statements.statements_read(taken)
+    checks = _checks(plan, folder, writes)
     inputs = figures.Inputs(
         start,
         intake_end,
@@ -359,7 +363,9 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     found = figures.compute(inputs, checks)
     found["options"] = {k: str(v) for k, v in vars(options).items()}
     found["restarts"] = {name: s.restarts for name, s in stack.services.items()}
+    found["postgres"] = {"unavailable": unavailable, "statements": by_statement}
     print(figures.report(found))
+    print("\n".join(statements.statements_report(found["postgres"])))
     if options.json:
         figures.write_json(found, options.json)
         print(f"figures written to {options.json}")
@@ -450,7 +456,7 @@ def _checks(plan, folder: Path, writes: int) -> dict:
     from uploads.progress.services import progress_fold, progress_recount
 
     results = figures.load_results(folder / "results.jsonl")
-    taken = {(row[0], row[1]) for row in results if row[2] in (200, 201)}
+    taken = {(row[0], row[1]) for row in figures.taken_in(results)}
     with_document = Upload.objects.filter(document__isnull=False)
     held = {
         (tps, kind): (status, stuck, reason)

@@ -72,7 +72,7 @@ def upload_times() -> dict[str, dict[int, float]]:
 def compute(inputs: Inputs, checks: dict) -> dict:
     times = upload_times()
     minutes = _minutes(inputs, times)
-    taken = [row for row in inputs.results if row[2] in (200, 201)]
+    taken = taken_in(inputs.results)
     intake_seconds = max(inputs.intake_end - inputs.start, 1e-9)
     delivered, published = times["delivered"].values(), times["published"].values()
     in_window = sum(1 for at in delivered if at <= inputs.intake_end)
@@ -234,7 +234,7 @@ def _minutes(inputs: Inputs, times) -> list[dict]:
             {
                 "minute": number + 1,
                 "intake": begin < inputs.intake_end,
-                "taken_in_per_second": round(sum(r[2] in (200, 201) for r in results) / seconds, 1),
+                "taken_in_per_second": round(len(taken_in(results)) / seconds, 1),
                 "delivered_per_second": round(len(delivered) / seconds, 1),
                 "published_per_second": round(
                     sum(1 for at in times["published"].values() if inside(at)) / seconds, 1
@@ -367,6 +367,11 @@ def _number(value) -> str:
 def _spread(values: dict, unit: str) -> str:
     p50, p95 = _number(values["p50"]), _number(values["p95"])
     return f"p50 {p50} {unit}, p95 {p95} {unit} ({values['count']:,})"
+
+
+def taken_in(results: list[list]) -> list[list]:
+    """The phones' results whose upload the intake took in (201, or 200 for one sent again)."""
+    return [row for row in results if row[2] in (200, 201)]
 
 
 def load_results(path: Path) -> list[list]:
