@@ -228,6 +228,37 @@ def test_unggah_tapped_while_a_photo_is_still_being_shrunk_sends_it(
     assert unexpected(phone.errors) == []
 
 
+def test_the_network_back_while_an_attempt_is_failing_sends_at_once(
+    phone, live_server, kpps, tmp_path
+):
+    photo = photo_file(tmp_path, page_bytes(size=30_000))
+    log_in(phone, live_server.url)
+    held = []
+
+    def first_held(route):
+        # An attempt's first question (what the server has for the TPS) hangs, as one does on
+        # a network going away; later ones pass.
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    phone.route(f"**/api/uploads/pkwkk/{LABANGKA_TPS}/", first_held)
+    phone.locator(".phone-camera").set_input_files(str(photo))
+    expect(phone.locator(".phone-pages .phone-page")).to_have_count(1)
+    phone.locator("select[name=contest]").select_option("pkwkk")
+    phone.get_by_role("button", name="Unggah").click()
+    while not held:
+        phone.wait_for_timeout(50)
+    # The phone says the network is back while that attempt is still on its way, and then the
+    # attempt fails for the network that was gone: the page sends again at once, not after
+    # the 20 s it waits for a network that went.
+    phone.evaluate("dispatchEvent(new Event('online'))")
+    held[0].abort("internetdisconnected")
+    expect(phone.locator(".phone-document")).to_contain_text("Diterima server", timeout=10_000)
+    assert upload_of().document.pages.get().size == 30_000
+
+
 def test_the_page_speaks_english_at_en(phone, live_server, kpps, tmp_path):
     photo = photo_file(tmp_path, page_bytes(size=30_000))
     log_in(phone, live_server.url, "/en/unggah/")

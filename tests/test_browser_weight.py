@@ -11,6 +11,9 @@ response (DevTools' Network.loadingFinished encodedDataLength: headers and compr
   finished chunk sent again (Django's byte count per page equals its length); the kabupaten
   page is readable (first contentful paint) within 3 s.
 
+- The upload page's service worker, as production serves it, keeps the page's collected,
+  hashed files, and the page opens again with no network.
+
 Without nginx the tests are skipped: what they measure is production's compression, which
 nginx does for pages (`make test` installs it as root). docs/pages.md and docs/uploads.md give
 the figures."""
@@ -27,7 +30,14 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.conftest import PROJECT_DIR, child_env, gunicorn_start, wait_until
+from tests.conftest import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    PROJECT_DIR,
+    child_env,
+    gunicorn_start,
+    wait_until,
+)
 from tests.documents import phone_photo
 from tests.nginx import NGINX, LocalNginx, free_port, production_config
 from tests.test_browser_pages import morning  # noqa: F401
@@ -284,6 +294,43 @@ def test_three_photos_go_through_two_disconnects_on_a_slow_network_and_the_page_
     print(f"kabupaten page: first contentful paint after {painted[0]:.0f} ms")
     reader.close()
     context.close()
+
+
+# The paths of the files the upload page's service worker keeps, from the page.
+KEPT_FILES = """caches.keys()
+    .then((names) => names.filter((name) => name.startsWith("unggah-files-")))
+    .then((names) => Promise.all(names.map((name) => caches.open(name).then((c) => c.keys()))))
+    .then((lists) => lists.flat().map((request) => new URL(request.url).pathname))"""
+
+
+def test_the_upload_page_opens_without_a_network_as_production_serves_it(browser, site):
+    person("kpps-labangka", "kpps", LABANGKA_TPS, password=PASSWORD)
+    # A browser registers a service worker only from a site whose certificate it trusts, as a
+    # phone trusts the real one: this one is told to trust Caddy's internal certificate
+    # (ignore_https_errors alone lets the pages load, not the worker).
+    trusting = browser.browser_type.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, "--ignore-certificate-errors"]
+    )
+    try:
+        context = trusting.new_context(viewport=PHONE, is_mobile=True, device_scale_factor=2)
+        page = context.new_page()
+        log_in(page, site.url)
+        assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        # The worker keeps the page's files by the names production gives them: collected, hashed
+        # (a deploy that changes a file changes its name, and so the worker).
+        kept = page.evaluate(KEPT_FILES)
+        hashed = re.compile(r"/static/.+\.[0-9a-f]{12}\.(js|css|svg|png|ico|woff2)")
+        assert kept and all(hashed.fullmatch(path) for path in kept), kept
+        assert {path.rsplit(".", 1)[1] for path in kept} >= {"js", "css"}, kept
+
+        # No network, and the tab reloaded: the page, its styles and its script, from the phone.
+        context.set_offline(True)
+        page.reload()
+        expect(page.locator(".phone-pages")).to_be_visible()
+        expect(page.locator("input[name=tps]")).to_have_value(LABANGKA_TPS)
+        assert page.evaluate("[...document.styleSheets].every((s) => s.cssRules.length > 0)")
+    finally:
+        trusting.close()
 
 
 def _patches(folder: Path) -> list[tuple[str, int]]:

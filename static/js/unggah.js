@@ -55,6 +55,9 @@
   const thumbnails = new Map(); // page id -> blob: URL
   const sentNow = new Map(); // page id -> bytes sent so far by the running request
   let sendingId = null;
+  // The network came back while a document was being sent: that attempt may still fail for
+  // the network that was gone, and then the documents go again at once, not WAIT_MS later.
+  let wokenWhileSending = false;
   let current = null; // the running page's upload: {upload, stop(error), lastMoved}
   let loginNeeded = false;
   let wakeTimer = null;
@@ -617,6 +620,7 @@
       } finally {
         sendingId = null;
       }
+      if (wokenWhileSending) return wake();
       return kick();
     }
     sleepUntilDue();
@@ -632,8 +636,10 @@
   }
 
   function wake() {
+    wokenWhileSending = Boolean(sendingId);
+    if (wokenWhileSending) return;
     for (const doc of documents) if (SENDABLE.includes(doc.state)) doc.retryAt = 0;
-    kick();
+    return kick();
   }
 
   // --- Following what the server has until it is published
