@@ -248,8 +248,11 @@ def test_the_network_back_while_an_attempt_is_failing_sends_at_once(
     expect(phone.locator(".phone-pages .phone-page")).to_have_count(1)
     phone.locator("select[name=contest]").select_option("pkwkk")
     phone.get_by_role("button", name="Unggah").click()
-    while not held:
+    for _ in range(200):  # Playwright calls the handler while the page is waited on
+        if held:
+            break
         phone.wait_for_timeout(50)
+    assert held, "the page never asked the server within 10 s"
     # The phone says the network is back while that attempt is still on its way, and then the
     # attempt fails for the network that was gone: the page sends again at once, not after
     # the 20 s it waits for a network that went.

@@ -347,7 +347,7 @@ def _run(folder, options, plan, stack, env, staff, areas, control) -> int:
     taken = len(figures.taken_in(results))
     # Read before the checks, whose recount is not the night's work.
     by_statement = [] if unavailable else statements.statements_read(taken)
-    checks = _checks(plan, folder, writes)
+    checks = _checks(plan, results, writes)
     inputs = figures.Inputs(
         start,
         intake_end,
@@ -450,12 +450,12 @@ def _drain(deadline: float) -> None:
         time.sleep(2)
 
 
-def _checks(plan, folder: Path, writes: int) -> dict:
-    """Nothing lost, nothing twice, the counts equal a recount; and the stuck ones."""
+def _checks(plan, results: list[list], writes: int) -> dict:
+    """Nothing lost, nothing twice, the counts equal a recount; and the stuck ones. results:
+    the phones' (figures.load_results)."""
     from uploads.models import Status, Upload
     from uploads.progress.services import progress_fold, progress_recount
 
-    results = figures.load_results(folder / "results.jsonl")
     taken = {(row[0], row[1]) for row in figures.taken_in(results)}
     with_document = Upload.objects.filter(document__isnull=False)
     held = {
