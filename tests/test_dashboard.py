@@ -358,6 +358,25 @@ def test_the_last_error_reads_in_the_pages_language_with_the_raw_text_behind_det
     assert raw not in text_of(row.replace(details, ""))
 
 
+def test_a_reason_reads_after_its_action_with_a_colon_and_on_its_own_without_one(
+    staff_client, ppu, staff
+):
+    upload = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
+    lease = upload_claim(upload_id=upload.upload.pk)
+    raw = "connection: Server disconnected without sending a response."
+    upload_record_outcome(lease=lease, outcome=Outcome("transient", raw, network=True))
+    meaning = "tidak tersambung (jaringan)"
+    tps_page = text_of(staff_client.get(f"/dashboard/pkwkk/{LABANGKA_TPS}/").text)
+    assert f"pengiriman gagal, akan dicoba lagi: {meaning}" in tps_page  # its history
+    assert f"Galat terakhir {meaning}" in tps_page  # the upload's field
+    desa = text_of(staff_client.get(f"/dashboard/pkwkk/{LABANGKA}/").text)
+    assert f"mencoba ulang {meaning}" in desa  # beside the status in the desa's TPS table
+    audit = text_of(staff_client.get("/audit/").text)
+    assert f"sedang dikirim → mencoba ulang {meaning}" in audit  # the audit's reason column
+    for page in (tps_page, desa, audit):
+        assert f": {meaning}" not in page.replace(f"lagi: {meaning}", "")
+
+
 def test_a_tps_has_a_staff_page_with_its_history_and_every_document(staff_client, ppu, staff):
     first = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
     png = page_bytes(PNG_HEAD)

@@ -16,18 +16,18 @@ def action_label(action: str) -> str:
     return str(Action(action).label) if action in Action.values else action
 
 
-_FAILURE = """: {meaning}
+_FAILURE = """{meaning}
 <details class="raw"><summary>{summary}</summary><code>{reason}</code></details>
 """
-_REASON = ': <span class="reason">{reason}</span>'
+_REASON = '<span class="reason">{reason}</span>'
 
 
 @register.simple_tag
 def event_reason(reason: str) -> SafeString | str:
-    """What an event (or an upload's last error) says beyond its action, for staff, after a
-    colon: a failed delivery's meaning in the reader's language with the server's own words
-    behind a details element; any other reason as written, cut at 160 characters; nothing when
-    there is none. Built here, not in a template: a stuck list has one a row."""
+    """What an event (or an upload's last error) says beyond its action, for staff, on its own
+    (a column, a field): a failed delivery's meaning in the reader's language with the server's
+    own words behind a details element; any other reason as written, cut at 160 characters;
+    nothing when there is none. Built here, not in a template: a stuck list has one a row."""
     if not reason:
         return ""
     if meaning := delivery.failure_label(reason):
@@ -38,3 +38,10 @@ def event_reason(reason: str) -> SafeString | str:
             reason=reason,
         )
     return fragment(_REASON, reason=Truncator(reason).chars(160))
+
+
+@register.simple_tag
+def action_reason(reason: str) -> SafeString | str:
+    """event_reason right after the action's label, behind a colon ("delivery failed: ...");
+    nothing when there is none."""
+    return fragment(": {reason}", reason=event_reason(reason)) if reason else ""

@@ -21,7 +21,7 @@ from regions.zones import Zone, in_zone_text
 from sirekap_tracker.fragments import fragment
 from uploads.progress.selectors import Counts, CountsPage
 from uploads.selectors import StuckTps
-from uploads.templatetags.uploads import event_reason
+from uploads.templatetags.uploads import action_reason
 
 register = template.Library()
 
@@ -139,7 +139,7 @@ def _stuck_row(tps: StuckTps, kind: str, zone: Zone, site: str, staff: bool) -> 
         last_event = fragment(
             _LAST_EVENT,
             action=tps.last_action_label,
-            reason=event_reason(tps.last_reason),
+            reason=action_reason(tps.last_reason),
             at=in_zone_text(tps.last_event_at, zone),
         )
     return fragment(
