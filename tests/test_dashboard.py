@@ -340,13 +340,19 @@ def test_a_stuck_row_says_where_the_tps_is_and_since_when_it_has_really_been_fai
     assert "flagged stuck" in english
 
 
-def test_the_last_error_reads_in_the_pages_language_with_the_raw_text_behind_details(
-    staff_client, ppu, staff
-):
+def _dropped_once(staff) -> str:
+    """A document for Labangka's TPS whose first delivery lost its connection: the raw reason."""
     upload = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
     lease = upload_claim(upload_id=upload.upload.pk)
     raw = "connection: Server disconnected without sending a response."
     upload_record_outcome(lease=lease, outcome=Outcome("transient", raw, network=True))
+    return raw
+
+
+def test_the_last_error_reads_in_the_pages_language_with_the_raw_text_behind_details(
+    staff_client, ppu, staff
+):
+    raw = _dropped_once(staff)
     row = re.search(
         rf'<tr id="tps-{LABANGKA_TPS}">.*?</tr>',
         staff_client.get(f"/dashboard/pkwkk/{LABANGKA}/").text,
@@ -361,10 +367,7 @@ def test_the_last_error_reads_in_the_pages_language_with_the_raw_text_behind_det
 def test_a_reason_reads_after_its_action_with_a_colon_and_on_its_own_without_one(
     staff_client, ppu, staff
 ):
-    upload = upload_receive(tps_code=LABANGKA_TPS, kind="pkwkk", files=[page_file()], user=staff)
-    lease = upload_claim(upload_id=upload.upload.pk)
-    raw = "connection: Server disconnected without sending a response."
-    upload_record_outcome(lease=lease, outcome=Outcome("transient", raw, network=True))
+    _dropped_once(staff)
     meaning = "tidak tersambung (jaringan)"
     tps_page = text_of(staff_client.get(f"/dashboard/pkwkk/{LABANGKA_TPS}/").text)
     assert f"pengiriman gagal, akan dicoba lagi: {meaning}" in tps_page  # its history
