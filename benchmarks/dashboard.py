@@ -8,11 +8,13 @@ provinsi (4.1 million uploads at 823,236 TPS), --changes random status changes t
 `upload_transition` and one stuck flag in ten of them, folded, with timeline snapshots, and
 --stuck more stuck flags (a bad night's thousands). Then,
 through Django's test client in this process (the whole request: middleware, session, queries,
-template; no network), the national, a random provinsi and a random kabupaten page of ppwp, the
-HTMX poll fragment of a kabupaten, that fragment answered 304, and the national poll fragment
-rendered afresh and as shared with the next staff member polling the same state
-(dashboard.shared_parts); with --templates, the national page's CPU and each template's share
-of it; with --statements, each page's SQL time statement by statement. The issue asks for
+template; no network), the national, a random provinsi and a random kabupaten page of ppwp (each
+a state nobody has seen yet: its live part rendered), the national page again as the next staff
+member opening it gets it (its live part shared, dashboard.shared_parts), the HTMX poll fragment
+of a kabupaten, that fragment answered 304, and the national poll fragment rendered afresh and
+as shared with the next staff member polling the same state; with --templates, the national
+page's CPU and each template's share of it; with --statements, each page's SQL time statement
+by statement. The issue asks for
 pages at most 50 ms and a poll fragment at most 20 ms at the 95th percentile.
 
 Django's own modules and the apps' are imported inside the functions that use them: the
@@ -139,12 +141,16 @@ def measure(requests: int) -> dict[str, list[float]]:
     rng = random.Random(2)
     fragment = {"HX-Request": "true"}
     cases = {
-        "national page": lambda: ("/dashboard/ppwp/", {}),
-        "provinsi page": lambda: (f"/dashboard/ppwp/{rng.choice(provinsi)}/", {}),
-        "kabupaten page": lambda: (f"/dashboard/ppwp/{rng.choice(kabupaten)}/", {}),
+        "national page": lambda: _afresh("/dashboard/ppwp/", {}),
+        "provinsi page": lambda: _afresh(f"/dashboard/ppwp/{rng.choice(provinsi)}/", {}),
+        "kabupaten page": lambda: _afresh(f"/dashboard/ppwp/{rng.choice(kabupaten)}/", {}),
+        "national page, its live part shared (the next staff member's)": lambda: (
+            "/dashboard/ppwp/",
+            {},
+        ),
         "kabupaten poll fragment": lambda: (f"/dashboard/ppwp/{rng.choice(kabupaten)}/", fragment),
         "kabupaten poll, unchanged (304)": lambda: _unchanged(client, rng.choice(kabupaten)),
-        "national poll fragment, rendered": lambda: _rendered_afresh("/dashboard/ppwp/"),
+        "national poll fragment, rendered": lambda: _afresh("/dashboard/ppwp/", fragment),
         "national poll fragment, shared (the next staff member's)": lambda: (
             "/dashboard/ppwp/",
             fragment,
@@ -177,6 +183,7 @@ def template_costs(requests: int) -> None:
     Template._render = counted
     try:
         for _ in range(requests):
+            _afresh("/dashboard/ppwp/", {})
             started = time.thread_time()
             status = client.get("/dashboard/ppwp/").status_code
             page_cpu.append((time.thread_time() - started) * 1000)
@@ -230,12 +237,13 @@ def _statement_times(client, areas: list[str]) -> dict[str, float]:
     return spent
 
 
-def _rendered_afresh(url: str) -> tuple[str, dict]:
-    """The poll of a state nobody has polled yet: no part kept (dashboard.shared_parts)."""
+def _afresh(url: str, headers: dict) -> tuple[str, dict]:
+    """A page or poll of a state nobody has seen yet: no live part kept
+    (dashboard.shared_parts)."""
     from dashboard.shared_parts import LIVE_PARTS
 
     LIVE_PARTS.clear()
-    return url, {"HX-Request": "true"}
+    return url, headers
 
 
 def _unchanged(client, code: str) -> tuple[str, dict]:

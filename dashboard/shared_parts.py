@@ -1,5 +1,5 @@
 """The live part of a dashboard page, rendered once per state and URL and shared by every staff
-member who polls it, in this process.
+member who polls it or opens the page, in this process.
 
 On election night every area's figures change between two polls, so a poll seldom answers 304;
 but many people watch the same areas (the nation, their provinsi, their kabupaten), each polling
@@ -9,7 +9,8 @@ may see the area is checked before), and the page's ETag already names everythin
 part is kept under its ETag and full path (the path is in the part, as its poll URL), and a
 second staff member polling the same state gets those bytes without the template being
 rendered again: the queries that compute the ETag still run for each poll, the rendering (about
-half of a national poll's time) once.
+half of a national poll's time) once. A full page holds the same part at the same URL (its poll
+URL is the page's), so opening a page renders the part only when no one has this state yet.
 
 A bounded map, least recently used out: a few dozen parts of up to about 50 KB each.
 """

@@ -68,8 +68,8 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
         if part == "live"
         else contest_area_chart(contest_area=contest_area, current=page_data.area, now=now)
     )
-    variant = f"{translation.get_language()}:{sort}:{part}"
-    etag = page_etag(page_data, variant=variant, now=now, chart=chart)
+    variant = f"{translation.get_language()}:{sort}"
+    etag = page_etag(page_data, variant=f"{variant}:{part}", now=now, chart=chart)
     response = get_conditional_response(request, etag=etag)
     if response is None:
         context = {
@@ -80,7 +80,10 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
             "now": now,
             "region": scope.region,
         }
-        response = _rendered(request, part, context, etag)
+        live_etag = (
+            etag if part == "live" else page_etag(page_data, variant=f"{variant}:live", now=now)
+        )
+        response = _rendered(request, part, context, live_etag)
     response["ETag"] = etag
     # The page and its parts share the URL; a cache must keep them apart, and ask each time.
     patch_vary_headers(response, ["HX-Request"])
@@ -88,14 +91,22 @@ def area(request: HtmxHttpRequest, kind: str, code: str = "") -> HttpResponse:
     return response
 
 
-def _rendered(request: HttpRequest, part: str, context: dict, etag: str) -> HttpResponse:
-    """The page or one of its parts; the live part as everyone polling this state shares it."""
-    template = PARTS.get(part, "dashboard/area.html")
-    if part != "live":
-        return render(request, template, context)
-    key = (etag, request.get_full_path())
-    html = LIVE_PARTS.get_or_render(key, lambda: render_to_string(template, context, request))
-    return HttpResponse(html)
+def _rendered(request: HttpRequest, part: str, context: dict, live_etag: str) -> HttpResponse:
+    """The page or one of its parts. The live part, alone (a poll) or in the page, is the one
+    everyone polling or opening this state shares: the page's own URL is the poll's, so a
+    second staff member opening the page gets the part the first one's poll rendered, and the
+    other way round (dashboard.shared_parts)."""
+    if part == "timeline":
+        return render(request, PARTS[part], context)
+    key = (live_etag, request.get_full_path())
+    # Rendered as a poll renders it: without the timeline, which polls on its own.
+    live_context = {**context, "chart": None}
+    live = LIVE_PARTS.get_or_render(
+        key, lambda: render_to_string(PARTS["live"], live_context, request)
+    )
+    if part == "live":
+        return HttpResponse(live)
+    return render(request, "dashboard/area.html", {**context, "live": live})
 
 
 def tps_response(

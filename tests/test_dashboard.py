@@ -254,18 +254,27 @@ def test_the_stuck_lists_times_read_in_the_pages_language_and_the_areas_zone(
         assert stuck.count(day) == 2  # in trouble since, and the last event (the flag)
 
 
-def test_the_live_part_is_rendered_once_for_everyone_polling_the_same_state(ppu, staff):
-    # Two staff members of different regions poll the kabupaten: the second gets the first's
-    # bytes without a template rendered; a change renders it again, with the new figure.
-    rendered = []
+@pytest.fixture
+def two_staff(ppu, staff):
+    """Staff of the nation and of the kabupaten, logged in, and the names of the templates
+    rendered from then on."""
+    rendered: list[str] = []
 
     def count(**kwargs):
         rendered.append(kwargs["template"].name)
 
-    template_rendered.connect(count)  # weakly: gone with the test
+    template_rendered.connect(count)
     national, local = Client(), Client()
     national.force_login(staff)
     local.force_login(person("staff-ppu", "staff", "6409"))
+    yield rendered, national, local
+    template_rendered.disconnect(count)
+
+
+def test_the_live_part_is_rendered_once_for_everyone_polling_the_same_state(two_staff):
+    # Two staff members of different regions poll the kabupaten: the second gets the first's
+    # bytes without a template rendered; a change renders it again, with the new figure.
+    rendered, national, local = two_staff
     poll = {"HX-Request": "true"}
     first = national.get("/en" + PPU, headers=poll)
     assert rendered and "0 of 293 TPS published" in text(first)
@@ -280,6 +289,30 @@ def test_the_live_part_is_rendered_once_for_everyone_polling_the_same_state(ppu,
     by_progress = local.get("/en" + PPU + "?sort=progress", headers=poll)
     assert rendered  # another sort is another part
     assert by_progress.content != third.content
+
+
+def test_a_page_opened_on_a_state_someone_polls_holds_the_same_live_part_rendered_once(
+    two_staff,
+):
+    # Staff of the nation poll the kabupaten; a local staff member opens its page: the page's
+    # live part is the poll's bytes, not rendered again. Then a change: the page renders it
+    # anew, with the new figure, and the next poll of that state gets the page's bytes.
+    rendered, national, local = two_staff
+    poll = {"HX-Request": "true"}
+    polled = national.get("/en" + PPU, headers=poll).content.decode()
+    rendered.clear()
+    page = local.get("/en" + PPU).content.decode()
+    assert polled in page and "0 of 293 TPS published" in text_of(polled)
+    assert "progress/parts/area.html" not in rendered  # the live part's template
+    assert "regions/parts/breadcrumb.html" in rendered  # the rest of the page is its own
+    move(babulu_tps(1)[0], Status.PUBLISHED)
+    rendered.clear()
+    page = local.get("/en" + PPU).content.decode()
+    assert "progress/parts/area.html" in rendered
+    assert "1 of 293 TPS published" in text_of(page)
+    rendered.clear()
+    polled = national.get("/en" + PPU, headers=poll).content.decode()
+    assert rendered == [] and polled in page
 
 
 def test_the_stuck_list_shows_the_longest_in_trouble_first_and_counts_the_rest(
