@@ -163,8 +163,9 @@ def measure(requests: int) -> dict[str, list[float]]:
 
 def template_costs(requests: int) -> None:
     """The national page's CPU (this thread's: the page's own work, not PostgreSQL's) and, for
-    each template, the CPU of its rendering, what it includes counted in (so a page's layout
-    holds everything below it)."""
+    each template, the CPU of its rendering, what it includes counted in (a page's layout holds
+    everything below it but its live part, rendered apart and kept: dashboard.views._rendered);
+    each page a state nobody has seen yet."""
     from django.template.base import Template
 
     client = staff_client("bench-templates")
@@ -183,7 +184,7 @@ def template_costs(requests: int) -> None:
     Template._render = counted
     try:
         for _ in range(requests):
-            _afresh("/dashboard/ppwp/", {})
+            _forget_live_parts()
             started = time.thread_time()
             status = client.get("/dashboard/ppwp/").status_code
             page_cpu.append((time.thread_time() - started) * 1000)
@@ -238,12 +239,16 @@ def _statement_times(client, areas: list[str]) -> dict[str, float]:
 
 
 def _afresh(url: str, headers: dict) -> tuple[str, dict]:
-    """A page or poll of a state nobody has seen yet: no live part kept
-    (dashboard.shared_parts)."""
+    """A page or poll of a state nobody has seen yet."""
+    _forget_live_parts()
+    return url, headers
+
+
+def _forget_live_parts() -> None:
+    """No live part kept (dashboard.shared_parts): the next page or poll renders its own."""
     from dashboard.shared_parts import LIVE_PARTS
 
     LIVE_PARTS.clear()
-    return url, headers
 
 
 def _unchanged(client, code: str) -> tuple[str, dict]:
