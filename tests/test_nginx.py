@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.nginx import NGINX, LocalNginx, free_port, production_config
 
 pytestmark = pytest.mark.skipif(
@@ -213,6 +214,9 @@ def test_the_last_good_answer_is_served_while_django_fails_or_is_down(nginx, ups
     upstream.routes["/api/flaky.json"] = {"status": 503, "headers": {"Cache-Control": None}}
     time.sleep(2.1)  # nginx counts an entry's age in whole seconds
     failing = [get(nginx, "/api/flaky.json") for _ in range(2)]
+    # The stale answer goes out first and nginx asks Django after it (background update): wait
+    # for that ask before taking Django away, or a busy machine shuts it down first.
+    wait_until(lambda: upstream.hits("/api/flaky.json") >= 2, 10)
     upstream.shutdown()
     upstream.server_close()
     down = [get(nginx, "/api/flaky.json") for _ in range(2)]
